@@ -1,0 +1,1 @@
+"""Runtime every layer shares: typed config, the Spark session, lake paths and Delta writes."""

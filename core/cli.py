@@ -1,0 +1,42 @@
+"""The command line every daily entry point shares: --ds and --conf."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from typing import Any, Callable
+
+from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.errors import PipelineError
+from core.spark import build_session
+
+
+def parse_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def day_job_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--ds", type=parse_day, required=True, help="logical date D, YYYY-MM-DD")
+    parser.add_argument("--conf", default=DEFAULT_CONF, help=f"comma-separated overlays (default {DEFAULT_CONF})")
+    return parser
+
+
+def run_day_job(description: str, day_job: Callable[[Any, PipelineConfig, dt.date], object],
+                argv: list[str] | None = None) -> int:
+    """Parse --ds/--conf, load config once, start Spark, run day_job and print its report.
+
+    A PipelineError (bad input or config) is printed as one line and gives exit code 1.
+    """
+    args = day_job_parser(description).parse_args(argv)
+    try:
+        cfg = load_config(args.conf)
+        spark = build_session(cfg)
+        print(day_job(spark, cfg, args.ds))
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

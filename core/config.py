@@ -1,0 +1,239 @@
+"""Layered YAML config (base + environment + dataset overlays) loaded once into a typed, frozen object."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from core.errors import PipelineError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BASE_CONF = REPO_ROOT / "conf" / "base.yaml"
+DEFAULT_CONF = "conf/local.yaml,conf/datasets/movielens_100k.yaml"
+
+
+class ConfigError(PipelineError, ValueError):
+    """A missing, unknown or mistyped config value; the message names the key and the file."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class SparkConfig(_Frozen):
+    master: str
+    app_name: str
+    # Maven coordinates of the Delta jars; "auto" derives them from the installed delta-spark/pyspark.
+    delta_package: str
+    # Any Spark setting, passed through verbatim (so a cluster overlay can set executors, memory, ...).
+    settings: dict[str, str | int | float | bool]
+
+
+class Window(_Frozen):
+    """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Window":
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def days(self) -> list[dt.date]:
+        return date_range(self.start, self.end)
+
+
+class DelimitedFile(_Frozen):
+    """A delimited text file (or a folder of them) and the names of its columns in order."""
+
+    path: str
+    delimiter: str
+    header: bool
+    columns: list[str]
+
+
+class RawSource(DelimitedFile):
+    # dump: one file holding every day (a day's delivery is the rows whose event day is that day);
+    # daily: `path` contains `{ds}` and names the folder/file delivered for that day.
+    layout: Literal["dump", "daily"]
+    # How the file gets onto this machine when it is missing: "none" (it must exist) or a fetcher name.
+    fetch: Literal["none", "movielens_recbole"]
+
+
+class EventFields(_Frozen):
+    """Which raw column feeds each canonical event field."""
+
+    user_id: str
+    item_id: str
+    event_time: str
+    event_type: str | None  # None: every row has `fixed_event_type`
+    value: str | None
+
+
+class AttributeTable(DelimitedFile):
+    id_column: str
+    keep: list[str]  # attribute columns to keep, after `rename`
+    rename: dict[str, str]
+    int_columns: list[str]
+    list_columns: dict[str, str]  # column -> separator; becomes array<string>
+
+
+class Attributes(_Frozen):
+    users: AttributeTable | None
+    items: AttributeTable | None
+
+
+class DatasetConfig(_Frozen):
+    name: str
+    timezone: str
+    window: Window
+    source: RawSource
+    fields: EventFields
+    time_unit: Literal["s", "ms"]
+    fixed_event_type: str | None
+    event_types: dict[str, str]  # raw event type -> canonical event type
+    value_range: list[float] | None  # [min, max] allowed event value, both included
+    attributes: Attributes
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}") from None
+        return zone
+
+    @field_validator("value_range")
+    @classmethod
+    def _min_max(cls, bounds: list[float] | None) -> list[float] | None:
+        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            raise ValueError(f"must be [min, max], got {bounds}")
+        return bounds
+
+    @model_validator(mode="after")
+    def _one_event_type_rule(self) -> "DatasetConfig":
+        if (self.fields.event_type is None) == (self.fixed_event_type is None):
+            raise ValueError("set exactly one of fields.event_type and fixed_event_type")
+        return self
+
+
+class RunConfig(_Frozen):
+    """The default date range of `make run` / the range runner when none is given."""
+
+    start: dt.date
+    end: dt.date
+
+
+class PipelineConfig(_Frozen):
+    lake_root: str
+    cache_dir: str
+    spark: SparkConfig
+    dataset: DatasetConfig
+    run: RunConfig
+    sources: tuple[str, ...] = ()  # the files this config was merged from, in order
+
+    def table_path(self, table: str) -> str:
+        return f"{self.lake_root.rstrip('/')}/{table}"
+
+
+def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every day from start to end, both included."""
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def load_config(overlays: str | list[str] = DEFAULT_CONF) -> PipelineConfig:
+    """Merge conf/base.yaml with the overlays (comma-separated string or list), validate, freeze.
+
+    Relative paths in the overlays list are taken from the repository root; `{repo}`, `{cache_dir}`
+    and `~` in string values are expanded after merging.
+    """
+    files = [BASE_CONF] + [_resolve(p) for p in _split(overlays)]
+    merged: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], Path] = {}
+    for path in files:
+        _deep_merge(merged, _read_yaml(path), origin, path, ())
+    merged["sources"] = tuple(str(p) for p in files)
+    merged = _expand(merged, {"repo": str(REPO_ROOT), "cache_dir": _cache_dir(merged)})
+    try:
+        return PipelineConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, origin, files)) from None
+
+
+def _split(overlays: str | list[str]) -> list[str]:
+    items = overlays.split(",") if isinstance(overlays, str) else overlays
+    return [item.strip() for item in items if item.strip()]
+
+
+def _resolve(path: str) -> Path:
+    candidate = Path(path)
+    if not candidate.is_absolute() and not candidate.exists():
+        candidate = REPO_ROOT / candidate
+    return candidate
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with path.open() as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(into: dict, overlay: Mapping, origin: dict, path: Path, prefix: tuple[str, ...]) -> None:
+    for key, value in overlay.items():
+        key_path = prefix + (str(key),)
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value, origin, path, key_path)
+        else:
+            into[key] = value
+            origin[key_path] = path
+
+
+def _cache_dir(merged: dict) -> str:
+    raw = os.environ.get("DAILYREC_CACHE_DIR") or merged.get("cache_dir") or "~/.cache/dailyrec"
+    return os.path.expanduser(str(raw))
+
+
+def _expand(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, names) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, names) for item in value]
+    if isinstance(value, str):
+        for name, replacement in names.items():
+            value = value.replace("{" + name + "}", replacement)
+        return os.path.expanduser(value) if value.startswith("~") else value
+    return value
+
+
+def _explain(err: ValidationError, origin: dict[tuple[str, ...], Path], files: list[Path]) -> str:
+    lines = []
+    for problem in err.errors():
+        key = tuple(str(part) for part in problem["loc"])
+        dotted = ".".join(key) or "<top>"
+        where = _origin_of(key, origin)
+        if problem["type"] == "missing":
+            detail = f"missing (looked in {', '.join(str(f) for f in files)})"
+        elif problem["type"] == "extra_forbidden":
+            detail = f"unknown key, set in {where}"
+        else:
+            detail = f"{problem['msg']} (got {problem.get('input')!r}, set in {where})"
+        lines.append(f"{dotted}: {detail}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _origin_of(key: tuple[str, ...], origin: dict[tuple[str, ...], Path]) -> str:
+    for length in range(len(key), 0, -1):
+        if key[:length] in origin:
+            return str(origin[key[:length]])
+    return "<unknown file>"

@@ -1,0 +1,110 @@
+"""The one SparkSession factory: Delta enabled, jars cached after the first resolution, quiet logs.
+
+Run as a module to print the spark-submit flags for a config, so a job can be submitted by hand:
+    spark-submit $(python -m core.spark --conf conf/local.yaml) jobs/ingest_events.py --ds ... --conf ...
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import shlex
+from pathlib import Path
+
+from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, load_config
+
+LOG4J_CONF = REPO_ROOT / "conf" / "log4j2.properties"
+SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
+
+
+def delta_package(cfg: PipelineConfig) -> str:
+    """Maven coordinates of the Delta jar matching the installed pyspark and delta-spark."""
+    if cfg.spark.delta_package != "auto":
+        return cfg.spark.delta_package
+    spark_minor = ".".join(importlib.metadata.version("pyspark").split(".")[:2])
+    delta_version = importlib.metadata.version("delta-spark")
+    return f"io.delta:delta-spark_{spark_minor}_{SCALA_BINARY}:{delta_version}"
+
+
+def jar_manifest(cfg: PipelineConfig) -> Path:
+    """Where the resolved jar list of the Delta package is remembered."""
+    safe_name = delta_package(cfg).replace(":", "_")
+    return Path(cfg.cache_dir) / "jars" / f"{safe_name}.txt"
+
+
+def cached_jars(cfg: PipelineConfig) -> list[str] | None:
+    """The jar files of a previous resolution, or None when any is missing (then Ivy resolves again)."""
+    manifest = jar_manifest(cfg)
+    if not manifest.is_file():
+        return None
+    jars = [line for line in manifest.read_text().split() if line]
+    if not jars or not all(Path(jar.removeprefix("file:")).is_file() for jar in jars):
+        return None
+    return jars
+
+
+def session_settings(cfg: PipelineConfig) -> dict[str, str]:
+    """Every Spark setting of a session: conf values first, then how to find the Delta jars."""
+    settings = {key: _as_spark_value(value) for key, value in cfg.spark.settings.items()}
+    settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}")
+    jars = cached_jars(cfg)
+    if jars:
+        # Later sessions start from local files: no Ivy resolution, no network.
+        settings["spark.jars"] = ",".join(jars)
+    else:
+        settings["spark.jars.packages"] = delta_package(cfg)
+        settings["spark.jars.ivy"] = str(Path(cfg.cache_dir) / "ivy")
+    return settings
+
+
+def build_session(cfg: PipelineConfig):
+    """Create (or return the running) SparkSession for this config."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
+    for key, value in session_settings(cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    _remember_jars(cfg, spark)
+    return spark
+
+
+def submit_flags(cfg: PipelineConfig) -> list[str]:
+    """spark-submit flags equivalent to build_session: the driver JVM needs the jars before Python runs."""
+    settings = session_settings(cfg)
+    flags = ["--master", cfg.spark.master, "--name", cfg.spark.app_name]
+    if "spark.jars" in settings:
+        flags += ["--jars", settings.pop("spark.jars")]
+    else:
+        flags += ["--packages", settings.pop("spark.jars.packages")]
+    for key, value in settings.items():
+        flags += ["--conf", f"{key}={value}"]
+    return flags
+
+
+def _remember_jars(cfg: PipelineConfig, spark) -> None:
+    manifest = jar_manifest(cfg)
+    if manifest.is_file():
+        return
+    resolved = spark.sparkContext.getConf().get("spark.jars", "")
+    jars = [jar.removeprefix("file://").removeprefix("file:") for jar in resolved.split(",") if jar]
+    if any("delta-spark" in Path(jar).name for jar in jars):
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text("\n".join(jars) + "\n")
+        tmp.replace(manifest)
+
+
+def _as_spark_value(value: str | int | float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    args = parser.parse_args(argv)
+    print(" ".join(shlex.quote(flag) for flag in submit_flags(load_config(args.conf))))
+
+
+if __name__ == "__main__":
+    main()

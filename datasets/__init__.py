@@ -1,0 +1,1 @@
+"""Dataset adapters: fetching MovieLens 100k and generating a seeded synthetic event log."""

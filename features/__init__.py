@@ -1,0 +1,1 @@
+"""The feature spec and the canonical schemas that jobs and models share."""

@@ -1,0 +1,177 @@
+"""Ingest day D of a raw event log into the Delta table `events`; rejected rows go to `events_quarantine`."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from core.cli import run_day_job
+from core.errors import PipelineError
+from core.config import DatasetConfig, PipelineConfig
+from core.lake import replace_partition
+from datasets.fetch import ensure_source
+from features.schema import EVENTS, QUARANTINE_REASONS
+from jobs.delimited import FIELD_COUNT, read_lines, split_columns
+
+EVENTS_TABLE = "events"
+QUARANTINE_TABLE = "events_quarantine"
+
+
+class NoInputError(PipelineError):
+    """Day D has no raw rows, or none of them became an event."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    ds: dt.date
+    read: int
+    written: int
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.quarantined.items())) or "none"
+        total = sum(self.quarantined.values())
+        return f"ingest_events {self.ds}: read={self.read} written={self.written} quarantined={total} ({reasons})"
+
+
+def classify_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> DataFrame:
+    """Type and validate the raw lines delivered for day ds; `reason` is null for a good event.
+
+    Returns every delivered line once, with the canonical event columns and `reason`; lines of a
+    `dump` source that belong to other days are not delivered on ds and are left out.
+    """
+    rows = split_columns(lines, dataset.source.delimiter, dataset.source.columns)
+    typed = rows.select(
+        "raw",
+        F.col(FIELD_COUNT),
+        F.col(dataset.fields.user_id).alias("user_id"),
+        F.col(dataset.fields.item_id).alias("item_id"),
+        _event_type(dataset).alias("raw_event_type"),
+        _canonical_event_type(dataset).alias("event_type"),
+        _event_time(dataset).alias("event_time"),
+        _value(dataset).alias("value"),
+        _has_value(dataset).alias("value_given"),
+    ).withColumn("local_day", F.to_date(F.from_utc_timestamp("event_time", dataset.timezone)))
+    delivered = typed.where(_delivery_day(dataset, ds) == F.lit(ds))
+    checked = delivered.withColumn("reason", _first_failed_check(dataset, ds, len(dataset.source.columns)))
+    return _mark_duplicates(checked).select(
+        "raw", "reason", "event_id", "user_id", "item_id", "event_type", "event_time", "value",
+        F.col("local_day").alias("dt"),
+    )
+
+
+def valid_events(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNull()).select(*EVENTS.fieldNames())
+
+
+def quarantined_rows(classified: DataFrame, ds: dt.date) -> DataFrame:
+    return classified.where(F.col("reason").isNotNull()).select("reason", "raw", F.lit(ds).alias("dt"))
+
+
+def _event_type(dataset: DatasetConfig) -> Column:
+    if dataset.fields.event_type is None:
+        return F.lit(dataset.fixed_event_type)
+    return F.col(dataset.fields.event_type)
+
+
+def _canonical_event_type(dataset: DatasetConfig) -> Column:
+    mapping = F.create_map(*[F.lit(part) for pair in dataset.event_types.items() for part in pair])
+    return F.try_element_at(mapping, _event_type(dataset))
+
+
+def _event_time(dataset: DatasetConfig) -> Column:
+    epoch = F.col(dataset.fields.event_time)
+    # Integers only: "1.5e9" or "2017-11-25" are bad times, not silently truncated ones.
+    as_long = F.when(epoch.rlike(r"^-?\d{1,18}$"), epoch.try_cast("long"))
+    return F.timestamp_seconds(as_long) if dataset.time_unit == "s" else F.timestamp_millis(as_long)
+
+
+def _has_value(dataset: DatasetConfig) -> Column:
+    return F.lit(dataset.fields.value is not None)
+
+
+def _value(dataset: DatasetConfig) -> Column:
+    if dataset.fields.value is None:
+        return F.lit(None).cast("double")
+    number = F.col(dataset.fields.value).try_cast("double")
+    return F.when(~F.isnan(number), number)
+
+
+def _delivery_day(dataset: DatasetConfig, ds: dt.date) -> Column:
+    """The day whose ingest sees a row: a dump is replayed as if each day's rows arrived that day."""
+    if dataset.source.layout == "daily":
+        return F.lit(ds)
+    start, end = F.lit(dataset.window.start), F.lit(dataset.window.end)
+    # Rows before/after the window (or with no usable time) arrive with its first/last day, so that
+    # each is quarantined exactly once instead of vanishing.
+    return F.coalesce(F.least(F.greatest(F.col("local_day"), start), end), start)
+
+
+def _first_failed_check(dataset: DatasetConfig, ds: dt.date, n_columns: int) -> Column:
+    value_ok = F.col("value").isNotNull()
+    if dataset.value_range is not None:
+        low, high = dataset.value_range
+        value_ok = value_ok & F.col("value").between(low, high)
+    checks = {
+        "malformed": F.col(FIELD_COUNT) != n_columns,
+        "null_user_id": F.col("user_id").isNull(),
+        "null_item_id": F.col("item_id").isNull(),
+        "unknown_event_type": F.col("event_type").isNull(),
+        "bad_event_time": F.col("event_time").isNull(),
+        "bad_value": F.col("value_given") & ~value_ok,
+        "out_of_window": F.col("local_day") != F.lit(ds),
+    }
+    assert tuple(checks) == QUARANTINE_REASONS[: len(checks)], "checks must follow QUARANTINE_REASONS"
+    reason = F.lit(None).cast("string")
+    for name, failed in reversed(checks.items()):
+        reason = F.when(failed, F.lit(name)).otherwise(reason)
+    return reason
+
+
+def _mark_duplicates(checked: DataFrame) -> DataFrame:
+    """Give good rows a content-derived event_id; the 2nd+ copies of an event become `duplicate`."""
+    key = F.concat_ws(
+        "\u001f", "user_id", "item_id", "event_type",
+        F.unix_micros("event_time").cast("string"), F.coalesce(F.col("value").cast("string"), F.lit("")),
+    )
+    event_id = F.substring(F.sha2(key, 256), 1, 32)  # 128 bits: collisions are not a practical concern
+    with_id = checked.withColumn("event_id", F.when(F.col("reason").isNull(), event_id))
+    # Rejected rows get a unique partition key so that they do not pile up in one null group.
+    group = F.coalesce(F.col("event_id"), F.concat(F.lit("rejected:"), F.monotonically_increasing_id()))
+    copy_number = F.row_number().over(Window.partitionBy(group).orderBy("raw"))
+    return with_id.withColumn(
+        "reason",
+        F.when(F.col("reason").isNull() & (copy_number > 1), F.lit("duplicate")).otherwise(F.col("reason")),
+    ).withColumn("event_id", F.when(F.col("reason").isNull(), F.col("event_id")))
+
+
+def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestReport:
+    """Read, classify and write day ds; fails clearly on a day without input or without any event."""
+    dataset = cfg.dataset
+    if not dataset.window.start <= ds <= dataset.window.end:
+        raise NoInputError(
+            f"{ds} is outside the window of dataset {dataset.name} ({dataset.window.start}..{dataset.window.end})"
+        )
+    path = ensure_source(cfg, ds)
+    classified = classify_raw_events(read_lines(spark, path, dataset.source.header), dataset, ds).persist()
+    try:
+        counts = {row["reason"]: row["count"] for row in classified.groupBy("reason").count().collect()}
+        read = sum(counts.values())
+        if read == 0:
+            raise NoInputError(f"no raw rows for {ds} in {path} (dataset {dataset.name})")
+        replace_partition(quarantined_rows(classified, ds), cfg.table_path(QUARANTINE_TABLE), "dt", ds)
+        written = counts.pop(None, 0)
+        replace_partition(valid_events(classified), cfg.table_path(EVENTS_TABLE), "dt", ds)
+    finally:
+        classified.unpersist()
+    report = IngestReport(ds=ds, read=read, written=written, quarantined=counts)
+    if written == 0:
+        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {cfg.table_path(QUARANTINE_TABLE)}")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(run_day_job(__doc__, ingest_day))

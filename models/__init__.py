@@ -1,0 +1,1 @@
+"""TensorFlow models: builders, input pipeline, training, evaluation, gate, export."""

@@ -1,0 +1,46 @@
+"""One local SparkSession for the whole run, and configs whose lake lives in a temporary folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.config import PipelineConfig, load_config
+from core.spark import build_session
+
+MOVIELENS = "conf/datasets/movielens_100k.yaml"
+TAOBAO = "conf/datasets/taobao_userbehavior.yaml"
+SYNTHETIC = "conf/datasets/synthetic.yaml"
+
+TEST_SPARK = {
+    "spark": {
+        "master": "local[2]",
+        "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2},
+    }
+}
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def config_for(tmp_path: Path, dataset_overlay: str, **overrides) -> PipelineConfig:
+    """base + local + a dataset overlay + the test overlay (lake under tmp_path, small Spark) + overrides."""
+    overlay = {"lake_root": str(tmp_path / "lake"), **TEST_SPARK, **overrides}
+    extra = write_yaml(tmp_path / "test-overlay.yaml", overlay)
+    return load_config(["conf/local.yaml", dataset_overlay, str(extra)])
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    cfg = config_for(tmp_path_factory.mktemp("spark"), MOVIELENS)
+    session = build_session(cfg)
+    yield session
+    session.stop()
+
+
+def lines_frame(spark, lines: list[str]):
+    return spark.createDataFrame([(line,) for line in lines], "raw string")

@@ -1,0 +1,164 @@
+import datetime as dt
+import hashlib
+
+import pytest
+from pyspark.sql import Row
+
+from core.config import load_config
+from datasets.fetch import MissingSourceError
+from features.schema import EVENTS, EVENTS_QUARANTINE
+from jobs.ingest_events import NoInputError, classify_raw_events, ingest_day
+from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
+
+# Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.
+LOCAL_1125_0030 = 1511541000  # UTC 11-24 16:30: a UTC day boundary would put it on 11-24
+LOCAL_1124_2330 = 1511537400  # before the dataset window (starts 11-25)
+LOCAL_1125_2330 = 1511623800
+LOCAL_1126_0030 = 1511627400
+D = dt.date(2017, 11, 25)
+
+TAOBAO_LINES = [
+    f"1,100,5,pv,{LOCAL_1125_0030}",
+    f"1,101,5,pv,{LOCAL_1124_2330}",
+    f"1,102,5,pv,{LOCAL_1125_2330}",
+    f"1,103,5,pv,{LOCAL_1126_0030}",
+    f"1,100,5,pv,{LOCAL_1125_0030}",  # exact copy of the first line
+    f",100,5,pv,{LOCAL_1125_0030}",
+    f"2,,5,pv,{LOCAL_1125_0030}",
+    f"2,100,5,click,{LOCAL_1125_0030}",
+    "2,100,5,pv,yesterday",
+    "2,100,5,pv",
+    f"2,100,5,pv,{LOCAL_1125_0030},extra",
+    f"3,100,5,buy,{LOCAL_1125_0030}",
+    f"1,100,5,cart,{LOCAL_1125_0030}",
+]
+
+
+def event_id(user, item, event_type, epoch_seconds, value=""):
+    key = "\x1f".join([user, item, event_type, str(epoch_seconds * 1_000_000), value])
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def utc(epoch_seconds):
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.timezone.utc).replace(tzinfo=None)
+
+
+def collect(frame):
+    return sorted(frame.collect(), key=lambda row: (row["raw"], row["reason"] or ""))
+
+
+def test_each_row_gets_its_reason_and_local_day(spark):
+    taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
+    got = collect(classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, D))
+    good = dict(dt=D, value=None)
+    expected = sorted([
+        Row(raw=TAOBAO_LINES[0], reason=None, event_id=event_id("1", "100", "pv", LOCAL_1125_0030),
+            user_id="1", item_id="100", event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[1], reason="out_of_window", event_id=None, user_id="1", item_id="101",
+            event_type="pv", event_time=utc(LOCAL_1124_2330), value=None, dt=dt.date(2017, 11, 24)),
+        Row(raw=TAOBAO_LINES[2], reason=None, event_id=event_id("1", "102", "pv", LOCAL_1125_2330),
+            user_id="1", item_id="102", event_type="pv", event_time=utc(LOCAL_1125_2330), **good),
+        Row(raw=TAOBAO_LINES[4], reason="duplicate", event_id=None, user_id="1", item_id="100",
+            event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[5], reason="null_user_id", event_id=None, user_id=None, item_id="100",
+            event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[6], reason="null_item_id", event_id=None, user_id="2", item_id=None,
+            event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[7], reason="unknown_event_type", event_id=None, user_id="2", item_id="100",
+            event_type=None, event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[8], reason="bad_event_time", event_id=None, user_id="2", item_id="100",
+            event_type="pv", event_time=None, value=None, dt=None),
+        Row(raw=TAOBAO_LINES[9], reason="malformed", event_id=None, user_id="2", item_id="100",
+            event_type="pv", event_time=None, value=None, dt=None),
+        Row(raw=TAOBAO_LINES[10], reason="malformed", event_id=None, user_id="2", item_id="100",
+            event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[11], reason=None, event_id=event_id("3", "100", "buy", LOCAL_1125_0030),
+            user_id="3", item_id="100", event_type="buy", event_time=utc(LOCAL_1125_0030), **good),
+        Row(raw=TAOBAO_LINES[12], reason=None, event_id=event_id("1", "100", "cart", LOCAL_1125_0030),
+            user_id="1", item_id="100", event_type="cart", event_time=utc(LOCAL_1125_0030), **good),
+    ], key=lambda row: (row["raw"], row["reason"] or ""))
+    # Line 3 (local 11-26 00:30) is delivered with day 11-26, not 11-25.
+    assert [row.asDict() for row in got] == [row.asDict() for row in expected]
+
+
+def test_a_dump_row_is_delivered_on_its_own_local_day(spark):
+    taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
+    got = classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, dt.date(2017, 11, 26)).collect()
+    assert [(row["raw"], row["reason"], row["dt"]) for row in got] == [
+        (TAOBAO_LINES[3], None, dt.date(2017, 11, 26))]
+
+
+def test_rating_outside_range_or_not_a_number_is_bad_value(spark):
+    movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
+    lines = ["1\t2\t6\t881250949", "1\t3\tx\t881250949", "1\t4\t\t881250949", "1\t5\t3\t881250949"]
+    got = classify_raw_events(lines_frame(spark, lines), movielens, dt.date(1997, 12, 4))
+    assert sorted((row["raw"], row["reason"], row["value"], row["event_id"]) for row in got.collect()) == [
+        ("1\t2\t6\t881250949", "bad_value", 6.0, None),
+        ("1\t3\tx\t881250949", "bad_value", None, None),
+        ("1\t4\t\t881250949", "bad_value", None, None),
+        ("1\t5\t3\t881250949", None, 3.0, event_id("1", "5", "rating", 881250949, "3.0")),
+    ]
+
+
+def test_a_daily_delivery_quarantines_rows_of_other_days(spark):
+    synthetic = load_config(["conf/local.yaml", SYNTHETIC]).dataset
+    midnight_ms = 1704153600000  # 2024-01-02 00:00 UTC
+    lines = [f"u1,i1,impression,{midnight_ms - 1}", f"u1,i1,impression,{midnight_ms}"]
+    got = classify_raw_events(lines_frame(spark, lines), synthetic, dt.date(2024, 1, 1))
+    assert sorted((row["raw"], row["reason"]) for row in got.collect()) == [
+        (lines[0], None), (lines[1], "out_of_window")]
+
+
+def taobao_config(tmp_path, lines):
+    raw = tmp_path / "UserBehavior.csv"
+    raw.write_text("\n".join(lines) + "\n")
+    return config_for(tmp_path, TAOBAO, dataset={"source": {"path": str(raw)}})
+
+
+def read_table(spark, cfg, table):
+    return spark.read.format("delta").load(cfg.table_path(table))
+
+
+def test_ingest_writes_typed_events_and_quarantine_and_counts_everything(spark, tmp_path):
+    cfg = taobao_config(tmp_path, TAOBAO_LINES)
+    report = ingest_day(spark, cfg, D)
+    assert (report.read, report.written) == (12, 4)
+    assert report.quarantined == {"out_of_window": 1, "duplicate": 1, "null_user_id": 1, "null_item_id": 1,
+                                  "unknown_event_type": 1, "bad_event_time": 1, "malformed": 2}
+    events = read_table(spark, cfg, "events")
+    assert events.schema.simpleString() == EVENTS.simpleString()
+    assert sorted((r.user_id, r.item_id, r.event_type, r.dt) for r in events.collect()) == [
+        ("1", "100", "cart", D), ("1", "100", "pv", D), ("1", "102", "pv", D), ("3", "100", "buy", D)]
+    quarantine = read_table(spark, cfg, "events_quarantine")
+    assert quarantine.schema.simpleString() == EVENTS_QUARANTINE.simpleString()
+    assert quarantine.count() == 8 and {r.dt for r in quarantine.collect()} == {D}
+
+
+def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(spark, tmp_path):
+    cfg = taobao_config(tmp_path, TAOBAO_LINES)
+    ingest_day(spark, cfg, D)
+    ingest_day(spark, cfg, dt.date(2017, 11, 26))
+    before = sorted(read_table(spark, cfg, "events").collect())
+    ingest_day(spark, cfg, D)
+    after = sorted(read_table(spark, cfg, "events").collect())
+    assert after == before
+    assert sorted({r.dt for r in after}) == [D, dt.date(2017, 11, 26)]
+    assert read_table(spark, cfg, "events_quarantine").count() == 8  # not doubled
+
+
+def test_a_day_without_input_fails_clearly(spark, tmp_path):
+    cfg = taobao_config(tmp_path, TAOBAO_LINES)
+    with pytest.raises(NoInputError, match="no raw rows for 2017-11-27"):
+        ingest_day(spark, cfg, dt.date(2017, 11, 27))
+    with pytest.raises(NoInputError, match="outside the window"):
+        ingest_day(spark, cfg, dt.date(2017, 12, 4))
+    daily = config_for(tmp_path, SYNTHETIC, dataset={"source": {"path": str(tmp_path / "raw/dt={ds}")}})
+    with pytest.raises(MissingSourceError, match="raw/dt=2024-01-05 does not exist"):
+        ingest_day(spark, daily, dt.date(2024, 1, 5))
+
+
+def test_a_day_whose_rows_are_all_rejected_fails_after_writing_the_quarantine(spark, tmp_path):
+    cfg = taobao_config(tmp_path, [f"1,100,5,click,{LOCAL_1125_0030}"])
+    with pytest.raises(NoInputError, match="every row of 2017-11-25 was quarantined"):
+        ingest_day(spark, cfg, D)
+    assert [r.reason for r in read_table(spark, cfg, "events_quarantine").collect()] == ["unknown_event_type"]
