@@ -132,7 +132,7 @@ def write_synthetic(out: Path, spec: SyntheticSpec) -> list[Path]:
 
 def _write_csv(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="none"))
+    pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
     tmp.replace(path)
 
 

@@ -27,11 +27,15 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def config_for(tmp_path: Path, dataset_overlay: str, **overrides) -> PipelineConfig:
-    """base + local + a dataset overlay + the test overlay (lake under tmp_path, small Spark) + overrides."""
+def overlays_for(tmp_path: Path, dataset_overlay: str, **overrides) -> str:
+    """--conf value: local + a dataset overlay + a test overlay (lake under tmp_path, small Spark, overrides)."""
     overlay = {"lake_root": str(tmp_path / "lake"), **TEST_SPARK, **overrides}
     extra = write_yaml(tmp_path / "test-overlay.yaml", overlay)
-    return load_config(["conf/local.yaml", dataset_overlay, str(extra)])
+    return ",".join(["conf/local.yaml", dataset_overlay, str(extra)])
+
+
+def config_for(tmp_path: Path, dataset_overlay: str, **overrides) -> PipelineConfig:
+    return load_config(overlays_for(tmp_path, dataset_overlay, **overrides))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,35 @@
+from core.config import load_config
+from core.spark import cached_jars, delta_package, jar_manifest, session_settings, submit_flags
+from tests.conftest import MOVIELENS, write_yaml
+
+
+def config(tmp_path):
+    overlay = write_yaml(tmp_path / "cache.yaml", {"cache_dir": str(tmp_path / "cache")})
+    return load_config(["conf/local.yaml", MOVIELENS, str(overlay)])
+
+
+def test_delta_package_matches_installed_spark_and_delta():
+    assert delta_package(load_config()) == "io.delta:delta-spark_4.1_2.13:4.4.0"
+
+
+def test_first_session_resolves_from_maven_then_uses_the_cached_jars(tmp_path):
+    cfg = config(tmp_path)
+    first = session_settings(cfg)
+    assert first["spark.jars.packages"] == delta_package(cfg) and "spark.jars" not in first
+    jar = tmp_path / "delta.jar"
+    jar.write_bytes(b"jar")
+    jar_manifest(cfg).parent.mkdir(parents=True)
+    jar_manifest(cfg).write_text(f"{jar}\n")
+    assert cached_jars(cfg) == [str(jar)]
+    later = session_settings(cfg)
+    assert later["spark.jars"] == str(jar) and "spark.jars.packages" not in later
+    jar.unlink()  # a jar vanished from the cache: resolve again rather than start broken
+    assert "spark.jars.packages" in session_settings(cfg)
+
+
+def test_submit_flags_carry_master_jars_and_every_setting(tmp_path):
+    flags = submit_flags(config(tmp_path))
+    assert flags[:4] == ["--master", "local[*]", "--name", "dailyrec"]
+    assert "--packages" in flags
+    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in flags
+    assert "spark.sql.shuffle.partitions=4" in flags

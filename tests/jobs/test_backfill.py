@@ -1,0 +1,76 @@
+import collections
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.config import REPO_ROOT
+from core.spark import submit_flags
+from jobs.backfill import main as backfill
+from jobs.ingest_events import ingest_day
+from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
+
+TAOBAO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "taobao_userbehavior_sample" / "UserBehavior.csv"
+
+
+def ratings_per_utc_day(inter_file: Path) -> collections.Counter:
+    """Reference count straight from u.data: the events of each UTC day."""
+    days = collections.Counter()
+    for line in inter_file.read_text().splitlines()[1:]:
+        epoch = int(line.split("\t")[3])
+        days[dt.datetime.fromtimestamp(epoch, dt.timezone.utc).date()] += 1
+    return days
+
+
+def events_per_day(spark, cfg):
+    rows = spark.read.format("delta").load(cfg.table_path("events")).groupBy("dt").count().collect()
+    return {row["dt"]: row["count"] for row in rows}
+
+
+@pytest.mark.network
+def test_backfill_of_real_movielens_days_matches_u_data_and_a_single_day_rerun(spark, tmp_path, capsys):
+    conf = overlays_for(tmp_path, MOVIELENS)
+    assert backfill(["--start", "1998-04-20", "--end", "1998-04-22", "--conf", conf]) == 0
+    cfg = config_for(tmp_path, MOVIELENS)
+    reference = ratings_per_utc_day(Path(cfg.dataset.source.path))
+    days = [dt.date(1998, 4, 20), dt.date(1998, 4, 21), dt.date(1998, 4, 22)]
+    assert events_per_day(spark, cfg) == {day: reference[day] for day in days}
+    assert "backfill 1998-04-20..1998-04-22 of movielens_100k: 3 days" in capsys.readouterr().out
+    before = spark.read.format("delta").load(cfg.table_path("events")).collect()
+    ingest_day(spark, cfg, days[1])
+    assert sorted(spark.read.format("delta").load(cfg.table_path("events")).collect()) == sorted(before)
+
+
+def test_backfill_reports_a_bad_range_in_one_line(tmp_path, capsys):
+    conf = overlays_for(tmp_path, MOVIELENS)
+    assert backfill(["--start", "1998-04-22", "--end", "1998-04-20", "--conf", conf]) == 1
+    assert "error: --end 1998-04-20 is before --start 1998-04-22" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not TAOBAO_SAMPLE.is_file(), reason="the Taobao sample lives only in ../shared/data")
+def test_taobao_sample_strays_are_quarantined_once_as_out_of_window(spark, tmp_path):
+    cfg = config_for(tmp_path, TAOBAO)
+    report = ingest_day(spark, cfg, dt.date(2017, 11, 25))
+    later = ingest_day(spark, cfg, dt.date(2017, 12, 3))
+    # The sample's README: 35 rows fall outside 2017-11-25..12-03 (Asia/Shanghai days).
+    assert report.quarantined.get("out_of_window", 0) + later.quarantined.get("out_of_window", 0) == 35
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_a_job_like_python_does(spark, tmp_path):
+    cfg = config_for(tmp_path / "submitted", MOVIELENS)
+    ingest_day(spark, config_for(tmp_path / "in_process", MOVIELENS), dt.date(1998, 4, 22))
+    conf = overlays_for(tmp_path / "submitted", MOVIELENS)
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    command = [str(spark_submit), *submit_flags(cfg), str(REPO_ROOT / "jobs" / "ingest_events.py"),
+               "--ds", "1998-04-22", "--conf", conf]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                            env={"PYSPARK_PYTHON": sys.executable, "PATH": str(Path(sys.executable).parent)
+                                 + ":/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ingest_events 1998-04-22: read=536 written=536 quarantined=0" in result.stdout
+    local = spark.read.format("delta").load(str(tmp_path / "in_process" / "lake" / "events")).collect()
+    submitted = spark.read.format("delta").load(cfg.table_path("events")).collect()
+    assert sorted(submitted) == sorted(local)
