@@ -8,8 +8,9 @@ from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from core.errors import PipelineError
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from core.errors import PipelineError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASE_CONF = REPO_ROOT / "conf" / "base.yaml"

@@ -9,8 +9,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.errors import PipelineError
 from core.config import DatasetConfig, PipelineConfig
+from core.errors import PipelineError
 from core.lake import replace_partition
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, QUARANTINE_REASONS

