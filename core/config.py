@@ -101,6 +101,12 @@ class DatasetConfig(_Frozen):
     event_types: dict[str, str]  # raw event type -> canonical event type
     value_range: list[float] | None  # [min, max] allowed event value, both included
     attributes: Attributes
+    item_category: str | None  # the item attribute (string or list of strings) that rollups group by
+
+    @property
+    def canonical_event_types(self) -> tuple[str, ...]:
+        """Every canonical event type, in the order the config declares them, each once."""
+        return tuple(dict.fromkeys(self.event_types.values()))
 
     @field_validator("timezone")
     @classmethod

@@ -37,6 +37,9 @@ def test_backfill_of_real_movielens_days_matches_u_data_and_a_single_day_rerun(s
     reference = ratings_per_utc_day(Path(cfg.dataset.source.path))
     days = [dt.date(1998, 4, 20), dt.date(1998, 4, 21), dt.date(1998, 4, 22)]
     assert events_per_day(spark, cfg) == {day: reference[day] for day in days}
+    user_daily = spark.read.format("delta").load(cfg.table_path("user_daily"))
+    rated = {row["dt"]: row["sum(n_rating)"] for row in user_daily.groupBy("dt").sum("n_rating").collect()}
+    assert rated == {day: reference[day] for day in days}
     assert "backfill 1998-04-20..1998-04-22 of movielens_100k: 3 days" in capsys.readouterr().out
     before = spark.read.format("delta").load(cfg.table_path("events")).collect()
     ingest_day(spark, cfg, days[1])

@@ -1,0 +1,97 @@
+"""Roll day D's events up per user, per item and per (user, item category): the inputs of N-day profiles.
+
+One day in, one partition out, so an N-day profile sums N small rollup partitions instead of rescanning
+N days of raw events.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType
+
+from core.cli import run_day_job
+from core.config import PipelineConfig
+from core.errors import PipelineError
+from core.lake import read_partitions, replace_partition, table_exists
+from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from jobs.ingest_events import EVENTS_TABLE
+
+ROLLUP_TABLES = {
+    "user_daily": ["user_id"],
+    "item_daily": ["item_id"],
+    "user_category_daily": ["user_id", "category"],
+    "user_item_daily": ["user_id", "item_id"],  # for the last K distinct items and user x item history
+}
+
+
+def count_column(event_type: str) -> str:
+    """Name of the column counting events of a type, e.g. `n_pv`; the profile jobs use the same names."""
+    return f"n_{event_type}"
+
+
+def rollup(events: DataFrame, keys: Sequence[str], event_types: Sequence[str]) -> DataFrame:
+    """Per (keys, dt): a count per event type, count and sum of values, first and last event time."""
+    counts = [F.count(F.when(F.col("event_type") == kind, True)).alias(count_column(kind)) for kind in event_types]
+    return events.groupBy(*keys, "dt").agg(
+        *counts,
+        F.count("value").alias("value_count"),
+        F.sum("value").alias("value_sum"),
+        F.min("event_time").alias("first_event_time"),
+        F.max("event_time").alias("last_event_time"),
+    )
+
+
+def with_item_category(events: DataFrame, items: DataFrame | None, category_column: str | None) -> DataFrame:
+    """Add `category`: one row per category of the event's item (genres are a list), null when unknown."""
+    if items is None or category_column is None:
+        return events.withColumn("category", F.lit(None).cast("string"))
+    categories = items.select("item_id", F.col(category_column).alias("category"))
+    if isinstance(items.schema[category_column].dataType, ArrayType):
+        # explode_outer keeps an item with no genre as one row with a null category.
+        categories = categories.select("item_id", F.explode_outer("category").alias("category"))
+    return events.join(categories, "item_id", "left")
+
+
+def build_daily_rollups(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
+    events_path = cfg.table_path(EVENTS_TABLE)
+    if not table_exists(spark, events_path):
+        raise PipelineError(f"no events table at {events_path}; run ingest_events for {ds} first")
+    events = read_partitions(spark, events_path, "dt", ds, ds).persist()
+    try:
+        if events.isEmpty():
+            raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
+        items = _item_snapshot(spark, cfg, ds)
+        event_types = cfg.dataset.canonical_event_types
+        sources = {
+            "user_daily": events,
+            "item_daily": events,
+            "user_category_daily": with_item_category(events, items, cfg.dataset.item_category),
+            "user_item_daily": events,
+        }
+        counts = []
+        for table, keys in ROLLUP_TABLES.items():
+            rolled = rollup(sources[table], keys, event_types)
+            replace_partition(rolled, cfg.table_path(table), "dt", ds)
+            # Delta answers a partition count from its log statistics, without reading the files.
+            counts.append(f"{table}={read_partitions(spark, cfg.table_path(table), 'dt', ds, ds).count()}")
+    finally:
+        events.unpersist()
+    return f"build_daily_rollups {ds}: " + " ".join(counts)
+
+
+def _item_snapshot(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> DataFrame | None:
+    if cfg.dataset.attributes.items is None:
+        return None
+    path = cfg.table_path(ATTRIBUTE_TABLES["items"])
+    if not table_exists(spark, path):
+        raise PipelineError(f"no item attributes at {path}; run ingest_attributes for {ds} first")
+    id_column = cfg.dataset.attributes.items.id_column
+    return read_partitions(spark, path, "dt", ds, ds).withColumnRenamed(id_column, "item_id")
+
+
+if __name__ == "__main__":
+    sys.exit(run_day_job(__doc__, build_daily_rollups))
