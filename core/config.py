@@ -131,6 +131,29 @@ class DatasetConfig(_Frozen):
         return self
 
 
+class RateSpec(_Frozen):
+    """A Bayesian-smoothed rate: (numerator + w * global rate) / (denominator + w) over each window."""
+
+    name: str
+    numerator: str  # a rollup column: n_<event type> or value_sum
+    denominator: str  # n_<event type> or value_count
+    prior_weight: float
+
+
+class ProfileConfig(_Frozen):
+    windows: list[int]  # N of each N-day window; a profile as of D uses days [D-N, D-1]
+    top_categories: int  # K of the user's top categories
+    recent_items: int  # K of the user's last K distinct items
+    rates: list[RateSpec]
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_sorted(cls, windows: list[int]) -> list[int]:
+        if not windows or any(n < 1 for n in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"must be distinct positive day counts, got {windows}")
+        return sorted(windows)
+
+
 class RunConfig(_Frozen):
     """The default date range of `make run` / the range runner when none is given."""
 
@@ -143,6 +166,7 @@ class PipelineConfig(_Frozen):
     cache_dir: str
     spark: SparkConfig
     dataset: DatasetConfig
+    profiles: ProfileConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
 

@@ -14,6 +14,7 @@ from core.config import DEFAULT_CONF, date_range, load_config
 from core.errors import PipelineError
 from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
+from jobs.build_profiles import build_profiles
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_day
 
@@ -22,6 +23,7 @@ DAY_JOBS = (
     ("ingest_attributes", ingest_attributes),
     ("ingest_events", ingest_day),
     ("build_daily_rollups", build_daily_rollups),
+    ("build_profiles", build_profiles),
 )
 
 

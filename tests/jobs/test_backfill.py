@@ -40,6 +40,10 @@ def test_backfill_of_real_movielens_days_matches_u_data_and_a_single_day_rerun(s
     user_daily = spark.read.format("delta").load(cfg.table_path("user_daily"))
     rated = {row["dt"]: row["sum(n_rating)"] for row in user_daily.groupBy("dt").sum("n_rating").collect()}
     assert rated == {day: reference[day] for day in days}
+    profiles = spark.read.format("delta").load(cfg.table_path("user_profile"))
+    # As of 04-22 the 1-day window is 04-21 only: its ratings, summed over users, are that day's ratings.
+    as_of_last = profiles.where(profiles.as_of == days[-1]).agg({"n_rating_1d": "sum"}).first()[0]
+    assert as_of_last == reference[days[1]]
     assert "backfill 1998-04-20..1998-04-22 of movielens_100k: 3 days" in capsys.readouterr().out
     before = spark.read.format("delta").load(cfg.table_path("events")).collect()
     ingest_day(spark, cfg, days[1])
