@@ -154,6 +154,33 @@ class ProfileConfig(_Frozen):
         return sorted(windows)
 
 
+class SampleConfig(_Frozen):
+    """How day D's labels come from day D's events (and, with attribution_days > 0, the days after)."""
+
+    # ratings: every rating is a sample, label_like = value >= like_threshold (MovieLens);
+    # sampled_negatives: clicked (user, item) pairs + popularity-weighted unclicked items (Taobao);
+    # impressions: every impressed (user, item) pair (a log with real exposures, e.g. synthetic).
+    mode: Literal["ratings", "sampled_negatives", "impressions"]
+    like_threshold: float | None
+    exposure_type: str | None  # impressions mode
+    click_type: str | None
+    conversion_type: str | None
+    negatives_per_click: int
+    attribution_days: int  # a conversion counts if it happens on D .. D + attribution_days
+    leak_auc_threshold: float  # a single feature with univariate AUC above this fails the job
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> "SampleConfig":
+        needed = {"ratings": ["like_threshold"], "sampled_negatives": ["click_type", "conversion_type"],
+                  "impressions": ["exposure_type", "click_type", "conversion_type"]}[self.mode]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"mode {self.mode} needs {', '.join(missing)}")
+        if self.attribution_days < 0 or self.negatives_per_click < 1:
+            raise ValueError("attribution_days must be >= 0 and negatives_per_click >= 1")
+        return self
+
+
 class RunConfig(_Frozen):
     """The default date range of `make run` / the range runner when none is given."""
 
@@ -167,6 +194,7 @@ class PipelineConfig(_Frozen):
     spark: SparkConfig
     dataset: DatasetConfig
     profiles: ProfileConfig
+    samples: SampleConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
 

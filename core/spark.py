@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import shlex
+import sys
 from pathlib import Path
 
 from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, load_config
@@ -46,6 +48,9 @@ def session_settings(cfg: PipelineConfig) -> dict[str, str]:
     """Every Spark setting of a session: conf values first, then how to find the Delta jars."""
     settings = {key: _as_spark_value(value) for key, value in cfg.spark.settings.items()}
     settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}")
+    # Python workers (pandas UDFs) must run this interpreter, not whatever `python3` is on PATH; a cluster
+    # overlay sets it to the executors' environment instead.
+    settings.setdefault("spark.pyspark.python", sys.executable)
     jars = cached_jars(cfg)
     if jars:
         # Later sessions start from local files: no Ivy resolution, no network.
@@ -60,8 +65,11 @@ def build_session(cfg: PipelineConfig):
     """Create (or return the running) SparkSession for this config."""
     from pyspark.sql import SparkSession
 
+    settings = session_settings(cfg)
+    # In-process (pyspark) sessions start their Python workers from this variable, not from the conf.
+    os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
     builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
-    for key, value in session_settings(cfg).items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -15,6 +15,7 @@ from core.errors import PipelineError
 from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.build_profiles import build_profiles
+from jobs.build_samples import build_samples
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_day
 
@@ -24,6 +25,7 @@ DAY_JOBS = (
     ("ingest_events", ingest_day),
     ("build_daily_rollups", build_daily_rollups),
     ("build_profiles", build_profiles),
+    ("build_samples", build_samples),
 )
 
 

@@ -44,6 +44,12 @@ def test_backfill_of_real_movielens_days_matches_u_data_and_a_single_day_rerun(s
     # As of 04-22 the 1-day window is 04-21 only: its ratings, summed over users, are that day's ratings.
     as_of_last = profiles.where(profiles.as_of == days[-1]).agg({"n_rating_1d": "sum"}).first()[0]
     assert as_of_last == reference[days[1]]
+    samples = spark.read.format("delta").load(cfg.table_path("samples")).where("dt = DATE'1998-04-22'")
+    likes = [int(line.split("\t")[2]) >= 4 for line in Path(cfg.dataset.source.path).read_text().splitlines()[1:]
+             if dt.datetime.fromtimestamp(int(line.split("\t")[3]), dt.timezone.utc).date() == days[-1]]
+    assert samples.count() == len(likes) == reference[days[-1]]
+    assert samples.agg({"label_like": "sum"}).first()[0] == sum(likes)
+    assert samples.where("user_n_rating_7d IS NOT NULL").count() > 0  # users with history got profiles
     assert "backfill 1998-04-20..1998-04-22 of movielens_100k: 3 days" in capsys.readouterr().out
     before = spark.read.format("delta").load(cfg.table_path("events")).collect()
     ingest_day(spark, cfg, days[1])

@@ -1,0 +1,236 @@
+"""Labeled samples of day D: labels from the events of D (and its attribution window), features only from
+profiles as of D, attribute snapshots of D and user x category history before D.
+
+Fails when a single feature predicts a label almost perfectly (a leak), naming the feature.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import zlib
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import NumericType
+
+from core.cli import run_day_job
+from core.config import PipelineConfig, SampleConfig
+from core.errors import PipelineError
+from core.lake import read_partitions, replace_partition, table_exists
+from features.samples import feature_columns, label_columns
+from jobs.build_daily_rollups import count_column, with_item_category
+from jobs.build_profiles import ITEM_PROFILE_TABLE, USER_PROFILE_TABLE, history, window_column, window_sums
+from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from jobs.ingest_events import EVENTS_TABLE
+
+SAMPLES_TABLE = "samples"
+LEAK_CHECK_ROWS = 200_000  # the leak alarm looks at a seeded sample of at most this many rows
+
+
+class LabelLeakError(PipelineError):
+    """A single feature predicts a label of the evaluation day almost perfectly."""
+
+
+def rating_samples(day_events: DataFrame, like_threshold: float) -> DataFrame:
+    """One sample per rated (user, item): label_like = the (last) rating >= threshold."""
+    last = F.max_by("value", F.struct("event_time", "event_id"))
+    rated = day_events.where(F.col("value").isNotNull()).groupBy("user_id", "item_id").agg(last.alias("rating"))
+    return rated.select("user_id", "item_id", (F.col("rating") >= like_threshold).cast("int").alias("label_like"))
+
+
+def impression_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
+    """One sample per impressed (user, item); label_conversion needs a click and a conversion (CTCVR)."""
+    exposures = _pairs(day_events, rules.exposure_type)
+    return _with_funnel_labels(exposures, day_events, attributed_events, rules)
+
+
+def click_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
+    """One sample per clicked (user, item), label_click = 1 (negatives are added by sample_negatives)."""
+    return _with_funnel_labels(_pairs(day_events, rules.click_type), day_events, attributed_events, rules)
+
+
+def _pairs(events: DataFrame, event_type: str) -> DataFrame:
+    return events.where(F.col("event_type") == event_type).select("user_id", "item_id").distinct()
+
+
+def _with_funnel_labels(exposures: DataFrame, day_events: DataFrame, attributed_events: DataFrame,
+                        rules: SampleConfig) -> DataFrame:
+    clicked = _pairs(day_events, rules.click_type).withColumn("label_click", F.lit(1))
+    converted = _pairs(attributed_events, rules.conversion_type).withColumn("converted", F.lit(1))
+    labeled = exposures.join(clicked, ["user_id", "item_id"], "left").join(converted, ["user_id", "item_id"], "left")
+    click = F.coalesce(F.col("label_click"), F.lit(0))
+    return labeled.select("user_id", "item_id", click.alias("label_click"),
+                          (click * F.coalesce(F.col("converted"), F.lit(0))).alias("label_conversion"))
+
+
+def sample_negatives(positives: DataFrame, day_events: DataFrame, popularity: pd.DataFrame, ratio: int,
+                     ds: dt.date) -> DataFrame:
+    """`ratio` unclicked items per click, drawn by popularity before D, seeded by (D, user): re-runs agree.
+
+    Items the user touched on D in any way are never drawn as negatives.
+    """
+    items = popularity["item_id"].to_numpy()
+    cdf = np.cumsum(popularity["weight"].to_numpy(dtype=float))
+    cdf = cdf / cdf[-1] if len(cdf) else cdf
+    touched = day_events.select("user_id", "item_id").distinct()
+    wanted = positives.groupBy("user_id").agg((F.count(F.lit(1)) * ratio).alias("wanted"))
+    per_user = touched.join(wanted, "user_id")
+    seed_day = ds.toordinal()
+
+    def draw(frame: pd.DataFrame) -> pd.DataFrame:
+        user = frame["user_id"].iloc[0]
+        need = int(frame["wanted"].iloc[0])
+        rng = np.random.default_rng([seed_day, zlib.crc32(user.encode())])
+        seen = set(frame["item_id"])
+        chosen: list[str] = []
+        # Fast path: rejection sampling from the shared CDF, O(need * log items) per user.
+        for index in np.searchsorted(cdf, rng.random(3 * need + 10) if len(items) else [], side="right"):
+            item = items[min(index, len(items) - 1)]
+            if item not in seen:
+                seen.add(item)
+                chosen.append(item)
+                if len(chosen) == need:
+                    break
+        if len(chosen) < need:
+            # The user touched most of the popular mass: draw the rest exactly from what is left.
+            eligible = np.array([item not in seen for item in items], dtype=bool)
+            weights = np.diff(cdf, prepend=0.0) * eligible
+            take = min(need - len(chosen), int(eligible.sum()))
+            if take:
+                chosen += list(rng.choice(items, size=take, replace=False, p=weights / weights.sum()))
+        # dtype=object: pandas 3's Arrow-backed default strings are not accepted by pyspark 4.1's serializer.
+        return pd.DataFrame({"user_id": [user] * len(chosen), "item_id": chosen}, dtype=object)
+
+    negatives = per_user.groupBy("user_id").applyInPandas(draw, "user_id string, item_id string")
+    return negatives.select("user_id", "item_id", F.lit(0).alias("label_click"), F.lit(0).alias("label_conversion"))
+
+
+def with_features(labeled: DataFrame, user_profile: DataFrame, item_profile: DataFrame,
+                  user_attributes: DataFrame | None, item_attributes: DataFrame | None,
+                  cross: DataFrame) -> DataFrame:
+    """Join every feature source onto the labeled pairs; feature columns are prefixed by their entity."""
+    samples = labeled
+    for frame, key, prefix in ((user_profile, "user_id", "user_"), (item_profile, "item_id", "item_"),
+                               (user_attributes, "user_id", "user_"), (item_attributes, "item_id", "item_")):
+        if frame is None:
+            continue
+        features = [F.col(c).alias(prefix + c) for c in frame.columns if c not in (key, "as_of", "dt")]
+        renamed = frame.select(key, *features)
+        samples = samples.join(renamed, key, "left")
+    return samples.join(cross, ["user_id", "item_id"], "left")
+
+
+def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item_categories: DataFrame,
+                          as_of: dt.date, windows: Sequence[int], event_types: Sequence[str]) -> DataFrame:
+    """Per sample pair: the user's events in the item's categories (all of them, for genres) per window."""
+    events = sum((F.col(count_column(kind)) for kind in event_types), F.lit(0))
+    daily = history(user_category_daily, as_of, max(windows)).withColumn("events", events)
+    per_category = window_sums(daily.withColumn("key", F.struct("user_id", "category")), "key", as_of,
+                               windows, ["events"])
+    per_category = per_category.select("key.user_id", "key.category",
+                                       *[window_column("events", days) for days in windows])
+    item_category = with_item_category(pairs, item_categories, "category").where(F.col("category").isNotNull())
+    joined = item_category.join(per_category, ["user_id", "category"])
+    return joined.groupBy("user_id", "item_id").agg(
+        *[F.sum(window_column("events", days)).alias(f"cross_category_events_{days}d") for days in windows])
+
+
+def univariate_auc(feature: np.ndarray, label: np.ndarray) -> float | None:
+    """Rank-sum AUC with average ranks for ties; missing values rank lowest; None without both classes."""
+    positives = int(label.sum())
+    negatives = len(label) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    filled = np.where(np.isnan(feature), -np.inf, feature)
+    ranks = pd.Series(filled).rank(method="average").to_numpy()
+    return float((ranks[label == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], threshold: float) -> None:
+    """Raise LabelLeakError naming the first feature whose AUC (or 1 - AUC) on a label exceeds threshold."""
+    for label in labels:
+        for feature in features:
+            auc = univariate_auc(rows[feature].to_numpy(dtype=float), rows[label].to_numpy(dtype=int))
+            if auc is not None and max(auc, 1 - auc) > threshold:
+                raise LabelLeakError(
+                    f"feature {feature} predicts {label} with univariate AUC {auc:.4f} "
+                    f"(threshold {threshold}): it very likely leaks the label")
+
+
+def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
+    rules = cfg.samples
+    events_path = cfg.table_path(EVENTS_TABLE)
+    last_label_day = ds + dt.timedelta(days=rules.attribution_days)
+    if not table_exists(spark, events_path):
+        raise PipelineError(f"no events table at {events_path}; run ingest_events first")
+    attributed = read_partitions(spark, events_path, "dt", ds, last_label_day)
+    if rules.attribution_days and attributed.where(F.col("dt") == last_label_day).isEmpty():
+        raise PipelineError(f"labels of {ds} are not mature: they need the events of {last_label_day} "
+                            f"(attribution window {rules.attribution_days} days); ingest that day first")
+    day_events = attributed.where(F.col("dt") == ds)
+    if day_events.isEmpty():
+        raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
+
+    user_profile = read_partitions(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds, ds)
+    item_profile = read_partitions(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds, ds)
+    labeled = _labeled_pairs(day_events, attributed, item_profile, rules, cfg, ds)
+    items = _attributes(spark, cfg, "items", ds)
+    item_categories = None if items is None or cfg.dataset.item_category is None else items.select(
+        "item_id", F.col(cfg.dataset.item_category).alias("category"))
+    cross = user_category_history(
+        spark.read.format("delta").load(cfg.table_path("user_category_daily")), labeled.select("user_id", "item_id"),
+        item_categories, ds, cfg.profiles.windows, cfg.dataset.canonical_event_types,
+    ) if item_categories is not None else labeled.select("user_id", "item_id").limit(0)
+    samples = with_features(labeled, user_profile, item_profile, _attributes(spark, cfg, "users", ds), items, cross)
+    samples = samples.withColumn("dt", F.lit(ds)).persist()
+    try:
+        _check_leaks(samples, rules)
+        replace_partition(samples, cfg.table_path(SAMPLES_TABLE), "dt", ds)
+        labels = label_columns(rules.mode)
+        stats = samples.agg(F.count(F.lit(1)).alias("rows"), *[F.avg(c).alias(c) for c in labels]).first()
+    finally:
+        samples.unpersist()
+    rates = " ".join(f"{label}_rate={stats[label]:.4f}" for label in labels)
+    return f"build_samples {ds}: rows={stats['rows']} {rates}"
+
+
+def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, item_profile: DataFrame, rules: SampleConfig,
+                   cfg: PipelineConfig, ds: dt.date) -> DataFrame:
+    if rules.mode == "ratings":
+        return rating_samples(day_events, rules.like_threshold)
+    if rules.mode == "impressions":
+        return impression_samples(day_events, attributed, rules)
+    positives = click_samples(day_events, attributed, rules)
+    longest = max(cfg.profiles.windows)
+    weight = sum((F.col(window_column(count_column(kind), longest)) for kind in cfg.dataset.canonical_event_types),
+                 F.lit(0))
+    popularity = item_profile.select("item_id", weight.alias("weight")).where("weight > 0").orderBy("item_id")
+    negatives = sample_negatives(positives, day_events, popularity.toPandas(), rules.negatives_per_click, ds)
+    return positives.withColumn("is_sampled_negative", F.lit(False)).unionByName(
+        negatives.withColumn("is_sampled_negative", F.lit(True)))
+
+
+def _attributes(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
+    table = getattr(cfg.dataset.attributes, kind)
+    if table is None:
+        return None
+    frame = read_partitions(spark, cfg.table_path(ATTRIBUTE_TABLES[kind]), "dt", ds, ds)
+    key = "user_id" if kind == "users" else "item_id"
+    return frame.withColumnRenamed(table.id_column, key)
+
+
+def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
+    numeric = [f.name for f in samples.schema.fields
+               if isinstance(f.dataType, NumericType) and f.name in feature_columns(samples.columns)]
+    labels = list(label_columns(rules.mode))
+    total = samples.count()
+    subset = samples if total <= LEAK_CHECK_ROWS else samples.sample(fraction=LEAK_CHECK_ROWS / total, seed=17)
+    rows = subset.select(*[F.col(c).cast("double") for c in numeric], *labels).toPandas()
+    check_label_leak(rows, numeric, labels, rules.leak_auc_threshold)
+
+
+if __name__ == "__main__":
+    sys.exit(run_day_job(__doc__, build_samples))

@@ -1,0 +1,107 @@
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import SampleConfig
+from features.samples import feature_columns
+from features.schema import EVENTS
+from jobs.build_daily_rollups import rollup, with_item_category
+from jobs.build_samples import (
+    LabelLeakError,
+    check_label_leak,
+    impression_samples,
+    rating_samples,
+    sample_negatives,
+    univariate_auc,
+    user_category_history,
+)
+
+D = dt.date(2024, 1, 2)
+FUNNEL = SampleConfig(mode="impressions", like_threshold=None, exposure_type="impression", click_type="click",
+                      conversion_type="conversion", negatives_per_click=2, attribution_days=1,
+                      leak_auc_threshold=0.99)
+
+
+def events(spark, rows):
+    """rows: (user, item, type, day, value)."""
+    return spark.createDataFrame(
+        [(f"e{i}", u, i_, t, dt.datetime(day.year, day.month, day.day, 12, i % 60), v, day)
+         for i, (u, i_, t, day, v) in enumerate(rows)], EVENTS)
+
+
+def pairs(frame, *columns):
+    return sorted(tuple(row[c] for c in ("user_id", "item_id", *columns)) for row in frame.collect())
+
+
+def test_every_rating_of_the_day_is_a_sample_liked_at_the_threshold(spark):
+    day = events(spark, [("u1", "m1", "rating", D, 4.0), ("u1", "m2", "rating", D, 3.0),
+                         ("u2", "m1", "rating", D, 5.0)])
+    assert pairs(rating_samples(day, 4.0), "label_like") == [("u1", "m1", 1), ("u1", "m2", 0), ("u2", "m1", 1)]
+
+
+def test_impressions_get_click_and_click_through_conversion_labels(spark):
+    next_day = D + dt.timedelta(days=1)
+    log = events(spark, [
+        ("u1", "i1", "impression", D, None), ("u1", "i1", "click", D, None), ("u1", "i1", "conversion", D, None),
+        ("u1", "i2", "impression", D, None), ("u1", "i2", "click", D, None),
+        ("u1", "i2", "conversion", next_day, None),  # inside the 1-day attribution window
+        ("u1", "i3", "impression", D, None), ("u1", "i3", "conversion", D, None),  # no click: no CTCVR
+        ("u2", "i1", "impression", D, None), ("u2", "i1", "impression", D, None),  # one sample per pair
+        ("u2", "i4", "click", D, None),  # clicked without an impression: not an exposure
+    ])
+    got = impression_samples(log.where(log.dt == D), log, FUNNEL)
+    assert pairs(got, "label_click", "label_conversion") == [
+        ("u1", "i1", 1, 1), ("u1", "i2", 1, 1), ("u1", "i3", 0, 0), ("u2", "i1", 0, 0)]
+
+
+def test_negatives_are_seeded_by_day_popular_and_never_touched_items(spark):
+    popularity = pd.DataFrame({"item_id": [f"i{n}" for n in range(50)], "weight": [1000] + [1] * 49})
+    rows = [(f"u{u}", "i1", "pv", D, None) for u in range(30)] + [(f"u{u}", "i0", "cart", D, None) for u in range(15)]
+    day = events(spark, rows)
+    positives = day.where("event_type = 'pv'").select("user_id", "item_id").distinct()
+    first = pairs(sample_negatives(positives, day, popularity, 2, D))
+    assert first == pairs(sample_negatives(positives, day, popularity, 2, D))  # a re-run draws the same
+    assert first != pairs(sample_negatives(positives, day, popularity, 2, D + dt.timedelta(days=1)))
+    per_user = pd.Series([u for u, _ in first]).value_counts()
+    assert len(per_user) == 30 and (per_user == 2).all()
+    assert all(item != "i1" for _, item in first)  # the clicked item itself
+    assert all(item != "i0" for user, item in first if int(user[1:]) < 15)  # touched (cart) items too
+    # i0 holds ~95% of the weight: every user who did not touch it draws it.
+    assert sum(item == "i0" for user, item in first if int(user[1:]) >= 15) == 15
+
+
+def test_cross_features_count_the_users_past_events_in_the_items_categories(spark):
+    log = events(spark, [("u1", "i1", "pv", D - dt.timedelta(days=1), None),
+                         ("u1", "i2", "pv", D - dt.timedelta(days=3), None),
+                         ("u1", "i3", "pv", D, None)])  # the last is on D: never a feature of D
+    categories = spark.createDataFrame([("i1", ["a"]), ("i2", ["a", "b"]), ("i3", ["a"]), ("i9", ["b"])],
+                                       "item_id string, category array<string>")
+    daily = rollup(with_item_category(log, categories, "category"), ["user_id", "category"], ["pv"])
+    sample_pairs = log.sparkSession.createDataFrame([("u1", "i3"), ("u1", "i9")], "user_id string, item_id string")
+    got = user_category_history(daily, sample_pairs, categories, D, [1, 7], ["pv"])
+    assert pairs(got, "cross_category_events_1d", "cross_category_events_7d") == [
+        ("u1", "i3", 1, 2), ("u1", "i9", 0, 1)]
+
+
+def test_univariate_auc_by_hand():
+    label = np.array([0, 1, 0, 1])
+    assert univariate_auc(np.array([1.0, 2.0, 3.0, 4.0]), label) == 0.75  # positive ranks 2 + 4 - 3 = 3 of 4
+    assert univariate_auc(np.array([5.0, 5.0, 5.0, 5.0]), label) == 0.5
+    assert univariate_auc(np.array([np.nan, 9.0, np.nan, 8.0]), label) == 1.0  # missing ranks lowest
+    assert univariate_auc(np.array([1.0, 2.0]), np.array([1, 1])) is None
+
+
+def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
+    rows = pd.DataFrame({"user_n_pv_7d": [3, 1, 2, 5], "item_label_copy": [0.1, 0.9, 0.2, 0.8],
+                         "label_like": [0, 1, 0, 1]})
+    check_label_leak(rows, ["user_n_pv_7d"], ["label_like"], 0.99)
+    with pytest.raises(LabelLeakError, match="feature item_label_copy predicts label_like with univariate AUC 1.0000"):
+        check_label_leak(rows, ["user_n_pv_7d", "item_label_copy"], ["label_like"], 0.99)
+
+
+def test_the_spec_tells_features_from_keys_labels_and_bookkeeping():
+    columns = ["user_id", "item_id", "dt", "label_click", "label_conversion", "is_sampled_negative", "user_n_pv_7d",
+               "item_genres", "cross_category_events_7d"]
+    assert feature_columns(columns) == ["user_n_pv_7d", "item_genres", "cross_category_events_7d"]
