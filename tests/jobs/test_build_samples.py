@@ -5,11 +5,13 @@ import pandas as pd
 import pytest
 
 from core.config import SampleConfig
+from core.errors import PipelineError
 from features.samples import feature_columns
 from features.schema import EVENTS
 from jobs.build_daily_rollups import rollup, with_item_category
 from jobs.build_samples import (
     LabelLeakError,
+    build_samples,
     check_label_leak,
     impression_samples,
     rating_samples,
@@ -17,6 +19,7 @@ from jobs.build_samples import (
     univariate_auc,
     user_category_history,
 )
+from tests.conftest import SYNTHETIC, config_for
 
 D = dt.date(2024, 1, 2)
 FUNNEL = SampleConfig(mode="impressions", like_threshold=None, exposure_type="impression", click_type="click",
@@ -105,3 +108,11 @@ def test_the_spec_tells_features_from_keys_labels_and_bookkeeping():
     columns = ["user_id", "item_id", "dt", "label_click", "label_conversion", "is_sampled_negative", "user_n_pv_7d",
                "item_genres", "cross_category_events_7d"]
     assert feature_columns(columns) == ["user_n_pv_7d", "item_genres", "cross_category_events_7d"]
+
+
+def test_samples_wait_for_the_attribution_window_to_close(spark, tmp_path):
+    cfg = config_for(tmp_path, SYNTHETIC, samples={"attribution_days": 1})
+    events(spark, [("u1", "i1", "impression", D, None)]).write.format("delta").partitionBy("dt") \
+        .save(cfg.table_path("events"))
+    with pytest.raises(PipelineError, match="labels of 2024-01-02 are not mature: they need the events of 2024-01-03"):
+        build_samples(spark, cfg, D)
