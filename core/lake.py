@@ -6,6 +6,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from core.errors import PipelineError
+
 
 def replace_partition(df: DataFrame, path: str, column: str, value: dt.date) -> None:
     """Write df as the whole `column = value` partition of the Delta table at path, nothing else.
@@ -22,17 +24,14 @@ def replace_partition(df: DataFrame, path: str, column: str, value: dt.date) -> 
     )
 
 
-def overwrite_table(df: DataFrame, path: str) -> None:
-    """Replace a whole (small, unpartitioned) Delta table, e.g. an attribute snapshot."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-
-
 def read_partitions(spark: SparkSession, path: str, column: str, start: dt.date, end: dt.date) -> DataFrame:
     """Rows of the Delta table whose partition `column` lies in [start, end]."""
     return spark.read.format("delta").load(path).where(F.col(column).between(F.lit(start), F.lit(end)))
 
 
-def table_exists(spark: SparkSession, path: str) -> bool:
+def require_table(spark: SparkSession, path: str, producer: str) -> None:
+    """Fail with the job to run when an input table has never been written."""
     from delta.tables import DeltaTable
 
-    return DeltaTable.isDeltaTable(spark, path)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise PipelineError(f"no table at {path}; run {producer} first")

@@ -16,7 +16,7 @@ from pyspark.sql.types import ArrayType
 from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition, table_exists
+from core.lake import read_partitions, replace_partition, require_table
 from jobs.ingest_attributes import ATTRIBUTE_TABLES
 from jobs.ingest_events import EVENTS_TABLE
 
@@ -58,8 +58,7 @@ def with_item_category(events: DataFrame, items: DataFrame | None, category_colu
 
 def build_daily_rollups(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     events_path = cfg.table_path(EVENTS_TABLE)
-    if not table_exists(spark, events_path):
-        raise PipelineError(f"no events table at {events_path}; run ingest_events for {ds} first")
+    require_table(spark, events_path, f"ingest_events for {ds}")
     events = read_partitions(spark, events_path, "dt", ds, ds).persist()
     try:
         if events.isEmpty():
@@ -87,8 +86,7 @@ def _item_snapshot(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> Dat
     if cfg.dataset.attributes.items is None:
         return None
     path = cfg.table_path(ATTRIBUTE_TABLES["items"])
-    if not table_exists(spark, path):
-        raise PipelineError(f"no item attributes at {path}; run ingest_attributes for {ds} first")
+    require_table(spark, path, f"ingest_attributes for {ds}")
     id_column = cfg.dataset.attributes.items.id_column
     return read_partitions(spark, path, "dt", ds, ds).withColumnRenamed(id_column, "item_id")
 

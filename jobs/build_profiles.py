@@ -15,8 +15,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import PipelineConfig, ProfileConfig, RateSpec
-from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition, table_exists
+from core.lake import read_partitions, replace_partition, require_table
 from jobs.build_daily_rollups import count_column
 
 USER_PROFILE_TABLE = "user_profile"
@@ -136,8 +135,7 @@ def build_profiles(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str
 
     def history(table: str) -> DataFrame:
         path = cfg.table_path(table)
-        if not table_exists(spark, path):
-            raise PipelineError(f"no rollup table at {path}; run build_daily_rollups first")
+        require_table(spark, path, "build_daily_rollups")
         # The first days of a lake have no history: the profiles are then empty, not an error.
         return read_partitions(spark, path, "dt", first_day, last_day)
 

@@ -19,7 +19,7 @@ from pyspark.sql.types import NumericType
 from core.cli import run_day_job
 from core.config import PipelineConfig, SampleConfig
 from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition, table_exists
+from core.lake import read_partitions, replace_partition, require_table
 from features.samples import feature_columns, label_columns
 from jobs.build_daily_rollups import count_column, with_item_category
 from jobs.build_profiles import ITEM_PROFILE_TABLE, USER_PROFILE_TABLE, history, window_column, window_sums
@@ -164,8 +164,7 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     rules = cfg.samples
     events_path = cfg.table_path(EVENTS_TABLE)
     last_label_day = ds + dt.timedelta(days=rules.attribution_days)
-    if not table_exists(spark, events_path):
-        raise PipelineError(f"no events table at {events_path}; run ingest_events first")
+    require_table(spark, events_path, "ingest_events")
     attributed = read_partitions(spark, events_path, "dt", ds, last_label_day)
     if rules.attribution_days and attributed.where(F.col("dt") == last_label_day).isEmpty():
         raise PipelineError(f"labels of {ds} are not mature: they need the events of {last_label_day} "

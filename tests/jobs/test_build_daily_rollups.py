@@ -69,3 +69,8 @@ def test_job_writes_three_partitions_from_events_and_item_snapshot(spark, tmp_pa
         ("u1", "c1", 2, 0, 0), ("u1", "c2", 0, 0, 1), ("u2", "c1", 0, 1, 0)]
     with pytest.raises(PipelineError, match="no events of 2017-11-26 .* run ingest_events for 2017-11-26 first"):
         build_daily_rollups(spark, cfg, dt.date(2017, 11, 26))
+
+
+def test_a_missing_input_table_names_the_job_to_run(spark, tmp_path):
+    with pytest.raises(PipelineError, match="no table at .*/lake/events; run ingest_events for 2017-11-25 first"):
+        build_daily_rollups(spark, config_for(tmp_path, TAOBAO), D)
