@@ -8,6 +8,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from core.config import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -34,6 +36,14 @@ def machine() -> dict:
 def commit() -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT)
     return result.stdout.strip() or "unknown"
+
+
+def write_overlay(name: str, values: dict) -> Path:
+    """A config overlay file under bench/data (e.g. its own lake root), for `--conf` or load_config."""
+    path = DATA_DIR / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values))
+    return path
 
 
 def write_result(name: str, **fields) -> Path:

@@ -12,7 +12,7 @@ import shutil
 
 from pyspark.sql import functions as F
 
-from bench.common import DATA_DIR, quick, stopwatch, write_result
+from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.config import load_config
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
@@ -33,10 +33,9 @@ def main(argv: list[str] | None = None) -> None:
                              impressions_per_day=int(args.events / CLICK_AND_CONVERSION_SHARE))
         write_synthetic(root, spec)
     lake = DATA_DIR / "lake_ingest"
-    cfg = load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml"]).model_copy(update={
-        "lake_root": str(lake)})
-    cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={
-        "source": cfg.dataset.source.model_copy(update={"path": str(root / "events" / "dt={ds}")})})})
+    overlay = write_overlay("ingest_throughput", {
+        "lake_root": str(lake), "dataset": {"source": {"path": str(root / "events" / "dt={ds}")}}})
+    cfg = load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml", str(overlay)])
     spark = build_session(cfg)
     day_path = str(root / "events" / f"dt={DAY}")
     timings: dict[str, list[float]] = {"bare": [], "ingest": []}
