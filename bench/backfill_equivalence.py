@@ -29,7 +29,7 @@ def partition_checksums(spark, lake: str) -> dict[tuple[str, str], tuple[int, in
     sums = {}
     for table, column in TABLES.items():
         frame = spark.read.format("delta").load(f"{lake}/{table}")
-        row_hash = F.xxhash64(*[F.col(c) for c in sorted(frame.columns)])
+        row_hash = F.xxhash64(*[F.col(c) for c in sorted(frame.columns)]).cast("decimal(38,0)")  # no overflow
         for row in frame.groupBy(column).agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("hash")).collect():
             sums[(table, str(row[column]))] = (row["rows"], row["hash"])
     return sums
