@@ -181,6 +181,48 @@ class SampleConfig(_Frozen):
         return self
 
 
+class AlsConfig(_Frozen):
+    rank: int
+    alpha: float  # confidence = 1 + alpha * interaction strength (Hu, Koren, Volinsky 2008)
+    reg_param: float
+    max_iter: int
+    blocks: int  # user and item blocks; fixed so that a re-run partitions (and so computes) identically
+    seed: int
+
+
+class ItemCfConfig(_Frozen):
+    max_history: int  # skew control: only a user's most recent items enter the co-occurrence self-join
+    max_item_users: int  # skew control: a very popular item keeps a seeded sample of this many users
+    neighbours: int  # M most similar items kept per item
+    recent_items: int  # a user's candidates come from the neighbours of their last R items
+    half_life_days: float  # recency weight of a recent item = 0.5 ** ((days before D - 1) / half life)
+
+
+class RecallConfig(_Frozen):
+    history_days: int  # N: recall as of D learns from the interactions of [D-N, D-1]
+    # Interaction strength of a (user, item) = sum over event types of weight * (count, or value sum for
+    # `values`, e.g. ratings); only pairs with strength > 0 are interactions.
+    strength: Literal["counts", "values"]
+    event_weights: dict[str, float]
+    exclude_seen: bool  # never recommend an item the user interacted with in [D-N, D-1]
+    top_k: int  # candidates per user and source
+    eval_k: list[int]
+    popular_days: int  # the popularity baseline ranks items by strength over [D-P, D-1]
+    rrf_k: int  # merge: reciprocal rank fusion, score = sum over sources of 1 / (rrf_k + rank)
+    als: AlsConfig
+    itemcf: ItemCfConfig
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RecallConfig":
+        if not self.event_weights or all(weight <= 0 for weight in self.event_weights.values()):
+            raise ValueError("event_weights must give at least one event type a positive weight")
+        if any(k < 1 or k > self.top_k for k in self.eval_k):
+            raise ValueError(f"eval_k {self.eval_k} must lie in 1..top_k ({self.top_k})")
+        if self.popular_days > self.history_days:
+            raise ValueError("popular_days cannot exceed history_days (the interactions read)")
+        return self
+
+
 class RunConfig(_Frozen):
     """The default date range of `make run` / the range runner when none is given."""
 
@@ -195,8 +237,16 @@ class PipelineConfig(_Frozen):
     dataset: DatasetConfig
     profiles: ProfileConfig
     samples: SampleConfig
+    recall: RecallConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
+
+    @model_validator(mode="after")
+    def _known_event_types(self) -> "PipelineConfig":
+        unknown = set(self.recall.event_weights) - set(self.dataset.canonical_event_types)
+        if unknown:
+            raise ValueError(f"recall.event_weights names event types the dataset does not have: {sorted(unknown)}")
+        return self
 
     def table_path(self, table: str) -> str:
         return f"{self.lake_root.rstrip('/')}/{table}"

@@ -16,8 +16,13 @@ from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.build_profiles import build_profiles
 from jobs.build_samples import build_samples
+from jobs.evaluate_recall import evaluate_recall
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_day
+from jobs.recall_als import recall_als
+from jobs.recall_itemcf import recall_itemcf
+from jobs.recall_merge import recall_merge
+from jobs.recall_popular import recall_popular
 
 # (name, function) in dependency order; the name is also the module and the Airflow task id.
 DAY_JOBS = (
@@ -26,6 +31,11 @@ DAY_JOBS = (
     ("build_daily_rollups", build_daily_rollups),
     ("build_profiles", build_profiles),
     ("build_samples", build_samples),
+    ("recall_als", recall_als),
+    ("recall_itemcf", recall_itemcf),
+    ("recall_popular", recall_popular),
+    ("recall_merge", recall_merge),
+    ("evaluate_recall", evaluate_recall),
 )
 
 
@@ -34,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=parse_day, help="first day (default: run.start of the config)")
     parser.add_argument("--end", type=parse_day, help="last day, included (default: run.end of the config)")
     parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    parser.add_argument("--jobs", type=_job_names, default=[name for name, _ in DAY_JOBS],
+                        help="comma-separated subset of the day jobs to run, kept in dependency order "
+                             f"(default: all of {', '.join(name for name, _ in DAY_JOBS)})")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.conf)
@@ -43,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         spark = build_session(cfg)
         began = time.perf_counter()
         for ds in date_range(start, end):
-            for name, job in DAY_JOBS:
+            for name, job in [(name, job) for name, job in DAY_JOBS if name in args.jobs]:
                 job_began = time.perf_counter()
                 print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - job_began:.1f}s]", flush=True)
     except PipelineError as err:
@@ -52,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days in "
           f"{time.perf_counter() - began:.1f}s; tables under {cfg.lake_root}")
     return 0
+
+
+def _job_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in dict(DAY_JOBS)]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown job(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(name for name, _ in DAY_JOBS)}")
+    return names
 
 
 if __name__ == "__main__":

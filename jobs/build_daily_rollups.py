@@ -17,7 +17,7 @@ from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
-from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from jobs.ingest_attributes import read_attribute_snapshot
 from jobs.ingest_events import EVENTS_TABLE
 
 ROLLUP_TABLES = {
@@ -63,7 +63,7 @@ def build_daily_rollups(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -
     try:
         if events.isEmpty():
             raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
-        items = _item_snapshot(spark, cfg, ds)
+        items = read_attribute_snapshot(spark, cfg, "items", ds)
         event_types = cfg.dataset.canonical_event_types
         sources = {
             "user_daily": events,
@@ -74,21 +74,12 @@ def build_daily_rollups(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -
         counts = []
         for table, keys in ROLLUP_TABLES.items():
             rolled = rollup(sources[table], keys, event_types)
-            replace_partition(rolled, cfg.table_path(table), "dt", ds)
+            replace_partition(rolled, cfg.table_path(table), {"dt": ds})
             # Delta answers a partition count from its log statistics, without reading the files.
             counts.append(f"{table}={read_partitions(spark, cfg.table_path(table), 'dt', ds, ds).count()}")
     finally:
         events.unpersist()
     return f"build_daily_rollups {ds}: " + " ".join(counts)
-
-
-def _item_snapshot(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> DataFrame | None:
-    if cfg.dataset.attributes.items is None:
-        return None
-    path = cfg.table_path(ATTRIBUTE_TABLES["items"])
-    require_table(spark, path, f"ingest_attributes for {ds}")
-    id_column = cfg.dataset.attributes.items.id_column
-    return read_partitions(spark, path, "dt", ds, ds).withColumnRenamed(id_column, "item_id")
 
 
 if __name__ == "__main__":

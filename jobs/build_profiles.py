@@ -26,6 +26,12 @@ def window_column(name: str, days: int) -> str:
     return f"{name}_{days}d"
 
 
+def total_events(event_types: Sequence[str], days: int | None = None) -> Column:
+    """Events of every type: the sum of the per-type count columns (of their N-day columns when days is set)."""
+    names = [count_column(kind) if days is None else window_column(count_column(kind), days) for kind in event_types]
+    return sum((F.col(name) for name in names), F.lit(0))
+
+
 def history(daily: DataFrame, as_of: dt.date, days: int) -> DataFrame:
     """The rows of days [as_of - days, as_of - 1]: the only rows a profile as of `as_of` may use."""
     first, last = as_of - dt.timedelta(days=days), as_of - dt.timedelta(days=1)
@@ -72,9 +78,8 @@ def _smoothed(rate: RateSpec, days: int) -> Column:
 
 def top_categories(user_category_daily: DataFrame, event_types: Sequence[str], k: int) -> DataFrame:
     """Per user: up to k categories with the most events in the longest window, most first (ties by name)."""
-    events = sum((F.col(count_column(kind)) for kind in event_types), F.lit(0))
     totals = (user_category_daily.where(F.col("category").isNotNull())
-              .groupBy("user_id", "category").agg(F.sum(events).alias("events")))
+              .groupBy("user_id", "category").agg(F.sum(total_events(event_types)).alias("events")))
     return _top_k(totals, "user_id", "category", [F.desc("events"), F.asc("category")], k, "top_categories")
 
 
@@ -95,7 +100,7 @@ def with_popularity_ranks(item_sums: DataFrame, event_types: Sequence[str], wind
     """Add `popularity_rank_<N>d`: 1 = the item with most events in the window (ties by item id)."""
     ranks = []
     for days in windows:
-        events = sum((F.col(window_column(count_column(kind), days)) for kind in event_types), F.lit(0))
+        events = total_events(event_types, days)
         order = Window.orderBy(events.desc(), F.asc("item_id"))  # one global ranking: items are few enough
         ranks.append(F.when(events > 0, F.row_number().over(order)).alias(window_column("popularity_rank", days)))
     return item_sums.select("*", *ranks)
@@ -144,8 +149,8 @@ def build_profiles(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str
     users = user_profile(tables["user_daily"], tables["user_category_daily"], tables["user_item_daily"], ds,
                          cfg.profiles, event_types)
     items = item_profile(tables["item_daily"], ds, cfg.profiles, event_types)
-    replace_partition(users, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds)
-    replace_partition(items, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds)
+    replace_partition(users, cfg.table_path(USER_PROFILE_TABLE), {"as_of": ds})
+    replace_partition(items, cfg.table_path(ITEM_PROFILE_TABLE), {"as_of": ds})
     counts = {table: read_partitions(spark, cfg.table_path(table), "as_of", ds, ds).count()
               for table in (USER_PROFILE_TABLE, ITEM_PROFILE_TABLE)}
     return (f"build_profiles {ds} (days {first_day}..{last_day}): "

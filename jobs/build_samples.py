@@ -21,9 +21,16 @@ from core.config import PipelineConfig, SampleConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
 from features.samples import feature_columns, label_columns
-from jobs.build_daily_rollups import count_column, with_item_category
-from jobs.build_profiles import ITEM_PROFILE_TABLE, USER_PROFILE_TABLE, history, window_column, window_sums
-from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from jobs.build_daily_rollups import with_item_category
+from jobs.build_profiles import (
+    ITEM_PROFILE_TABLE,
+    USER_PROFILE_TABLE,
+    history,
+    total_events,
+    window_column,
+    window_sums,
+)
+from jobs.ingest_attributes import read_attribute_snapshot
 from jobs.ingest_events import EVENTS_TABLE
 
 SAMPLES_TABLE = "samples"
@@ -126,8 +133,7 @@ def with_features(labeled: DataFrame, user_profile: DataFrame, item_profile: Dat
 def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item_categories: DataFrame,
                           as_of: dt.date, windows: Sequence[int], event_types: Sequence[str]) -> DataFrame:
     """Per sample pair: the user's events in the item's categories (all of them, for genres) per window."""
-    events = sum((F.col(count_column(kind)) for kind in event_types), F.lit(0))
-    daily = history(user_category_daily, as_of, max(windows)).withColumn("events", events)
+    daily = history(user_category_daily, as_of, max(windows)).withColumn("events", total_events(event_types))
     per_category = window_sums(daily.withColumn("key", F.struct("user_id", "category")), "key", as_of,
                                windows, ["events"])
     per_category = per_category.select("key.user_id", "key.category",
@@ -176,18 +182,19 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     user_profile = read_partitions(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds, ds)
     item_profile = read_partitions(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds, ds)
     labeled = _labeled_pairs(day_events, attributed, item_profile, rules, cfg, ds)
-    items = _attributes(spark, cfg, "items", ds)
+    items = read_attribute_snapshot(spark, cfg, "items", ds)
     item_categories = None if items is None or cfg.dataset.item_category is None else items.select(
         "item_id", F.col(cfg.dataset.item_category).alias("category"))
     cross = user_category_history(
         spark.read.format("delta").load(cfg.table_path("user_category_daily")), labeled.select("user_id", "item_id"),
         item_categories, ds, cfg.profiles.windows, cfg.dataset.canonical_event_types,
     ) if item_categories is not None else labeled.select("user_id", "item_id").limit(0)
-    samples = with_features(labeled, user_profile, item_profile, _attributes(spark, cfg, "users", ds), items, cross)
+    users = read_attribute_snapshot(spark, cfg, "users", ds)
+    samples = with_features(labeled, user_profile, item_profile, users, items, cross)
     samples = samples.withColumn("dt", F.lit(ds)).persist()
     try:
         _check_leaks(samples, rules)
-        replace_partition(samples, cfg.table_path(SAMPLES_TABLE), "dt", ds)
+        replace_partition(samples, cfg.table_path(SAMPLES_TABLE), {"dt": ds})
         labels = label_columns(rules.mode)
         stats = samples.agg(F.count(F.lit(1)).alias("rows"), *[F.avg(c).alias(c) for c in labels]).first()
     finally:
@@ -204,21 +211,11 @@ def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, item_profile: D
         return impression_samples(day_events, attributed, rules)
     positives = click_samples(day_events, attributed, rules)
     longest = max(cfg.profiles.windows)
-    weight = sum((F.col(window_column(count_column(kind), longest)) for kind in cfg.dataset.canonical_event_types),
-                 F.lit(0))
+    weight = total_events(cfg.dataset.canonical_event_types, longest)
     popularity = item_profile.select("item_id", weight.alias("weight")).where("weight > 0").orderBy("item_id")
     negatives = sample_negatives(positives, day_events, popularity.toPandas(), rules.negatives_per_click, ds)
     return positives.withColumn("is_sampled_negative", F.lit(False)).unionByName(
         negatives.withColumn("is_sampled_negative", F.lit(True)))
-
-
-def _attributes(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
-    table = getattr(cfg.dataset.attributes, kind)
-    if table is None:
-        return None
-    frame = read_partitions(spark, cfg.table_path(ATTRIBUTE_TABLES[kind]), "dt", ds, ds)
-    key = "user_id" if kind == "users" else "item_id"
-    return frame.withColumnRenamed(table.id_column, key)
 
 
 def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:

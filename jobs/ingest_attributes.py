@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AttributeTable, PipelineConfig
-from core.lake import replace_partition
+from core.lake import read_partitions, replace_partition, require_table
 from datasets.fetch import ensure_attribute_file
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
 
@@ -84,11 +84,11 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
             snapshot = one_row_per_id(parsed, table.keep).persist()
             replace_partition(
                 snapshot.drop("conflict").withColumnRenamed("id", table.id_column).withColumn("dt", F.lit(ds)),
-                cfg.table_path(table_name), "dt", ds,
+                cfg.table_path(table_name), {"dt": ds},
             )
             bad = parsed.where(F.col("reason").isNotNull()).select(
                 "reason", "raw", F.lit(table_name).alias("table"), F.lit(ds).alias("dt"))
-            replace_partition(bad, cfg.table_path(f"{QUARANTINE_TABLE}/{table_name}"), "dt", ds)
+            replace_partition(bad, cfg.table_path(f"{QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
             reports.append(AttributeReport(
                 table=table_name, read=parsed.count(), written=snapshot.count(), malformed=bad.count(),
                 conflicting_ids=snapshot.where("conflict").count(),
@@ -97,6 +97,17 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
         finally:
             parsed.unpersist()
     return "ingest_attributes " + str(ds) + ": " + ("; ".join(map(str, reports)) or "no attribute tables")
+
+
+def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
+    """The users/items snapshot of day D keyed by `user_id`/`item_id`; None when the dataset has no such table."""
+    table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
+    if table is None:
+        return None
+    path = cfg.table_path(ATTRIBUTE_TABLES[kind])
+    require_table(spark, path, f"ingest_attributes for {ds}")
+    key = "user_id" if kind == "users" else "item_id"
+    return read_partitions(spark, path, "dt", ds, ds).withColumnRenamed(table.id_column, key)
 
 
 if __name__ == "__main__":

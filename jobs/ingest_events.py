@@ -164,9 +164,9 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
         read = sum(counts.values())
         if read == 0:
             raise NoInputError(f"no raw rows for {ds} in {path} (dataset {dataset.name})")
-        replace_partition(quarantined_rows(classified, ds), cfg.table_path(QUARANTINE_TABLE), "dt", ds)
+        replace_partition(quarantined_rows(classified, ds), cfg.table_path(QUARANTINE_TABLE), {"dt": ds})
         written = counts.pop(None, 0)
-        replace_partition(valid_events(classified), cfg.table_path(EVENTS_TABLE), "dt", ds)
+        replace_partition(valid_events(classified), cfg.table_path(EVENTS_TABLE), {"dt": ds})
     finally:
         classified.unpersist()
     report = IngestReport(ds=ds, read=read, written=written, quarantined=counts)

@@ -1,0 +1,148 @@
+"""What every recall source shares: weighted interactions of [D-N, D-1], exact top-K of unseen items by a
+score matrix, and the `recall_candidates` table (one partition per as_of and source)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from core.config import PipelineConfig, RecallConfig
+from core.lake import read_partitions, replace_partition, require_table
+from jobs.build_daily_rollups import count_column
+
+RECALL_TABLE = "recall_candidates"
+CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"
+SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (16 MiB of float32)
+
+
+def strength(event_weights: Mapping[str, float], measure: str) -> Column:
+    """Interaction strength of a rollup row: sum of weight * (count of the type, or value sum for `values`)."""
+    if measure == "values":
+        # Ratings: the rating itself is the strength, scaled by the weight of its event type.
+        parts = [F.when(F.col(count_column(kind)) > 0, F.coalesce(F.col("value_sum"), F.lit(0.0)) * weight)
+                 .otherwise(0.0) for kind, weight in event_weights.items()]
+    else:
+        parts = [F.col(count_column(kind)) * float(weight) for kind, weight in event_weights.items()]
+    return sum(parts, F.lit(0.0))
+
+
+def interactions(user_item_daily: DataFrame, first_day: dt.date, last_day: dt.date,
+                 event_weights: Mapping[str, float], measure: str) -> DataFrame:
+    """Per (user, item) with strength > 0 over [first_day, last_day]: strength, last day and last event time."""
+    daily = user_item_daily.where(F.col("dt").between(F.lit(first_day), F.lit(last_day)))
+    totals = daily.groupBy("user_id", "item_id").agg(
+        F.sum(strength(event_weights, measure)).alias("strength"),
+        F.max("dt").alias("last_dt"),
+        F.max("last_event_time").alias("last_time"),
+    )
+    return totals.where(F.col("strength") > 0)
+
+
+def read_interactions(spark: SparkSession, cfg: PipelineConfig, first_day: dt.date, last_day: dt.date) -> DataFrame:
+    path = cfg.table_path("user_item_daily")
+    require_table(spark, path, "build_daily_rollups")
+    daily = read_partitions(spark, path, "dt", first_day, last_day)
+    return interactions(daily, first_day, last_day, cfg.recall.event_weights, cfg.recall.strength)
+
+
+def history_range(recall: RecallConfig, as_of: dt.date, days: int | None = None) -> tuple[dt.date, dt.date]:
+    """[D-N, D-1]: the only days recall as of D may learn from."""
+    return as_of - dt.timedelta(days=days or recall.history_days), as_of - dt.timedelta(days=1)
+
+
+def seen_positions(interacted: DataFrame, item_positions: DataFrame) -> DataFrame:
+    """Per user: the sorted positions (in the item matrix) of every item they interacted with."""
+    return (interacted.join(item_positions, "item_id")
+            .groupBy("user_id").agg(F.array_sort(F.collect_list("position")).alias("seen")))
+
+
+def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFrame:
+    """Exact top-k items per user by the dot product of the user's vector with each row of item_vectors.
+
+    users: (user_id, vector array<float>, seen array<int>): seen positions are never returned. Ties are
+    broken by position, so a re-run returns the same list. Returns (user_id, position, score, rank).
+    """
+    matrix = np.ascontiguousarray(item_vectors, dtype=np.float32)
+    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, matrix.shape[0]))
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in batches:
+            for start in range(0, len(frame), batch_rows):
+                chunk = frame.iloc[start:start + batch_rows]
+                vectors = np.stack([np.asarray(v, dtype=np.float32) for v in chunk["vector"]])
+                yield _top_rows(chunk["user_id"].tolist(), vectors @ matrix.T, chunk["seen"].tolist(), k)
+
+    schema = "user_id string, position int, score double, rank int"
+    return users.select("user_id", "vector", F.coalesce("seen", F.array().cast("array<int>")).alias("seen")) \
+        .mapInPandas(score, schema)
+
+
+def _top_rows(user_ids: list[str], scores: np.ndarray, seen: list, k: int) -> pd.DataFrame:
+    users_out, positions_out, scores_out, ranks_out = [], [], [], []
+    for row, user in enumerate(user_ids):
+        values = scores[row].astype(np.float64)
+        if len(seen[row]):
+            values[np.asarray(seen[row], dtype=np.int64)] = -np.inf
+        take = min(k, int(np.isfinite(values).sum()))
+        if take == 0:
+            continue
+        # argpartition finds the k-th best score; every item at least that good is then sorted exactly.
+        threshold = values[np.argpartition(-values, take - 1)[take - 1]]
+        pool = np.flatnonzero(values >= threshold)
+        best = pool[np.lexsort((pool, -values[pool]))][:take]
+        users_out += [user] * take
+        positions_out += best.tolist()
+        scores_out += values[best].tolist()
+        ranks_out += list(range(1, take + 1))
+    # dtype=object: pyspark 4.1 does not accept pandas 3's Arrow-backed default string dtype.
+    return pd.DataFrame({"user_id": pd.Series(users_out, dtype=object),
+                         "position": pd.Series(positions_out, dtype="int32"),
+                         "score": pd.Series(scores_out, dtype="float64"),
+                         "rank": pd.Series(ranks_out, dtype="int32")})
+
+
+def ranked(frame: DataFrame, k: int) -> DataFrame:
+    """Top k rows per user by score (ties by item id), numbered 1..k: a source's candidate list."""
+    order = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("item_id"))
+    return frame.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= k)
+
+
+def write_candidates(spark: SparkSession, cfg: PipelineConfig, candidates: DataFrame, as_of: dt.date,
+                     source: str) -> int:
+    """Replace the (as_of, source) partition of recall_candidates; returns its row count."""
+    path = cfg.table_path(RECALL_TABLE)
+    sources = F.col("sources") if "sources" in candidates.columns else F.array(F.lit(source))
+    rows = candidates.select("user_id", "item_id", F.col("score").cast("double"), F.col("rank").cast("int"),
+                             sources.alias("sources"), F.lit(as_of).alias("as_of"), F.lit(source).alias("source"))
+    replace_partition(rows, path, {"as_of": as_of, "source": source})
+    return read_candidates(spark, cfg, as_of).where(F.col("source") == source).count()
+
+
+def read_candidates(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date) -> DataFrame:
+    path = cfg.table_path(RECALL_TABLE)
+    require_table(spark, path, "the recall jobs")
+    return read_partitions(spark, path, "as_of", as_of, as_of)
+
+
+def run_recall_source(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, source: str,
+                      build: Callable[[DataFrame], tuple[DataFrame, str]]) -> str:
+    """Read the interactions of [D-N, D-1], build the source's candidates, replace its partition, report.
+
+    build gets the (cached) interactions and returns the candidates and a detail for the report. The first
+    days of a lake have no history: the partition is then written empty, as profiles are, not an error.
+    """
+    first_day, last_day = history_range(cfg.recall, ds)
+    interacted = read_interactions(spark, cfg, first_day, last_day).persist()
+    try:
+        if interacted.isEmpty():
+            candidates, detail = spark.createDataFrame([], CANDIDATE_SCHEMA), "no interactions yet"
+        else:
+            candidates, detail = build(interacted)
+        rows = write_candidates(spark, cfg, candidates, ds, source)
+    finally:
+        interacted.unpersist()
+    return f"recall_{source} {ds} (days {first_day}..{last_day}): {rows} candidates" + (f"; {detail}" if detail else "")
