@@ -17,7 +17,8 @@ from bench.common import DATA_DIR, quick, stopwatch, write_result
 from core.config import load_config
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
-from jobs.build_daily_rollups import count_column, rollup
+from features.spec import count_column
+from jobs.build_daily_rollups import rollup
 from jobs.build_profiles import history, window_sums
 
 START = dt.date(2024, 1, 1)

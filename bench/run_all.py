@@ -8,23 +8,35 @@ import json
 import subprocess
 import sys
 
-from bench.common import RESULTS_DIR
+from bench.common import RESULTS_DIR, quick
+from core.config import REPO_ROOT
 
-BENCHMARKS = ("ingest_throughput", "profiles_incremental", "backfill_equivalence")
+TAOBAO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "taobao_userbehavior_sample" / "UserBehavior.csv"
+
+
+def benchmarks() -> list[tuple[str, list[str]]]:
+    """(result name, command arguments after `python -m`) of every benchmark to run here."""
+    runs = [(name, [f"bench.{name}"]) for name in
+            ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs")]
+    runs.append(("quality_movielens_100k", ["bench.quality", "--dataset", "movielens_100k"]))
+    if TAOBAO_SAMPLE.is_file() and not quick():  # research data: only where it is present, never fetched
+        runs.append(("quality_taobao_userbehavior", ["bench.quality", "--dataset", "taobao_userbehavior"]))
+    return runs
 
 
 def main() -> int:
     failed = []
-    for name in BENCHMARKS:
+    runs = benchmarks()
+    for name, command in runs:
         print(f"== {name}", flush=True)
-        if subprocess.run([sys.executable, "-m", f"bench.{name}"]).returncode != 0:
+        if subprocess.run([sys.executable, "-m", *command]).returncode != 0:
             failed.append(name)
-    print(f"\n{'benchmark':<24} {'dataset':<16} {'rows':>12}  {'ratio':<28} seconds")
-    for name in BENCHMARKS:
+    print(f"\n{'benchmark':<28} {'dataset':<20} {'rows':>12}  {'ratio':<28} seconds")
+    for name, _ in runs:
         path = RESULTS_DIR / f"{name}.json"
         if path.is_file():
             result = json.loads(path.read_text())
-            print(f"{name:<24} {result['dataset']:<16} {result['rows']:>12}  {json.dumps(result['ratio']):<28} "
+            print(f"{name:<28} {result['dataset']:<20} {result['rows']:>12}  {json.dumps(result['ratio']):<28} "
                   f"{json.dumps(result['seconds'])}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

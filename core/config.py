@@ -223,6 +223,40 @@ class RecallConfig(_Frozen):
         return self
 
 
+class FeatureKnobs(_Frozen):
+    """Sizes the feature spec gives each kind of feature (features/spec.py)."""
+
+    id_buckets: int  # user/item ids and lists of item ids are hashed into this many buckets
+    category_buckets: int  # other categorical values
+    embedding_dim: int
+    max_list_length: int  # multi-valued features keep this many values per row
+
+
+class GbdtConfig(_Frozen):
+    """GBDT leaf encoding (He et al. 2014): a GBTClassifier as of D, trained on the samples of [D-M, D-1]."""
+
+    train_days: int  # M
+    # S: the forest learns [D-M, D-S-1] and the LR on its leaves learns [D-S, D-1], where the leaves are out of
+    # sample. Leaves of the rows a forest was fitted on are over-confident, and an LR trained on them overfits.
+    stack_days: int
+    label: str | None  # the label column to learn; None: the first label of the sample mode
+    num_trees: int
+    max_depth: int
+    step_size: float
+    subsampling_rate: float
+    min_instances_per_node: int
+    max_train_rows: int  # a seeded sample of the training days beyond this many rows
+    lr_reg: float  # L2 strength of the logistic regressions of the evaluation
+    reuse_model: bool  # a re-run (backfill) of D loads the model saved for D instead of training again
+    seed: int
+
+    @model_validator(mode="after")
+    def _split(self) -> "GbdtConfig":
+        if not 0 <= self.stack_days < self.train_days:
+            raise ValueError(f"stack_days ({self.stack_days}) must lie in 0..train_days-1 ({self.train_days - 1})")
+        return self
+
+
 class RunConfig(_Frozen):
     """The default date range of `make run` / the range runner when none is given."""
 
@@ -232,12 +266,15 @@ class RunConfig(_Frozen):
 
 class PipelineConfig(_Frozen):
     lake_root: str
+    artifact_root: str  # model files (GBDT models, TF candidates, exports); the lake holds only tables
     cache_dir: str
     spark: SparkConfig
     dataset: DatasetConfig
     profiles: ProfileConfig
     samples: SampleConfig
     recall: RecallConfig
+    features: FeatureKnobs
+    gbdt: GbdtConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
 
@@ -250,6 +287,9 @@ class PipelineConfig(_Frozen):
 
     def table_path(self, table: str) -> str:
         return f"{self.lake_root.rstrip('/')}/{table}"
+
+    def artifact_path(self, *parts: str) -> Path:
+        return Path(self.artifact_root).joinpath(*parts)
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:

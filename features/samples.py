@@ -18,5 +18,5 @@ def label_columns(mode: str) -> tuple[str, ...]:
 
 
 def feature_columns(columns: list[str]) -> list[str]:
-    """Every sample column that is not a key, a label or bookkeeping."""
-    return [c for c in columns if c not in KEY_COLUMNS and c not in META_COLUMNS and not c.startswith(LABEL_PREFIX)]
+    """Every sample column that is not the day, a label or bookkeeping (the ids are features too)."""
+    return [c for c in columns if c != "dt" and c not in META_COLUMNS and not c.startswith(LABEL_PREFIX)]

@@ -17,6 +17,7 @@ from jobs.build_daily_rollups import build_daily_rollups
 from jobs.build_profiles import build_profiles
 from jobs.build_samples import build_samples
 from jobs.evaluate_recall import evaluate_recall
+from jobs.gbdt_leaves import gbdt_leaves
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_day
 from jobs.recall_als import recall_als
@@ -31,6 +32,7 @@ DAY_JOBS = (
     ("build_daily_rollups", build_daily_rollups),
     ("build_profiles", build_profiles),
     ("build_samples", build_samples),
+    ("gbdt_leaves", gbdt_leaves),
     ("recall_als", recall_als),
     ("recall_itemcf", recall_itemcf),
     ("recall_popular", recall_popular),

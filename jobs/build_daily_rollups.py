@@ -17,6 +17,7 @@ from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
+from features.spec import count_column
 from jobs.ingest_attributes import read_attribute_snapshot
 from jobs.ingest_events import EVENTS_TABLE
 
@@ -26,11 +27,6 @@ ROLLUP_TABLES = {
     "user_category_daily": ["user_id", "category"],
     "user_item_daily": ["user_id", "item_id"],  # for the last K distinct items and user x item history
 }
-
-
-def count_column(event_type: str) -> str:
-    """Name of the column counting events of a type, e.g. `n_pv`; the profile jobs use the same names."""
-    return f"n_{event_type}"
 
 
 def rollup(events: DataFrame, keys: Sequence[str], event_types: Sequence[str]) -> DataFrame:

@@ -16,14 +16,10 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import PipelineConfig, ProfileConfig, RateSpec
 from core.lake import read_partitions, replace_partition, require_table
-from jobs.build_daily_rollups import count_column
+from features.spec import count_column, window_column
 
 USER_PROFILE_TABLE = "user_profile"
 ITEM_PROFILE_TABLE = "item_profile"
-
-
-def window_column(name: str, days: int) -> str:
-    return f"{name}_{days}d"
 
 
 def total_events(event_types: Sequence[str], days: int | None = None) -> Column:

@@ -20,14 +20,15 @@ from core.cli import run_day_job
 from core.config import PipelineConfig, SampleConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
+from core.metrics import auc as ranking_auc
 from features.samples import feature_columns, label_columns
+from features.spec import FeatureSpec, feature_spec, window_column
 from jobs.build_daily_rollups import with_item_category
 from jobs.build_profiles import (
     ITEM_PROFILE_TABLE,
     USER_PROFILE_TABLE,
     history,
     total_events,
-    window_column,
     window_sums,
 )
 from jobs.ingest_attributes import read_attribute_snapshot
@@ -144,26 +145,25 @@ def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item
         *[F.sum(window_column("events", days)).alias(f"cross_category_events_{days}d") for days in windows])
 
 
-def univariate_auc(feature: np.ndarray, label: np.ndarray) -> float | None:
-    """Rank-sum AUC with average ranks for ties; missing values rank lowest; None without both classes."""
-    positives = int(label.sum())
-    negatives = len(label) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    filled = np.where(np.isnan(feature), -np.inf, feature)
-    ranks = pd.Series(filled).rank(method="average").to_numpy()
-    return float((ranks[label == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
 def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], threshold: float) -> None:
     """Raise LabelLeakError naming the first feature whose AUC (or 1 - AUC) on a label exceeds threshold."""
     for label in labels:
         for feature in features:
-            auc = univariate_auc(rows[feature].to_numpy(dtype=float), rows[label].to_numpy(dtype=int))
+            auc = ranking_auc(rows[feature].to_numpy(dtype=float), rows[label].to_numpy(dtype=int))
             if auc is not None and max(auc, 1 - auc) > threshold:
                 raise LabelLeakError(
                     f"feature {feature} predicts {label} with univariate AUC {auc:.4f} "
                     f"(threshold {threshold}): it very likely leaks the label")
+
+
+def check_against_spec(columns: list[str], spec: FeatureSpec) -> None:
+    """Fail unless the feature columns are exactly the spec's, in its order: the spec is what models read."""
+    written = feature_columns(columns)
+    if written != list(spec.names):
+        missing = [name for name in spec.names if name not in written]
+        unexpected = [name for name in written if name not in spec.names]
+        raise PipelineError(f"samples do not match the feature spec (features/spec.py): missing {missing}, "
+                            f"unexpected {unexpected}" + ("" if missing or unexpected else ", order differs"))
 
 
 def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
@@ -193,6 +193,7 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     samples = with_features(labeled, user_profile, item_profile, users, items, cross)
     samples = samples.withColumn("dt", F.lit(ds)).persist()
     try:
+        check_against_spec(samples.columns, feature_spec(cfg))
         _check_leaks(samples, rules)
         replace_partition(samples, cfg.table_path(SAMPLES_TABLE), {"dt": ds})
         labels = label_columns(rules.mode)

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from core.config import PipelineConfig, RecallConfig
 from core.lake import read_partitions, replace_partition, require_table
-from jobs.build_daily_rollups import count_column
+from features.spec import count_column
 
 RECALL_TABLE = "recall_candidates"
 CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"

@@ -1,6 +1,5 @@
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,15 +7,16 @@ from core.config import SampleConfig
 from core.errors import PipelineError
 from features.samples import feature_columns
 from features.schema import EVENTS
+from features.spec import feature_spec
 from jobs.build_daily_rollups import rollup, with_item_category
 from jobs.build_samples import (
     LabelLeakError,
     build_samples,
+    check_against_spec,
     check_label_leak,
     impression_samples,
     rating_samples,
     sample_negatives,
-    univariate_auc,
     user_category_history,
 )
 from tests.conftest import SYNTHETIC, config_for
@@ -88,14 +88,6 @@ def test_cross_features_count_the_users_past_events_in_the_items_categories(spar
         ("u1", "i3", 1, 2), ("u1", "i9", 0, 1)]
 
 
-def test_univariate_auc_by_hand():
-    label = np.array([0, 1, 0, 1])
-    assert univariate_auc(np.array([1.0, 2.0, 3.0, 4.0]), label) == 0.75  # positive ranks 2 + 4 - 3 = 3 of 4
-    assert univariate_auc(np.array([5.0, 5.0, 5.0, 5.0]), label) == 0.5
-    assert univariate_auc(np.array([np.nan, 9.0, np.nan, 8.0]), label) == 1.0  # missing ranks lowest
-    assert univariate_auc(np.array([1.0, 2.0]), np.array([1, 1])) is None
-
-
 def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
     rows = pd.DataFrame({"user_n_pv_7d": [3, 1, 2, 5], "item_label_copy": [0.1, 0.9, 0.2, 0.8],
                          "label_like": [0, 1, 0, 1]})
@@ -107,7 +99,17 @@ def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
 def test_the_spec_tells_features_from_keys_labels_and_bookkeeping():
     columns = ["user_id", "item_id", "dt", "label_click", "label_conversion", "is_sampled_negative", "user_n_pv_7d",
                "item_genres", "cross_category_events_7d"]
-    assert feature_columns(columns) == ["user_n_pv_7d", "item_genres", "cross_category_events_7d"]
+    assert feature_columns(columns) == ["user_id", "item_id", "user_n_pv_7d", "item_genres", "cross_category_events_7d"]
+
+
+def test_samples_that_differ_from_the_feature_spec_are_refused(tmp_path):
+    spec = feature_spec(config_for(tmp_path, SYNTHETIC))
+    columns = ["dt", "label_click", *spec.names]
+    check_against_spec(columns, spec)
+    with pytest.raises(PipelineError, match=r"missing \['user_id'\], unexpected \['user_key'\]"):
+        check_against_spec(["user_key"] + columns[3:], spec)
+    with pytest.raises(PipelineError, match="order differs"):
+        check_against_spec([columns[3], columns[2], *columns[4:]], spec)
 
 
 def test_samples_wait_for_the_attribution_window_to_close(spark, tmp_path):

@@ -1,0 +1,205 @@
+"""GBDT leaf encoding as of D (He et al., "Practical Lessons from Predicting Clicks on Ads at Facebook", 2014).
+
+A GBTClassifier learns the label from the numeric features of the `gbdt` group over the samples of
+[D-M, D-S-1], never of D. Each sample's leaf in every tree becomes a global leaf id (tree offset + leaf ordinal):
+a multi-valued categorical feature, `gbdt_leaves`, for the wide part of the rankers. The leaves of the training
+days and of day D, all scored by the model as of D, go to the `gbdt_leaves` table (partition as_of = D). The
+model and its offsets are saved per as_of; a re-run or backfill of D reuses them, so the leaves reproduce.
+
+Evaluation on D (AUC, logloss to `gbdt_metrics`): logistic regression on the raw features of [D-M, D-1], the GBDT
+alone, and LR on leaves + raw fitted on [D-S, D-1], the days the forest did not see (as in the paper, where the
+LR learns on data after the trees').
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pyspark.ml.classification import GBTClassificationModel, GBTClassifier, LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.linalg import SparseVector, VectorUDT
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from core.cli import run_day_job
+from core.config import GbdtConfig, PipelineConfig
+from core.lake import read_partitions, replace_partition, require_table
+from features.samples import label_columns
+from features.spec import GBDT_LEAVES, Feature, feature_spec
+from jobs.build_samples import SAMPLES_TABLE
+
+LEAVES_TABLE = "gbdt_leaves"
+METRICS_TABLE = "gbdt_metrics"
+KEYS = ("dt", "user_id", "item_id")
+EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] inside logloss
+
+
+def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
+    """Where each tree's leaf ids start: tree t owns ids offset[t] .. offset[t] + leaves[t] - 1."""
+    offsets, start = [], 0
+    for leaves in leaves_per_tree:
+        offsets.append(start)
+        start += leaves
+    return offsets
+
+
+def global_leaf_ids(ordinals: Sequence[float], offsets: Sequence[int]) -> list[int]:
+    """Spark's per-tree leaf ordinals (0-based, as doubles) -> ids unique across the forest."""
+    return [offset + int(ordinal) for ordinal, offset in zip(ordinals, offsets)]
+
+
+def with_numeric_vector(samples: DataFrame, features: Sequence[Feature], output: str = "raw") -> DataFrame:
+    """Add a dense vector of the numeric features: missing -> 0 (no history), log1p where the spec says."""
+    values = []
+    for feature in features:
+        value = F.coalesce(F.col(feature.name).cast("double"), F.lit(0.0))
+        values.append(F.log1p(F.greatest(value, F.lit(0.0))) if feature.log1p else value)
+    return samples.withColumn(output, array_to_vector(F.array(*values)))
+
+
+def train_gbdt(train: DataFrame, params: GbdtConfig, label: str) -> GBTClassificationModel:
+    gbt = GBTClassifier(featuresCol="raw", labelCol=label, maxIter=params.num_trees, maxDepth=params.max_depth,
+                        stepSize=params.step_size, subsamplingRate=params.subsampling_rate,
+                        minInstancesPerNode=params.min_instances_per_node, seed=params.seed, leafCol="leaf")
+    return gbt.fit(train.withColumn(label, F.col(label).cast("double")))
+
+
+def leaves_per_tree(model: GBTClassificationModel) -> list[int]:
+    # Every internal node of a Spark tree has two children, so a tree of n nodes has (n + 1) / 2 leaves.
+    return [(tree.numNodes + 1) // 2 for tree in model.trees]
+
+
+def with_leaves(model: GBTClassificationModel, frame: DataFrame, offsets: Sequence[int]) -> DataFrame:
+    """Add `gbdt_leaves` (array<int>, one global id per tree) and `gbdt_score` (the GBDT's probability)."""
+    scored = model.transform(frame)
+    offset_array = F.array(*[F.lit(o) for o in offsets])
+    ids = F.zip_with(vector_to_array("leaf"), offset_array, lambda ordinal, offset: ordinal.cast("int") + offset)
+    return scored.withColumn(GBDT_LEAVES, ids).withColumn(
+        "gbdt_score", vector_to_array("probability")[1]).drop("leaf", "probability", "rawPrediction", "prediction")
+
+
+@dataclass(frozen=True)
+class SavedForest:
+    model: GBTClassificationModel
+    offsets: list[int]
+    features: list[str]
+    label: str
+    reused: bool
+
+
+def fit_or_load(path: Path, train: DataFrame, features: Sequence[Feature], label: str, params: GbdtConfig,
+                reuse: bool) -> SavedForest:
+    """Load the forest saved for this as_of when it was built from the same features and label, else train one
+    and save it; the save goes to a temporary folder that is renamed, so a crash never leaves half a model."""
+    names = [f.name for f in features]
+    meta_file = path / "forest.json"
+    if reuse and meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        if meta["features"] == names and meta["label"] == label:
+            return SavedForest(GBTClassificationModel.load(str(path / "model")), meta["offsets"], names, label, True)
+    model = train_gbdt(train, params, label)
+    offsets = leaf_offsets(leaves_per_tree(model))
+    staging = path.with_name(path.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.write().overwrite().save(str(staging / "model"))
+    (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "offsets": offsets,
+                                                     "leaves": leaves_per_tree(model)}, indent=1))
+    shutil.rmtree(path, ignore_errors=True)
+    staging.rename(path)
+    return SavedForest(model, offsets, names, label, False)
+
+
+def with_leaf_vector(frame: DataFrame, total_leaves: int) -> DataFrame:
+    """Add `leaf_vector`: the one-hot (one 1 per tree) sparse vector of the global leaf ids."""
+    one_hot = F.udf(lambda ids: SparseVector(total_leaves, sorted(ids), [1.0] * len(ids)), VectorUDT())
+    return frame.withColumn("leaf_vector", one_hot(GBDT_LEAVES))
+
+
+def logloss(frame: DataFrame, label: str, probability: str) -> float:
+    p = F.least(F.greatest(F.col(probability), F.lit(EPSILON)), F.lit(1 - EPSILON))
+    y = F.col(label).cast("double")
+    return frame.agg(F.avg(-(y * F.log(p) + (1 - y) * F.log(1 - p)))).first()[0]
+
+
+def auc(frame: DataFrame, label: str, probability: str) -> float:
+    evaluator = BinaryClassificationEvaluator(rawPredictionCol=probability, labelCol=label, metricName="areaUnderROC")
+    return evaluator.evaluate(frame.withColumn(label, F.col(label).cast("double")))
+
+
+def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame, label: str, reg: float,
+                   total_leaves: int) -> list[dict]:
+    """AUC and logloss on day D of LR on raw features (fitted on raw_train), the GBDT alone, and LR on leaves + raw
+    (fitted on stack_train)."""
+    from pyspark.ml.feature import VectorAssembler
+
+    both = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves")
+    stack_train, day = (both.transform(with_leaf_vector(f, total_leaves)) for f in (stack_train, day))
+    results = []
+    for name, column, train in (("lr_raw", "raw", raw_train), ("gbdt", None, None),
+                                ("gbdt_lr", "raw_and_leaves", stack_train)):
+        if column is None:
+            scored = day.withColumn("p", F.col("gbdt_score"))
+        else:
+            lr = LogisticRegression(featuresCol=column, labelCol=label, regParam=reg, maxIter=100, standardization=True)
+            model = lr.fit(train.withColumn(label, F.col(label).cast("double")))
+            scored = model.transform(day).withColumn("p", vector_to_array("probability")[1])
+        scored = scored.select(label, "p").persist()
+        results.append({"model": name, "auc": auc(scored, label, "p"), "logloss": logloss(scored, label, "p"),
+                        "rows": scored.count(), "label_rate": scored.agg(F.avg(label)).first()[0]})
+        scored.unpersist()
+    return results
+
+
+def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
+    params = cfg.gbdt
+    label = params.label or label_columns(cfg.samples.mode)[0]
+    first_day, last_day = ds - dt.timedelta(days=params.train_days), ds - dt.timedelta(days=1)
+    stack_first = ds - dt.timedelta(days=params.stack_days)  # the forest learns the days before this one
+    path = cfg.table_path(SAMPLES_TABLE)
+    require_table(spark, path, "build_samples")
+    features = list(feature_spec(cfg).group("gbdt"))
+    samples = with_numeric_vector(read_partitions(spark, path, "dt", first_day, ds), features)
+    forest_days = samples.where(F.col("dt") < F.lit(stack_first))  # never the samples of D
+    stats = forest_days.agg(F.count(F.lit(1)).alias("rows"), F.sum(label).alias("positives")).first()
+    if not stats["rows"] or stats["positives"] in (0, stats["rows"]):
+        # The first days of a lake: no history, or one class only (e.g. the first Taobao day has no negatives).
+        empty = spark.createDataFrame([], f"dt date, user_id string, item_id string, {GBDT_LEAVES} array<int>")
+        replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+        return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
+                f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
+    fit_rows = forest_days if stats["rows"] <= params.max_train_rows else forest_days.sample(
+        fraction=params.max_train_rows / stats["rows"], seed=params.seed)
+    forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, features, label, params,
+                         params.reuse_model)
+    total_leaves = sum(leaves_per_tree(forest.model))
+    scored = with_leaves(forest.model, samples, forest.offsets).persist()
+    try:
+        leaves = scored.select(*KEYS, GBDT_LEAVES, F.lit(ds).alias("as_of"))
+        replace_partition(leaves, cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+        day = scored.where(F.col("dt") == F.lit(ds))
+        stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
+        metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
+            scored.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params.lr_reg, total_leaves)
+        if metrics:
+            rows = [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"], stats["rows"],
+                     total_leaves, ds) for m in metrics]
+            schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
+                      "forest_rows long, leaves int, as_of date")
+            replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
+        written = read_partitions(spark, cfg.table_path(LEAVES_TABLE), "as_of", ds, ds).count()
+    finally:
+        scored.unpersist()
+    table = " ".join(f"{m['model']}: auc={m['auc']:.4f} logloss={m['logloss']:.4f}" for m in metrics)
+    return (f"gbdt_leaves {ds} ({'reused' if forest.reused else 'trained'} {len(forest.offsets)} trees, "
+            f"{total_leaves} leaves, on {first_day}..{stack_first - dt.timedelta(days=1)}, label {label}): "
+            f"{written} leaf rows; " + (table or f"no samples of {ds} (or of {stack_first}..{last_day}) to evaluate"))
+
+
+if __name__ == "__main__":
+    sys.exit(run_day_job(__doc__, gbdt_leaves))

@@ -1,0 +1,104 @@
+"""Named blocks the rankers are built from: pooled embeddings, linear (wide) part, MLP, FM interaction, task heads."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+from features.spec import Feature
+from models.preprocessing import BucketIds
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class MaskedMeanPooling(keras.layers.Layer):
+    """(batch, entries, dim) vectors and (batch, entries) present flags -> the mean of the present vectors.
+
+    A row with nothing present pools to zeros.
+    """
+
+    def call(self, vectors: keras.KerasTensor, present: keras.KerasTensor) -> keras.KerasTensor:
+        weights = ops.expand_dims(ops.cast(present, vectors.dtype), axis=-1)
+        count = ops.sum(weights, axis=1)
+        return ops.sum(vectors * weights, axis=1) / ops.maximum(count, 1.0)
+
+
+def pooled_embedding(feature: Feature, ids: BucketIds) -> keras.KerasTensor:
+    """(batch, embedding_dim): the feature's embedding, averaged over its present entries."""
+    if feature.embedding_dim <= 0:
+        raise ValueError(f"feature {feature.name!r} needs an embedding_dim to be embedded")
+    vectors = keras.layers.Embedding(feature.buckets, feature.embedding_dim, name=f"{feature.name}_embedding")(ids.ids)
+    return MaskedMeanPooling(name=f"{feature.name}_pooled")(vectors, ids.present)
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class Linear(keras.layers.Layer):
+    """Wide part: bias + one scalar weight per bucket of each feature, summed over the present entries -> (batch, 1)."""
+
+    def __init__(self, buckets: Sequence[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.buckets = list(buckets)
+        # Zeros, as in a logistic regression: the model starts at the bias and grows only what the data supports.
+        self.bucket_weights = [
+            self.add_weight(shape=(n,), initializer="zeros", name=f"bucket_weights_{i}")
+            for i, n in enumerate(self.buckets)
+        ]
+        self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
+
+    def call(self, ids: Sequence[keras.KerasTensor], present: Sequence[keras.KerasTensor]) -> keras.KerasTensor:
+        logit = self.bias
+        for weights, feature_ids, feature_present in zip(self.bucket_weights, ids, present, strict=True):
+            entry_weights = ops.take(weights, feature_ids) * ops.cast(feature_present, weights.dtype)
+            logit = logit + ops.sum(entry_weights, axis=1, keepdims=True)
+        return logit
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "buckets": self.buckets}
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class MLP(keras.layers.Layer):
+    """ReLU dense layers of the given widths, each followed by dropout."""
+
+    def __init__(self, units: Sequence[int], dropout: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units, self.dropout = list(units), dropout
+        self.hidden = [keras.layers.Dense(n, activation="relu") for n in self.units]
+        self.dropouts = [keras.layers.Dropout(dropout) for _ in self.units]
+
+    def build(self, input_shape: tuple) -> None:
+        for dense in self.hidden:
+            dense.build(input_shape)
+            input_shape = (*input_shape[:-1], dense.units)
+
+    def call(self, inputs: keras.KerasTensor, training: bool | None = None) -> keras.KerasTensor:
+        outputs = inputs
+        for dense, dropout in zip(self.hidden, self.dropouts, strict=True):
+            outputs = dropout(dense(outputs), training=training)
+        return outputs
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class FMInteraction(keras.layers.Layer):
+    """FM second-order term over field embeddings (batch, fields, dim) -> (batch, 1).
+
+    sum_{i<j} <v_i, v_j> = 0.5 * sum_k((sum_i v_ik)^2 - sum_i v_ik^2): linear in the number of fields.
+    """
+
+    def call(self, fields: keras.KerasTensor) -> keras.KerasTensor:
+        square_of_sum = ops.square(ops.sum(fields, axis=1))
+        sum_of_squares = ops.sum(ops.square(fields), axis=1)
+        return 0.5 * ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
+
+
+def task_head(
+    hidden: keras.KerasTensor, name: str, extra_logits: Sequence[keras.KerasTensor] = ()
+) -> keras.KerasTensor:
+    """Probability output `name`: sigmoid of a dense logit over `hidden`, plus logits of other parts (wide, FM)."""
+    logit = keras.layers.Dense(1, name=f"{name}_logit")(hidden)
+    if extra_logits:
+        logit = keras.layers.Add(name=f"{name}_logit_sum")([logit, *extra_logits])
+    return keras.layers.Activation("sigmoid", name=name)(logit)

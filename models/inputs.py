@@ -1,0 +1,145 @@
+"""The training input pipeline: one Delta snapshot of `samples` -> Arrow record batches -> numpy columns -> tf.data.
+
+Rows stream a batch at a time (memory follows the batch size, not the data), from a pinned table version so a
+run can say exactly what it read. Columns come out as the models' raw inputs: numerics float32 with NaN for
+missing, categoricals strings ("" for missing) or int64 (-1), lists padded to the feature's max_length.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import tensorflow as tf
+
+from core.errors import PipelineError
+from features.spec import Feature
+
+INT_DTYPES = ("int", "bigint")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A Delta table at one version: what a training run read, recorded with its metrics."""
+
+    path: str
+    version: int
+
+    def dataset(self) -> pads.Dataset:
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path, version=self.version).to_pyarrow_dataset()
+
+
+def latest_snapshot(path: str) -> Snapshot:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return Snapshot(path, DeltaTable(path).version())
+    except TableNotFoundError:
+        raise PipelineError(f"no Delta table at {path}; run build_samples first") from None
+
+
+def record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
+                   batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The rows of partitions dt in [first_day, last_day], `batch_size` rows at a time (the last may be smaller)."""
+    in_range = (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
+    scanner = snapshot.dataset().scanner(columns=list(columns), filter=in_range, batch_size=batch_size)
+    for batch in scanner.to_batches():
+        if batch.num_rows:
+            yield batch
+
+
+def feature_arrays(batch: pa.RecordBatch, features: Sequence[Feature]) -> dict[str, np.ndarray]:
+    """Each feature's column as the model's raw input: (rows, 1) scalars or (rows, max_length) lists."""
+    return {f.name: _column(batch.column(f.name), f) for f in features}
+
+
+def _column(column: pa.Array, feature: Feature) -> np.ndarray:
+    if feature.kind == "numeric":
+        values = pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        return values.astype(np.float32).reshape(-1, 1)
+    integer = feature.dtype in INT_DTYPES
+    if feature.kind == "categorical":
+        filled = pc.fill_null(column.cast(pa.int64()), -1) if integer else pc.fill_null(column.cast(pa.string()), "")
+        return filled.to_numpy(zero_copy_only=False).astype(np.int64 if integer else object).reshape(-1, 1)
+    return _padded(column, feature.max_length, -1 if integer else "", np.int64 if integer else object)
+
+
+def _padded(column: pa.Array, length: int, pad, dtype) -> np.ndarray:
+    """A list column as a (rows, length) array: the first `length` values of each row, then `pad`."""
+    sliced = pc.list_slice(column, 0, length)
+    counts = pc.fill_null(pc.list_value_length(sliced), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = pc.list_flatten(sliced)
+    values = pc.fill_null(values, pad).to_numpy(zero_copy_only=False)
+    out = np.full((len(column), length), pad, dtype=dtype)
+    rows = np.repeat(np.arange(len(column)), counts)
+    positions = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[rows, positions] = values
+    return out
+
+
+def kept_negatives(batch: pa.RecordBatch, labels: Sequence[str], keep_rate: float) -> np.ndarray:
+    """Row mask of negative downsampling: every row with a positive label, and a seeded-hash `keep_rate` share of
+    the rows without one; the hash of (dt, user, item) makes the choice the same in every run."""
+    if keep_rate >= 1.0:
+        return np.ones(batch.num_rows, dtype=bool)
+    positive = np.zeros(batch.num_rows, dtype=bool)
+    for label in labels:
+        positive |= batch.column(label).to_numpy(zero_copy_only=False) > 0
+    keys = pd.Series(batch.column("dt").cast(pa.string()).to_pylist()) + "|" + \
+        pd.Series(batch.column("user_id").to_pylist()) + "|" + pd.Series(batch.column("item_id").to_pylist())
+    uniform = pd.util.hash_array(keys.to_numpy(dtype=object)) / float(2**64)
+    return positive | (uniform < keep_rate)
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """What the pipeline reads and produces for one model: its features, and output name -> label column."""
+
+    snapshot: Snapshot
+    features: tuple[Feature, ...]
+    labels: Mapping[str, str]
+    batch_size: int
+    negative_keep_rate: float = 1.0
+    seed: int = 0
+
+    def batches(self, first_day: dt.date, last_day: dt.date, shuffle: bool
+                ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        columns = ["dt", "user_id", "item_id", *dict.fromkeys([f.name for f in self.features]),
+                   *dict.fromkeys(self.labels.values())]
+        columns = list(dict.fromkeys(columns))
+        rng = np.random.default_rng(self.seed)
+        for batch in record_batches(self.snapshot, first_day, last_day, columns, self.batch_size):
+            keep = kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate)
+            order = np.flatnonzero(keep)
+            if shuffle:
+                order = rng.permutation(order)
+            if not len(order):
+                continue
+            batch = batch.take(pa.array(order))
+            x = feature_arrays(batch, self.features)
+            y = {output: batch.column(label).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, 1)
+                 for output, label in self.labels.items()}
+            yield x, y
+
+    def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
+        """A tf.data pipeline over the days, re-read from Delta each epoch and prefetched."""
+        signature = ({f.name: _tensor_spec(f) for f in self.features},
+                     {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
+        data = tf.data.Dataset.from_generator(lambda: self.batches(first_day, last_day, shuffle),
+                                              output_signature=signature)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _tensor_spec(feature: Feature) -> tf.TensorSpec:
+    width = feature.max_length if feature.kind == "multi_categorical" else 1
+    if feature.kind == "numeric":
+        return tf.TensorSpec((None, width), tf.float32)
+    return tf.TensorSpec((None, width), tf.int64 if feature.dtype in INT_DTYPES else tf.string)

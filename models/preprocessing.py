@@ -1,0 +1,163 @@
+"""Preprocessing that lives inside the model (inputs, standardisation, bucket ids), so a SavedModel takes raw rows."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from features.spec import Feature
+
+INT_DTYPES = ("int", "bigint")
+
+
+@dataclass(frozen=True)
+class NumericStats:
+    """Mean and (population) variance of a numeric feature after its log1p, over the training rows."""
+
+    mean: float
+    variance: float
+    count: int
+
+
+@dataclass
+class _Moments:
+    count: int = 0
+    mean: float = 0.0
+    sum_squared_deviations: float = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        """Merge a batch in (Chan et al.): stays accurate where sum and sum-of-squares would cancel out."""
+        if values.size == 0:
+            return
+        batch_mean = float(values.mean())
+        batch_deviations = float(((values - batch_mean) ** 2).sum())
+        total = self.count + values.size
+        delta = batch_mean - self.mean
+        self.sum_squared_deviations += batch_deviations + delta**2 * self.count * values.size / total
+        self.mean += delta * values.size / total
+        self.count = total
+
+
+def _transformed_numeric(feature: Feature, values: np.ndarray) -> np.ndarray:
+    """The values a numeric feature is standardised from: float64, NaN for missing, log1p(max(x, 0)) if asked."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    return np.log1p(np.maximum(values, 0.0)) if feature.log1p else values
+
+
+def numeric_stats(features: Iterable[Feature], batches: Iterable[Mapping[str, np.ndarray]]) -> dict[str, NumericStats]:
+    """Stats of every numeric feature, from one pass over batches of columns; missing (NaN) values are skipped."""
+    numerics = [f for f in features if f.kind == "numeric"]
+    moments = {f.name: _Moments() for f in numerics}
+    for batch in batches:
+        for feature in numerics:
+            values = _transformed_numeric(feature, batch[feature.name])
+            moments[feature.name].add(values[~np.isnan(values)])
+    empty = [name for name, m in moments.items() if m.count == 0]
+    if empty:
+        raise ValueError(f"numeric features without any training value: {', '.join(empty)}")
+    return {name: NumericStats(m.mean, m.sum_squared_deviations / m.count, m.count) for name, m in moments.items()}
+
+
+def raw_input(feature: Feature) -> keras.KerasTensor:
+    """The model input of a feature, named as the feature: numerics float32 (1,), ids (1,) or (max_length,)."""
+    if feature.kind == "numeric":
+        return keras.Input(shape=(1,), dtype="float32", name=feature.name)
+    length = feature.max_length if feature.kind == "multi_categorical" else 1
+    dtype = "int64" if feature.dtype in INT_DTYPES else "string"
+    return keras.Input(shape=(length,), dtype=dtype, name=feature.name)
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class Standardize(keras.layers.Layer):
+    """log1p(max(x, 0)) if asked, then (x - mean) / std with the training stats; a missing (NaN) value becomes 0."""
+
+    def __init__(self, mean: float, variance: float, log1p: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mean, self.variance, self.log1p = mean, variance, log1p
+        # A constant training column has no spread to divide by; centring alone maps it to 0.
+        self.std = float(np.sqrt(variance)) if variance > 0 else 1.0
+
+    def call(self, values: keras.KerasTensor) -> keras.KerasTensor:
+        missing = ops.isnan(values)
+        # NaN must not reach log1p: its gradient would be NaN even where the output is replaced.
+        values = ops.where(missing, 0.0, values)
+        if self.log1p:
+            values = ops.log1p(ops.maximum(values, 0.0))
+        return ops.where(missing, 0.0, (values - self.mean) / self.std)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mean": self.mean, "variance": self.variance, "log1p": self.log1p}
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class HashedIds(keras.layers.Layer):
+    """Strings -> (bucket ids, present): FarmHash64 buckets, stable across processes and days; "" is absent."""
+
+    def __init__(self, buckets: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.buckets = buckets
+
+    def call(self, values: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        # FarmHash64 fingerprints, which TF documents as never changing (keras.layers.Hashing without a salt).
+        return tf.strings.to_hash_bucket_fast(values, self.buckets), ops.not_equal(values, "")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "buckets": self.buckets}
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class CheckedIds(keras.layers.Layer):
+    """Integer ids -> (bucket ids, present): used as they are; padding (-1) and ids >= buckets are absent."""
+
+    def __init__(self, buckets: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.buckets = buckets
+
+    def call(self, values: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        present = ops.logical_and(ops.greater_equal(values, 0), ops.less(values, self.buckets))
+        # Absent entries still need a valid row to look up; their contribution is masked out downstream.
+        return ops.where(present, values, 0), present
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "buckets": self.buckets}
+
+
+@dataclass(frozen=True)
+class BucketIds:
+    """A categorical feature as (batch, entries) bucket ids and a same-shaped `present` flag; scalars have 1 entry."""
+
+    ids: keras.KerasTensor
+    present: keras.KerasTensor
+
+
+def bucket_ids(feature: Feature, raw: keras.KerasTensor) -> BucketIds:
+    layer = CheckedIds if feature.dtype in INT_DTYPES else HashedIds
+    ids, present = layer(feature.buckets, name=f"{feature.name}_ids")(raw)
+    return BucketIds(ids, present)
+
+
+def standardized(feature: Feature, raw: keras.KerasTensor, stats: Mapping[str, NumericStats]) -> keras.KerasTensor:
+    feature_stats = stats[feature.name]
+    return Standardize(feature_stats.mean, feature_stats.variance, feature.log1p, name=f"{feature.name}_standardized")(
+        raw
+    )
+
+
+def model_inputs(model: keras.Model, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
+    """A batch of padded columns as the model's inputs: only its features, as tensors of its input shapes and dtypes.
+
+    Keras 3 rejects numpy string arrays in fit/predict and misassigns a dict input that has extra keys. A list
+    column may also come as one list per cell (pandas), as long as the lists are padded to one length.
+    """
+    tensors = {}
+    for spec in model.inputs:
+        values = np.asarray(batch[spec.name])
+        if values.dtype == object and values.size and isinstance(values.flat[0], (list, tuple, np.ndarray)):
+            values = np.stack(values)
+        tensor = tf.convert_to_tensor(values.reshape((-1, *spec.shape[1:])))
+        tensors[spec.name] = tensor if spec.dtype == "string" else tf.cast(tensor, spec.dtype)
+    return tensors

@@ -1,0 +1,113 @@
+"""Wide&Deep, DeepFM and ESMM, each built from the feature spec's groups and the shared blocks."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+from features.spec import Feature, FeatureSpec
+from models.blocks import MLP, FMInteraction, Linear, pooled_embedding, task_head
+from models.preprocessing import BucketIds, NumericStats, bucket_ids, raw_input, standardized
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyperparameters shared by the rankers; embedding sizes and buckets come from the feature spec."""
+
+    hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
+class EncodedFeatures:
+    """A model's raw inputs and what its parts consume; each feature is encoded and embedded once, then shared."""
+
+    inputs: dict[str, keras.KerasTensor]
+    ids: dict[str, BucketIds]
+    numerics: dict[str, keras.KerasTensor]
+    embeddings: dict[str, keras.KerasTensor]
+
+
+def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups: Sequence[str]) -> EncodedFeatures:
+    """Inputs for the features of `groups` (in spec order); embeddings for the categoricals of `deep` and `fm`."""
+    used = [f for f in spec.features if any(f.in_group(g) for g in groups)]
+    embedded = {f.name for g in groups if g in ("deep", "fm") for f in spec.group(g) if f.kind != "numeric"}
+    inputs = {f.name: raw_input(f) for f in used}
+    ids = {f.name: bucket_ids(f, inputs[f.name]) for f in used if f.kind != "numeric"}
+    numerics = {f.name: standardized(f, inputs[f.name], stats) for f in used if f.kind == "numeric"}
+    embeddings = {f.name: pooled_embedding(f, ids[f.name]) for f in used if f.name in embedded}
+    return EncodedFeatures(inputs, ids, numerics, embeddings)
+
+
+def _reject_numerics(features: Sequence[Feature], part: str) -> None:
+    numeric = [f.name for f in features if f.kind == "numeric"]
+    if numeric:
+        raise ValueError(f"the {part} part takes categorical features only; got numeric {', '.join(numeric)}")
+
+
+def wide_logit(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
+    """(batch, 1) logit of the linear part over bucketed features."""
+    _reject_numerics(features, "linear")
+    ids = [encoded.ids[f.name] for f in features]
+    return Linear([f.buckets for f in features], name="linear")([i.ids for i in ids], [i.present for i in ids])
+
+
+def deep_input(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
+    """(batch, width): the embeddings of the categoricals and the standardised numerics, side by side."""
+    parts = [encoded.numerics[f.name] if f.kind == "numeric" else encoded.embeddings[f.name] for f in features]
+    return keras.layers.Concatenate(name="deep_input")(parts)
+
+
+def fm_fields(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
+    """(batch, fields, dim): the embeddings of the FM's fields, which must share one size."""
+    _reject_numerics(features, "FM")
+    sizes = {f.embedding_dim for f in features}
+    if len(sizes) != 1:
+        raise ValueError(f"FM fields need one embedding_dim; got {sorted(sizes)}")
+    return ops.stack([encoded.embeddings[f.name] for f in features], axis=1)
+
+
+def build_lr(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """The baseline: ctr = sigmoid(linear over `wide` + one weight per standardised numeric of `deep`)."""
+    encoded = encode_features(spec, stats, ("wide", "deep"))
+    numerics = [encoded.numerics[f.name] for f in spec.group("deep") if f.kind == "numeric"]
+    linear = [wide_logit(spec.group("wide"), encoded)]
+    if numerics:
+        stacked = keras.layers.Concatenate(name="numerics")(numerics) if len(numerics) > 1 else numerics[0]
+        linear.append(keras.layers.Dense(1, name="numeric_weights")(stacked))
+    ctr = keras.layers.Activation("sigmoid", name="ctr")(keras.layers.Add(name="logit")(linear) if len(linear) > 1
+                                                         else linear[0])
+    return keras.Model(encoded.inputs, {"ctr": ctr}, name="lr")
+
+
+def build_wide_deep(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """ctr = sigmoid(linear over `wide` + dense over an MLP of the `deep` group)."""
+    encoded = encode_features(spec, stats, ("wide", "deep"))
+    deep = MLP(params.hidden_units, params.dropout, name="deep")(deep_input(spec.group("deep"), encoded))
+    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded)])
+    return keras.Model(encoded.inputs, {"ctr": ctr}, name="wide_deep")
+
+
+def build_deepfm(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """ctr = sigmoid(first order + FM second order + deep), FM and deep on the same embeddings.
+
+    The first-order term is the linear part over the `wide` group, so GBDT leaves count here too.
+    """
+    encoded = encode_features(spec, stats, ("wide", "deep", "fm"))
+    second_order = FMInteraction(name="fm")(fm_fields(spec.group("fm"), encoded))
+    deep = MLP(params.hidden_units, params.dropout, name="deep")(deep_input(spec.group("deep"), encoded))
+    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded), second_order])
+    return keras.Model(encoded.inputs, {"ctr": ctr}, name="deepfm")
+
+
+def build_esmm(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """ESMM: a CTR and a CVR tower on shared `deep` embeddings; ctcvr = ctr * cvr, so CVR learns over all exposures."""
+    encoded = encode_features(spec, stats, ("deep",))
+    shared = deep_input(spec.group("deep"), encoded)
+    ctr = task_head(MLP(params.hidden_units, params.dropout, name="ctr_tower")(shared), "ctr")
+    cvr = task_head(MLP(params.hidden_units, params.dropout, name="cvr_tower")(shared), "cvr")
+    ctcvr = keras.layers.Multiply(name="ctcvr")([ctr, cvr])
+    return keras.Model(encoded.inputs, {"ctr": ctr, "cvr": cvr, "ctcvr": ctcvr}, name="esmm")

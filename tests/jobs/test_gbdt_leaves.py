@@ -1,0 +1,116 @@
+import datetime as dt
+import random
+
+import pytest
+from pyspark.sql import functions as F
+
+from core.config import GbdtConfig
+from core.lake import replace_partition
+from features.spec import GBDT_LEAVES, Feature, feature_spec
+from jobs.gbdt_leaves import (
+    gbdt_leaves,
+    global_leaf_ids,
+    leaf_offsets,
+    leaves_per_tree,
+    train_gbdt,
+    with_leaves,
+    with_numeric_vector,
+)
+from tests.conftest import MOVIELENS, config_for
+
+PARAMS = GbdtConfig(train_days=3, stack_days=1, label=None, num_trees=3, max_depth=1, step_size=0.5,
+                    subsampling_rate=1.0, min_instances_per_node=1, max_train_rows=1000, lr_reg=0.01,
+                    reuse_model=True, seed=7)
+X = Feature("x", "numeric", "double", ("gbdt",))
+Y = Feature("y", "numeric", "bigint", ("gbdt",), log1p=True)
+
+
+def test_leaf_offsets_by_hand():
+    # Trees with 2, 4 and 3 leaves own ids 0-1, 2-5 and 6-8.
+    offsets = leaf_offsets([2, 4, 3])
+    assert offsets == [0, 2, 6]
+    assert global_leaf_ids([1.0, 3.0, 0.0], offsets) == [1, 5, 6]
+    assert global_leaf_ids([0.0, 0.0, 2.0], offsets) == [0, 2, 8]
+
+
+def test_numeric_vector_fills_missing_with_zero_and_applies_log1p(spark):
+    frame = spark.createDataFrame([(2.5, 3), (None, None)], "x double, y bigint")
+    got = [row["raw"].toArray().tolist() for row in with_numeric_vector(frame, [X, Y]).collect()]
+    assert got == [[2.5, pytest.approx(1.3862944)], [0.0, 0.0]]
+
+
+def stumps_frame(spark):
+    """x decides the label: x >= 5 -> 1. Depth-1 trees split on x, so each has two leaves."""
+    rng = random.Random(1)
+    rows = [(float(x), rng.randrange(3), int(x >= 5)) for x in range(10) for _ in range(5)]
+    return with_numeric_vector(spark.createDataFrame(rows, "x double, y bigint, label int"), [X, Y])
+
+
+def test_stump_forest_gives_known_leaf_ids(spark):
+    frame = stumps_frame(spark)
+    model = train_gbdt(frame, PARAMS, "label")
+    assert leaves_per_tree(model) == [2, 2, 2]
+    offsets = leaf_offsets(leaves_per_tree(model))
+    scored = with_leaves(model, frame, offsets)
+    by_x = {row["x"]: row[GBDT_LEAVES] for row in scored.select("x", GBDT_LEAVES).distinct().collect()}
+    assert len({tuple(ids) for ids in by_x.values()}) == 2  # one leaf path below the split, one above
+    # Spark numbers a stump's left leaf (x below the split) 0 and its right leaf 1.
+    for x, ids in by_x.items():
+        assert ids == [offset + (1 if x >= 5 else 0) for offset in offsets] == ([0, 2, 4] if x < 5 else [1, 3, 5])
+
+
+def test_the_leaves_of_a_sample_scored_twice_are_equal(spark):
+    frame = stumps_frame(spark)
+    model = train_gbdt(frame, PARAMS.model_copy(update={"max_depth": 3}), "label")
+    offsets = leaf_offsets(leaves_per_tree(model))
+    once = sorted(map(tuple, (r[GBDT_LEAVES] for r in with_leaves(model, frame, offsets).collect())))
+    twice = sorted(map(tuple, (r[GBDT_LEAVES] for r in with_leaves(model, frame, offsets).collect())))
+    assert once == twice
+    assert all(0 <= leaf < sum(leaves_per_tree(model)) for ids in once for leaf in ids)
+
+
+D = dt.date(1998, 4, 22)
+
+
+def write_samples(spark, cfg, days, flip_day=None, seed=3):
+    """Samples with every numeric feature of the spec; the label follows user_n_rating_1d (flipped on flip_day)."""
+    numeric = [f for f in feature_spec(cfg).features if f.kind == "numeric"]
+    rng = random.Random(seed)
+    for day in days:
+        rows = []
+        for n in range(60):
+            values = {f.name: (rng.random() * 10 if f.dtype == "double" else rng.randrange(10)) for f in numeric}
+            label = int(values["user_n_rating_1d"] >= 5)
+            rows.append((f"u{n}", f"m{n % 7}", label if day != flip_day else 1 - label, *values.values(), day))
+        schema = ", ".join(["user_id string", "item_id string", "label_like int"]
+                           + [f"{f.name} {f.dtype}" for f in numeric] + ["dt date"])
+        replace_partition(spark.createDataFrame(rows, schema), cfg.table_path("samples"), {"dt": day})
+
+
+def leaves_of_training_days(spark, cfg):
+    table = spark.read.format("delta").load(cfg.table_path("gbdt_leaves")).where(F.col("dt") < F.lit(D))
+    return sorted((r["dt"], r["user_id"], tuple(r[GBDT_LEAVES])) for r in table.collect())
+
+
+def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spark, tmp_path):
+    days = [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)]
+    overrides = {"profiles": {"windows": [1]},
+                 "gbdt": {"train_days": 3, "stack_days": 1, "num_trees": 4, "max_depth": 2}}
+    clean = config_for(tmp_path / "clean", MOVIELENS, **overrides)
+    write_samples(spark, clean, days)
+    report = gbdt_leaves(spark, clean, D)
+    assert report.startswith(f"gbdt_leaves {D} (trained 4 trees") and "on 1998-04-19..1998-04-20" in report
+    metrics = {r["model"]: r for r in spark.read.format("delta").load(clean.table_path("gbdt_metrics")).collect()}
+    assert set(metrics) == {"lr_raw", "gbdt", "gbdt_lr"} and metrics["gbdt"]["auc"] > 0.9  # the planted rule
+    # Day D's labels turned upside down: the model (and so every training-day leaf) is the same; only D scores worse.
+    flipped = config_for(tmp_path / "flipped", MOVIELENS, **overrides)
+    write_samples(spark, flipped, days, flip_day=D)
+    gbdt_leaves(spark, flipped, D)
+    assert leaves_of_training_days(spark, flipped) == leaves_of_training_days(spark, clean)
+    flipped_auc = {r["model"]: r["auc"] for r in spark.read.format("delta").load(flipped.table_path("gbdt_metrics"))
+                   .collect()}
+    assert flipped_auc["gbdt"] == pytest.approx(1 - metrics["gbdt"]["auc"])
+    # A re-run of D loads the saved forest and writes identical leaves.
+    before = leaves_of_training_days(spark, clean)
+    assert "(reused 4 trees" in gbdt_leaves(spark, clean, D)
+    assert leaves_of_training_days(spark, clean) == before

@@ -1,0 +1,77 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from features.spec import Feature
+from models.blocks import MLP, FMInteraction, Linear, MaskedMeanPooling, pooled_embedding, task_head
+from models.preprocessing import BucketIds
+
+
+def test_masked_mean_pooling_averages_present_entries_and_zeroes_empty_rows():
+    vectors = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[7.0, 7.0], [8.0, 8.0], [9.0, 9.0]]], "float32")
+    present = np.array([[True, True, False], [False, False, False]])
+    np.testing.assert_allclose(MaskedMeanPooling()(vectors, present), [[2.0, 3.0], [0.0, 0.0]])
+
+
+def test_pooled_embedding_looks_up_then_averages_present_ids():
+    genres = Feature("genres", "multi_categorical", "string", ("deep",), buckets=3, embedding_dim=2, max_length=2)
+    ids = keras.Input(shape=(2,), dtype="int64")
+    present = keras.Input(shape=(2,), dtype="bool")
+    model = keras.Model([ids, present], pooled_embedding(genres, BucketIds(ids, present)))
+    model.get_layer("genres_embedding").set_weights([np.array([[1.0, 0.0], [0.0, 1.0], [4.0, 4.0]])])
+    pooled = model([tf.constant([[0, 2], [1, 0]], tf.int64), tf.constant([[True, True], [True, False]])])
+    np.testing.assert_allclose(pooled, [[2.5, 2.0], [0.0, 1.0]])
+
+
+def test_pooled_embedding_needs_an_embedding_size():
+    leaves = Feature("gbdt_leaves", "multi_categorical", "int", ("wide",), buckets=8, max_length=2)
+    ids = BucketIds(keras.Input(shape=(2,), dtype="int64"), keras.Input(shape=(2,), dtype="bool"))
+    with pytest.raises(ValueError, match="'gbdt_leaves' needs an embedding_dim"):
+        pooled_embedding(leaves, ids)
+
+
+def test_linear_sums_bucket_weights_of_present_entries_plus_bias():
+    linear = Linear([4, 3])
+    linear.set_weights([np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, 2.0, 3.0]), np.array([0.5])])
+    ids = [tf.constant([[2], [0]], tf.int64), tf.constant([[0, 2], [1, 0]], tf.int64)]
+    present = [tf.constant([[True], [False]]), tf.constant([[True, True], [True, False]])]
+    # Row 0: 0.5 + w0[2] + w1[0] + w1[2]; row 1: 0.5 + w1[1] (the rest is absent).
+    np.testing.assert_allclose(linear(ids, present), [[0.5 + 0.3 + 1.0 + 3.0], [0.5 + 2.0]], rtol=1e-6)
+
+
+def test_mlp_stacks_relu_layers_and_drops_out_only_in_training():
+    mlp = MLP([2, 1], dropout=0.5)
+    mlp.build((None, 2))
+    first_layer = [np.array([[1.0, -1.0], [2.0, -3.0]]), np.array([0.0, 1.0])]
+    mlp.set_weights([*first_layer, np.array([[2.0], [5.0]]), np.array([1.0])])
+    inputs = np.array([[1.0, 1.0]], "float32")
+    # relu([1 + 2, -1 - 3 + 1]) = [3, 0]; relu(3 * 2 + 0 * 5 + 1) = 7.
+    np.testing.assert_allclose(mlp(inputs), [[7.0]])
+    trained = np.concatenate([mlp(inputs, training=True) for _ in range(20)])
+    # Dropout at 0.5 zeroes or doubles each layer's output: first [6, 0] -> relu(12 + 1) = 13 -> 26, or 0 -> 1 -> 2.
+    outcomes = set(np.round(trained.ravel(), 5))
+    assert outcomes <= {0.0, 2.0, 26.0} and len(outcomes) > 1
+
+
+def test_fm_interaction_is_the_sum_of_pairwise_dot_products():
+    fields = np.array([
+        [[1.0, 2.0], [3.0, -1.0], [0.0, 2.0]],
+        [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]],
+    ], "float32")
+    # Row 0: <v1,v2> + <v1,v3> + <v2,v3> = 1 + 4 - 2; row 1: three pairs of dot product 2.
+    np.testing.assert_allclose(FMInteraction()(fields), [[3.0], [6.0]])
+    np.testing.assert_allclose(FMInteraction()(fields[:, :1]), [[0.0], [0.0]])
+
+
+def test_task_head_is_a_named_sigmoid_of_a_dense_logit_plus_extra_logits():
+    hidden = keras.Input(shape=(2,))
+    extra = keras.Input(shape=(1,))
+    with_extra = keras.Model([hidden, extra], task_head(hidden, "ctr", [extra]))
+    with_extra.get_layer("ctr_logit").set_weights([np.array([[0.5], [0.25]]), np.array([0.0])])
+    values = np.array([[1.0, 2.0]], "float32")
+    np.testing.assert_allclose(with_extra([values, np.array([[-1.0]], "float32")]), [[0.5]])
+    alone = keras.Model(hidden, task_head(hidden, "cvr"))
+    alone.get_layer("cvr_logit").set_weights([np.array([[0.5], [0.25]]), np.array([0.0])])
+    np.testing.assert_allclose(alone(values), [[1 / (1 + np.exp(-1.0))]], rtol=1e-6)
+    assert alone.layers[-1].name == "cvr"

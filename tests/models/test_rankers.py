@@ -1,0 +1,118 @@
+from dataclasses import dataclass, replace
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from features.spec import Feature, FeatureSpec
+from models.preprocessing import model_inputs
+from models.rankers import ModelParams
+from models.registry import RANKERS, build_model, compile_model, output_labels
+from tests.models.conftest import LABELS
+
+PARAMS = ModelParams(hidden_units=(8,), dropout=0.1, learning_rate=0.05)
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    model: keras.Model
+    loss_before: float
+    loss_after: float
+
+
+def targets(name: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {output: batch[column] for output, column in output_labels(name, LABELS).items()}
+
+
+@pytest.fixture(scope="module", params=list(RANKERS))
+def trained(request, spec, batch, stats) -> TrainedModel:
+    keras.utils.set_random_seed(7)
+    model = build_model(request.param, spec, stats, PARAMS)
+    compile_model(request.param, model, PARAMS)
+    inputs, labels = model_inputs(model, batch), targets(request.param, batch)
+    before = model.evaluate(inputs, labels, verbose=0, return_dict=True)["loss"]
+    model.fit(inputs, labels, epochs=8, batch_size=16, verbose=0)
+    after = model.evaluate(inputs, labels, verbose=0, return_dict=True)["loss"]
+    return TrainedModel(request.param, model, before, after)
+
+
+def test_each_model_learns_the_tiny_batch(trained):
+    assert trained.loss_after < 0.5 * trained.loss_before
+
+
+def test_exported_saved_model_scores_raw_features_like_the_keras_model(trained, batch, tmp_path):
+    inputs = model_inputs(trained.model, batch)
+    expected = trained.model.predict(inputs, verbose=0)
+    trained.model.export(str(tmp_path / "1"), verbose=False)
+    serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    served = serve(**inputs)
+    assert set(served) == set(expected)
+    for output, scores in expected.items():
+        np.testing.assert_allclose(served[output].numpy(), scores, atol=1e-5)
+
+
+def test_keras_archive_reloads_with_the_same_scores(trained, batch, tmp_path):
+    inputs = model_inputs(trained.model, batch)
+    trained.model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    expected, scores = trained.model.predict(inputs, verbose=0), reloaded.predict(inputs, verbose=0)
+    for output in expected:
+        np.testing.assert_allclose(scores[output], expected[output], atol=1e-6)
+
+
+def test_missing_unknown_and_out_of_range_values_still_score(trained):
+    rows = {
+        "user_id": np.array(["", "never_seen_user"], dtype=object),
+        "item_id": np.array(["", "never_seen_item"], dtype=object),
+        "user_n_click_7d": np.array([np.nan, 1e12]),
+        "item_ctr_7d": np.array([np.nan, -3.0]),
+        "item_genres": np.array([["", "", ""], ["unknown_genre", "", ""]], dtype=object),
+        "gbdt_leaves": np.array([[-1, -1], [99, 3]]),
+    }
+    for output, scores in trained.model.predict(model_inputs(trained.model, rows), verbose=0).items():
+        assert scores.shape == (2, 1) and np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1)), output
+
+
+def test_esmm_ctcvr_is_exactly_ctr_times_cvr(spec, batch, stats):
+    model = build_model("esmm", spec, stats, PARAMS)
+    scores = model.predict(model_inputs(model, batch), verbose=0)
+    np.testing.assert_array_equal(scores["ctcvr"], scores["ctr"] * scores["cvr"])
+    assert not np.allclose(scores["ctr"], scores["cvr"])
+
+
+def test_models_take_the_features_of_their_groups(spec, stats):
+    inputs = {name: sorted(t.name for t in build_model(name, spec, stats, PARAMS).inputs) for name in RANKERS}
+    everything = sorted(spec.names)
+    assert inputs == {"lr": everything, "wide_deep": everything, "deepfm": everything,
+                      "esmm": sorted(set(everything) - {"gbdt_leaves"})}
+
+
+def test_deepfm_fm_and_deep_parts_share_one_embedding_per_feature(spec, stats):
+    model = build_model("deepfm", spec, stats, PARAMS)
+    embeddings = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding))
+    assert embeddings == ["item_genres_embedding", "item_id_embedding", "user_id_embedding"]
+
+
+def test_builds_are_deterministic_under_the_callers_seed(spec, batch, stats):
+    def scores(seed: int) -> np.ndarray:
+        keras.utils.set_random_seed(seed)
+        model = build_model("deepfm", spec, stats, PARAMS)
+        return model.predict(model_inputs(model, batch), verbose=0)["ctr"]
+
+    np.testing.assert_array_equal(scores(3), scores(3))
+    assert not np.array_equal(scores(3), scores(4))
+
+
+def test_the_linear_part_refuses_numeric_features(spec, stats):
+    widened = FeatureSpec(tuple(replace(f, groups=("wide", "deep")) if f.name == "item_ctr_7d" else f
+                                for f in spec.features))
+    with pytest.raises(ValueError, match="linear part takes categorical features only; got numeric item_ctr_7d"):
+        build_model("wide_deep", widened, stats, PARAMS)
+
+
+def test_fm_fields_need_one_embedding_size(spec, stats):
+    wider = Feature("user_city", "categorical", "string", ("fm",), buckets=7, embedding_dim=8)
+    with pytest.raises(ValueError, match=r"FM fields need one embedding_dim; got \[4, 8\]"):
+        build_model("deepfm", FeatureSpec((*spec.features, wider)), stats, PARAMS)
