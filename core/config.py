@@ -257,6 +257,30 @@ class GbdtConfig(_Frozen):
         return self
 
 
+class RankerConfig(_Frozen):
+    """Daily TF ranker training: fit on [D-M, D-2], early-stop on D-1, evaluate on D (models/train.py)."""
+
+    train_days: int  # M
+    batch_size: int
+    max_epochs: int
+    patience: int  # epochs without a better validation loss before stopping (the best weights are kept)
+    hidden_units: list[int]
+    dropout: float
+    learning_rate: float
+    warm_start: bool  # start from the weights of the model's latest candidate before D, where shapes match
+    negative_keep_rate: float  # < 1: train on that share of negatives; predictions are re-calibrated
+    use_gbdt_leaves: bool  # add the `gbdt_leaves` of as_of D (jobs/gbdt_leaves.py) to the wide part
+    seed: int
+
+    @model_validator(mode="after")
+    def _sane(self) -> "RankerConfig":
+        if self.train_days < 2:
+            raise ValueError("train_days must be >= 2: one day at least to fit, the last to early-stop on")
+        if not 0 < self.negative_keep_rate <= 1:
+            raise ValueError(f"negative_keep_rate must lie in (0, 1], got {self.negative_keep_rate}")
+        return self
+
+
 class RunConfig(_Frozen):
     """The default date range of `make run` / the range runner when none is given."""
 
@@ -275,6 +299,7 @@ class PipelineConfig(_Frozen):
     recall: RecallConfig
     features: FeatureKnobs
     gbdt: GbdtConfig
+    ranker: RankerConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
 

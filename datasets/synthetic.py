@@ -130,6 +130,26 @@ def write_synthetic(out: Path, spec: SyntheticSpec) -> list[Path]:
     return files
 
 
+def synthetic_samples(spec, rows: int, first_day: dt.date, days: int, seed: int = 0) -> pa.Table:
+    """A `samples`-shaped Arrow table for a feature spec (random values, `label_like` from a hidden linear rule of
+    the numerics), for input-pipeline tests and benchmarks, never for quality figures."""
+    rng = np.random.default_rng(seed)
+    columns, signal = {}, np.zeros(rows)
+    for feature in spec.features:
+        if feature.kind == "numeric":
+            values = rng.gamma(2.0, 3.0, rows)
+            signal += values / (1 + len(columns))
+            columns[feature.name] = pa.array(values if feature.dtype == "double" else values.astype(np.int64))
+        elif feature.kind == "categorical":
+            columns[feature.name] = pa.array(np.char.add(feature.name[:4], rng.integers(0, 5000, rows).astype(str)))
+        else:
+            tokens = rng.integers(0, 300, (rows, 3)).astype(str)
+            columns[feature.name] = pa.array(tokens.tolist(), type=pa.list_(pa.string()))
+    label = (signal + rng.normal(0, signal.std(), rows) > np.median(signal)).astype(np.int32)
+    day_of_row = [first_day + dt.timedelta(days=int(d)) for d in rng.integers(0, days, rows)]
+    return pa.table({**columns, "label_like": label, "dt": pa.array(day_of_row, type=pa.date32())})
+
+
 def _write_csv(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))

@@ -18,7 +18,7 @@ import pyarrow.dataset as pads
 import tensorflow as tf
 
 from core.errors import PipelineError
-from features.spec import Feature
+from features.spec import GBDT_LEAVES, Feature
 
 INT_DTYPES = ("int", "bigint")
 
@@ -93,10 +93,34 @@ def kept_negatives(batch: pa.RecordBatch, labels: Sequence[str], keep_rate: floa
     positive = np.zeros(batch.num_rows, dtype=bool)
     for label in labels:
         positive |= batch.column(label).to_numpy(zero_copy_only=False) > 0
-    keys = pd.Series(batch.column("dt").cast(pa.string()).to_pylist()) + "|" + \
-        pd.Series(batch.column("user_id").to_pylist()) + "|" + pd.Series(batch.column("item_id").to_pylist())
-    uniform = pd.util.hash_array(keys.to_numpy(dtype=object)) / float(2**64)
+    uniform = pd.util.hash_array(_keys(batch).to_numpy(dtype=object)) / float(2**64)
     return positive | (uniform < keep_rate)
+
+
+class LeafLookup:
+    """The `gbdt_leaves` of one as_of, by sample key, padded to one id per tree (-1 where a sample has none).
+
+    Held in memory: 4 bytes per tree and sample (30 trees x 1M samples = 120 MB), the price of joining a second
+    table without a JVM; samples and leaves are keyed alike, so a lookup is one reindex per batch.
+    """
+
+    def __init__(self, snapshot: Snapshot, as_of: dt.date, first_day: dt.date, last_day: dt.date, trees: int):
+        keep = (pads.field("as_of") == as_of) & (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
+        table = snapshot.dataset().to_table(columns=["dt", "user_id", "item_id", GBDT_LEAVES], filter=keep)
+        self.trees = trees
+        self.leaves = pd.Series(list(_padded(table.column(GBDT_LEAVES).combine_chunks(), trees, -1, np.int64)),
+                                index=_keys(table), dtype=object)
+
+    def __call__(self, batch: pa.RecordBatch) -> np.ndarray:
+        found = self.leaves.reindex(_keys(batch))
+        missing = np.full(self.trees, -1, dtype=np.int64)
+        return np.stack([row if isinstance(row, np.ndarray) else missing for row in found.to_numpy()])
+
+
+def _keys(rows: pa.RecordBatch | pa.Table) -> pd.Index:
+    """dt|user|item: the samples' key as one string."""
+    parts = [pd.Series(rows.column(name).cast(pa.string()).to_pylist()) for name in ("dt", "user_id", "item_id")]
+    return pd.Index(parts[0] + "|" + parts[1] + "|" + parts[2])
 
 
 @dataclass(frozen=True)
@@ -109,25 +133,39 @@ class TrainingInput:
     batch_size: int
     negative_keep_rate: float = 1.0
     seed: int = 0
+    leaves: LeafLookup | None = None  # set when the model takes `gbdt_leaves`, which live in their own table
 
-    def batches(self, first_day: dt.date, last_day: dt.date, shuffle: bool
-                ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-        columns = ["dt", "user_id", "item_id", *dict.fromkeys([f.name for f in self.features]),
-                   *dict.fromkeys(self.labels.values())]
-        columns = list(dict.fromkeys(columns))
+    def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str], shuffle: bool
+              ) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
+        sample_features = [f for f in self.features if f.name != GBDT_LEAVES]
+        columns = list(dict.fromkeys(["dt", "user_id", "item_id", *[f.name for f in sample_features], *labels]))
         rng = np.random.default_rng(self.seed)
         for batch in record_batches(self.snapshot, first_day, last_day, columns, self.batch_size):
-            keep = kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate)
-            order = np.flatnonzero(keep)
+            order = np.flatnonzero(kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate))
             if shuffle:
                 order = rng.permutation(order)
             if not len(order):
                 continue
             batch = batch.take(pa.array(order))
-            x = feature_arrays(batch, self.features)
-            y = {output: batch.column(label).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, 1)
-                 for output, label in self.labels.items()}
-            yield x, y
+            x = feature_arrays(batch, sample_features)
+            if self.leaves is not None:
+                x[GBDT_LEAVES] = self.leaves(batch)
+            yield batch, x
+
+    def batches(self, first_day: dt.date, last_day: dt.date, shuffle: bool
+                ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        """(features, {output: label}) batches of the days; rows shuffled within each batch when asked."""
+        for batch, x in self._rows(first_day, last_day, list(self.labels.values()), shuffle):
+            yield x, {output: _label(batch, label) for output, label in self.labels.items()}
+
+    def evaluation_batches(self, day: dt.date, labels: Sequence[str]
+                           ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]]:
+        """(features, user ids, {label column: values}) of every sample of the day, no row dropped."""
+        everything = TrainingInput(self.snapshot, self.features, self.labels, self.batch_size, 1.0, self.seed,
+                                   self.leaves)
+        for batch, x in everything._rows(day, day, labels, shuffle=False):
+            users = batch.column("user_id").to_numpy(zero_copy_only=False)
+            yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}
 
     def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
         """A tf.data pipeline over the days, re-read from Delta each epoch and prefetched."""
@@ -136,6 +174,10 @@ class TrainingInput:
         data = tf.data.Dataset.from_generator(lambda: self.batches(first_day, last_day, shuffle),
                                               output_signature=signature)
         return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:
+    return batch.column(label).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, 1)
 
 
 def _tensor_spec(feature: Feature) -> tf.TensorSpec:

@@ -1,0 +1,191 @@
+"""Train a ranker as of D: fit on the samples of [D-M, D-2], early-stop on D-1, evaluate on D.
+
+    python -m models.train --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
+
+Never reads a sample of D before the model is final. Writes the candidate to
+`<artifact_root>/candidates/<model>/<D>/` (model.keras, metrics.json) and its metrics to the Delta table
+`ranker_metrics`, with the samples' Delta version and the config hash, so a run says exactly what it used.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import keras
+import numpy as np
+
+from core.cli import parse_day
+from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.errors import PipelineError
+from core.metrics import auc, calibration, gauc, logloss, recalibrate
+from features.samples import label_columns
+from features.spec import FeatureSpec, feature_spec
+from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
+from models.preprocessing import model_inputs, numeric_stats
+from models.rankers import ModelParams
+from models.registry import build_model, compile_model, output_labels
+
+SAMPLES_TABLE = "samples"
+LEAVES_TABLE = "gbdt_leaves"
+METRICS_TABLE = "ranker_metrics"
+CANDIDATES = "candidates"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingDays:
+    fit_first: dt.date
+    fit_last: dt.date  # D-2
+    validation: dt.date  # D-1: early stopping
+    evaluation: dt.date  # D
+
+    @classmethod
+    def as_of(cls, ds: dt.date, train_days: int) -> "TrainingDays":
+        return cls(ds - dt.timedelta(days=train_days), ds - dt.timedelta(days=2), ds - dt.timedelta(days=1), ds)
+
+
+def config_hash(cfg: PipelineConfig) -> str:
+    """A short hash of the merged config (minus where files live), recorded with every model."""
+    values = cfg.model_dump(mode="json", exclude={"sources", "lake_root", "artifact_root", "cache_dir"})
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def model_spec(cfg: PipelineConfig) -> FeatureSpec:
+    return feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
+
+
+def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot: Snapshot) -> TrainingInput:
+    spec = model_spec(cfg)
+    leaves = None
+    if cfg.ranker.use_gbdt_leaves:
+        leaves = LeafLookup(latest_snapshot(cfg.table_path(LEAVES_TABLE)), days.evaluation, days.fit_first,
+                            days.evaluation, cfg.gbdt.num_trees)
+    return TrainingInput(snapshot, spec.features, output_labels(name, label_columns(cfg.samples.mode)),
+                         cfg.ranker.batch_size, cfg.ranker.negative_keep_rate, cfg.ranker.seed, leaves)
+
+
+def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | None:
+    """Copy the weights of the latest candidate before `before` into model, layer by layer where shapes match.
+
+    Ids are hashed into fixed buckets, so an embedding row means the same id every day; normalisation constants
+    are not weights, so each day keeps its own statistics.
+    """
+    earlier = sorted(p for p in candidates.glob("*/model.keras") if p.parent.name < before.isoformat())
+    if not earlier:
+        return None
+    previous = keras.saving.load_model(earlier[-1], compile=False)
+    for layer in model.layers:
+        try:
+            source = previous.get_layer(layer.name)
+        except ValueError:
+            continue
+        weights = source.get_weights()
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+    return earlier[-1].parent.name
+
+
+def predict_day(model: keras.Model, data: TrainingInput, day: dt.date, labels: Sequence[str]) -> dict[str, np.ndarray]:
+    """Scores of every sample of `day` (negatives all kept), with labels and user ids for the metrics."""
+    outputs: dict[str, list] = {}
+    for batch, users, labels in data.evaluation_batches(day, labels):
+        scores = model.predict_on_batch(model_inputs(model, batch))
+        for name, values in scores.items():
+            outputs.setdefault(name, []).append(np.asarray(values).reshape(-1))
+        outputs.setdefault("user_id", []).append(users)
+        for label, values in labels.items():
+            outputs.setdefault(label, []).append(values)
+    if not outputs:
+        raise PipelineError(f"no samples of {day} to evaluate on")
+    return {name: np.concatenate(parts) for name, parts in outputs.items()}
+
+
+def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[str], keep_rate: float) -> dict:
+    """AUC, logloss, GAUC and calibration of ctr on its label; for ESMM also CVR on clicked rows and CTCVR."""
+    ctr = recalibrate(scored["ctr"], keep_rate)
+    click = scored[labels[0]]
+    metrics = {"rows": int(len(click)), "label_rate": float(np.mean(click)), "auc": auc(ctr, click),
+               "logloss": logloss(ctr, click), "gauc": gauc(ctr, click, scored["user_id"]),
+               "calibration": calibration(ctr, click)}
+    if name == "esmm":
+        conversion = scored[labels[1]]
+        clicked = click > 0
+        metrics.update({"ctr_auc": metrics["auc"], "cvr_auc": auc(scored["cvr"][clicked], conversion[clicked]),
+                        "ctcvr_auc": auc(scored["ctcvr"], conversion),
+                        "ctcvr_logloss": logloss(scored["ctcvr"], conversion)})
+    return metrics
+
+
+def train(cfg: PipelineConfig, ds: dt.date, name: str) -> dict:
+    keras.utils.set_random_seed(cfg.ranker.seed)
+    days = TrainingDays.as_of(ds, cfg.ranker.train_days)
+    snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
+    data = training_input(cfg, name, days, snapshot)
+    began = time.perf_counter()
+    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))
+    params = ModelParams(hidden_units=tuple(cfg.ranker.hidden_units), dropout=cfg.ranker.dropout,
+                         learning_rate=cfg.ranker.learning_rate)
+    model = build_model(name, model_spec(cfg), stats, params)
+    candidates = cfg.artifact_path(CANDIDATES, name)
+    warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None
+    compile_model(name, model, params)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
+    history = model.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
+                        shuffle=False,  # tf.data: rows are shuffled per batch by the input pipeline
+                        validation_data=data.dataset(days.validation, days.validation, shuffle=False),
+                        callbacks=[stop])
+    train_seconds = time.perf_counter() - began
+    # Only now, with the model final, are the samples of D read.
+    labels = label_columns(cfg.samples.mode)
+    metrics = day_metrics(name, predict_day(model, data, ds, labels), labels, cfg.ranker.negative_keep_rate)
+    record = {"model": name, "ds": ds.isoformat(), **metrics, "epochs": len(history.history["loss"]),
+              "train_seconds": round(train_seconds, 1), "samples_version": snapshot.version,
+              "fit_days": [days.fit_first.isoformat(), days.fit_last.isoformat()],
+              "warm_start_from": warm_from, "config_hash": config_hash(cfg),
+              "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    out = candidates / ds.isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    (out / "metrics.json").write_text(json.dumps(record, indent=1))
+    write_metrics(cfg.table_path(METRICS_TABLE), record)
+    return record
+
+
+def write_metrics(path: str, record: dict) -> None:
+    """Replace this (ds, model)'s row of the ranker_metrics Delta table."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    row = {key: (json.dumps(value) if isinstance(value, (list, dict)) else value) for key, value in record.items()}
+    table = pa.Table.from_pylist([row])
+    if DeltaTable.is_deltatable(path):
+        write_deltalake(path, table, mode="overwrite", schema_mode="merge",
+                        predicate=f"ds = '{record['ds']}' AND model = '{record['model']}'")
+    else:
+        write_deltalake(path, table, mode="append", partition_by=["ds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D, YYYY-MM-DD")
+    parser.add_argument("--model", required=True, help="lr, wide_deep, deepfm or esmm")
+    parser.add_argument("--conf", default=DEFAULT_CONF)
+    args = parser.parse_args(argv)
+    try:
+        record = train(load_config(args.conf), args.ds, args.model)
+    except (PipelineError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from core.errors import PipelineError
+from features.spec import GBDT_LEAVES, Feature
+from models.inputs import LeafLookup, TrainingInput, feature_arrays, kept_negatives, latest_snapshot
+
+D = dt.date(2024, 1, 3)
+DAY = dt.timedelta(days=1)
+FEATURES = (
+    Feature("user_id", "categorical", "string", ("wide",), buckets=10),
+    Feature("user_n_click_7d", "numeric", "bigint", ("deep",), log1p=True),
+    Feature("item_genres", "multi_categorical", "string", ("deep",), buckets=10, max_length=2),
+)
+
+
+def write_samples(path, rows):
+    """rows: (day, user, item, clicks or None, genres or None, label)."""
+    table = pa.table({
+        "dt": pa.array([r[0] for r in rows], pa.date32()), "user_id": [r[1] for r in rows],
+        "item_id": [r[2] for r in rows], "user_n_click_7d": pa.array([r[3] for r in rows], pa.int64()),
+        "item_genres": pa.array([r[4] for r in rows], pa.list_(pa.string())), "label_click": [r[5] for r in rows],
+    })
+    write_deltalake(str(path), table, partition_by=["dt"], mode="append")
+
+
+ROWS = [(D - 2 * DAY, "u1", "i1", 3, ["a", "b", "c"], 1), (D - DAY, "u2", "i2", None, None, 0),
+        (D - DAY, "u3", "i1", 1, [], 1), (D, "u4", "i9", 7, ["z"], 0)]
+
+
+def test_reads_exactly_the_rows_of_the_requested_days_as_model_inputs(tmp_path):
+    write_samples(tmp_path / "samples", ROWS)
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=2)
+    got = list(data.batches(D - 2 * DAY, D - DAY, shuffle=False))
+    users = [u for x, _ in got for u in x["user_id"].reshape(-1)]
+    assert sorted(users) == ["u1", "u2", "u3"]  # nothing of D
+    merged = {u: (c, g, y) for x, y in got for u, c, g, y in
+              zip(x["user_id"].reshape(-1), x["user_n_click_7d"].reshape(-1), x["item_genres"].tolist(),
+                  y["ctr"].reshape(-1))}
+    assert merged["u1"][1:] == (["a", "b"], 1.0)  # lists cut to max_length
+    assert np.isnan(merged["u2"][0]) and merged["u2"][1] == ["", ""]  # missing: NaN and padding
+    assert merged["u3"][1] == ["", ""] and merged["u3"][0] == 1.0
+    assert all(x["user_n_click_7d"].dtype == np.float32 and x["item_genres"].shape[1] == 2 for x, _ in got)
+
+
+def test_the_tf_dataset_yields_the_same_rows_each_epoch(tmp_path):
+    write_samples(tmp_path / "samples", ROWS)
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8)
+    dataset = data.dataset(D - 2 * DAY, D)
+    epochs = [sorted(u.decode() for x, _ in dataset for u in x["user_id"].numpy().reshape(-1)) for _ in range(2)]
+    assert epochs == [["u1", "u2", "u3", "u4"]] * 2
+
+
+def test_a_snapshot_pins_the_table_version(tmp_path):
+    write_samples(tmp_path / "samples", ROWS[:1])
+    pinned = latest_snapshot(str(tmp_path / "samples"))
+    write_samples(tmp_path / "samples", ROWS[1:])  # a later write is not seen by the pinned snapshot
+    data = TrainingInput(pinned, FEATURES, {"ctr": "label_click"}, batch_size=8)
+    assert sum(len(y["ctr"]) for _, y in data.batches(D - 9 * DAY, D, shuffle=False)) == 1
+    assert latest_snapshot(str(tmp_path / "samples")).version == pinned.version + 1
+    with pytest.raises(PipelineError, match="no Delta table at .*nothing; run build_samples first"):
+        latest_snapshot(str(tmp_path / "nothing"))
+
+
+def test_negative_downsampling_keeps_every_positive_and_is_seeded():
+    rows = 2000
+    batch = pa.RecordBatch.from_pydict({
+        "dt": pa.array([D] * rows, pa.date32()), "user_id": [f"u{i}" for i in range(rows)],
+        "item_id": ["i"] * rows, "label_click": [1 if i % 10 == 0 else 0 for i in range(rows)]})
+    keep = kept_negatives(batch, ["label_click"], 0.25)
+    labels = np.array(batch.column("label_click"))
+    assert keep[labels == 1].all()
+    assert 0.2 < keep[labels == 0].mean() < 0.3
+    assert (kept_negatives(batch, ["label_click"], 0.25) == keep).all()
+    assert kept_negatives(batch, ["label_click"], 1.0).all()
+
+
+def test_leaves_are_looked_up_by_sample_key_and_missing_ones_padded(tmp_path):
+    leaves = pa.table({"as_of": pa.array([D, D, D - DAY], pa.date32()), "dt": pa.array([D - DAY] * 3, pa.date32()),
+                       "user_id": ["u2", "u3", "u2"], "item_id": ["i2", "i1", "i2"],
+                       GBDT_LEAVES: pa.array([[1, 4], [0, 5], [9, 9]], pa.list_(pa.int32()))})
+    write_deltalake(str(tmp_path / "leaves"), leaves, partition_by=["as_of"])
+    lookup = LeafLookup(latest_snapshot(str(tmp_path / "leaves")), D, D - 2 * DAY, D, trees=2)
+    batch = pa.RecordBatch.from_pydict({"dt": pa.array([D - DAY, D - DAY, D], pa.date32()),
+                                        "user_id": ["u3", "u2", "u9"], "item_id": ["i1", "i2", "i9"]})
+    assert lookup(batch).tolist() == [[0, 5], [1, 4], [-1, -1]]  # as_of D's leaves only; unknown key padded
+
+
+def test_feature_arrays_of_integer_categoricals_use_minus_one_for_missing():
+    batch = pa.RecordBatch.from_pydict({"segment": pa.array([3, None], pa.int64())})
+    got = feature_arrays(batch, [Feature("segment", "categorical", "bigint", ("wide",), buckets=5)])
+    assert got["segment"].tolist() == [[3], [-1]]

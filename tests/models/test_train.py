@@ -1,0 +1,80 @@
+import datetime as dt
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from datasets.synthetic import synthetic_samples
+from features.spec import feature_spec
+from models.train import TrainingDays, day_metrics, main, train, write_metrics
+from tests.conftest import MOVIELENS, config_for
+
+D = dt.date(1998, 4, 22)
+SMALL = {"ranker": {"train_days": 3, "batch_size": 128, "max_epochs": 4, "hidden_units": [8], "patience": 1,
+                    "learning_rate": 0.01},
+         "features": {"id_buckets": 1000, "category_buckets": 100, "embedding_dim": 4},
+         "profiles": {"windows": [7]}}
+
+
+def lake_with_samples(tmp_path, flip_day=None):
+    cfg = config_for(tmp_path, MOVIELENS, **SMALL)
+    table = synthetic_samples(feature_spec(cfg), 2400, D - dt.timedelta(days=3), 4, seed=1)
+    if flip_day is not None:  # turn every label of one day upside down
+        on_day = pc.equal(table.column("dt"), pa.scalar(flip_day, pa.date32()))
+        flipped = pc.if_else(on_day, pc.subtract(1, table.column("label_like")), table.column("label_like"))
+        table = table.set_column(table.schema.get_field_index("label_like"), "label_like", flipped.cast(pa.int32()))
+    write_deltalake(cfg.table_path("samples"), table, partition_by=["dt"])
+    return cfg
+
+
+def weights(cfg, name):
+    import keras
+
+    model = keras.saving.load_model(cfg.artifact_path("candidates", name, D.isoformat(), "model.keras"))
+    return model.get_weights()
+
+
+def test_training_days_leave_d_for_evaluation():
+    days = TrainingDays.as_of(D, 14)
+    assert (days.fit_first, days.fit_last, days.validation, days.evaluation) == (
+        dt.date(1998, 4, 8), dt.date(1998, 4, 20), dt.date(1998, 4, 21), D)
+
+
+def test_training_never_reads_the_samples_of_d(tmp_path):
+    clean = lake_with_samples(tmp_path / "clean")
+    record = train(clean, D, "wide_deep")
+    assert record["fit_days"] == ["1998-04-19", "1998-04-20"] and record["samples_version"] == 0
+    assert record["auc"] > 0.6  # the hidden rule is learnable
+    flipped = lake_with_samples(tmp_path / "flipped", flip_day=D)
+    other = train(flipped, D, "wide_deep")
+    for a, b in zip(weights(clean, "wide_deep"), weights(flipped, "wide_deep")):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert other["auc"] == pytest.approx(1 - record["auc"], abs=1e-6)  # only the evaluation saw D
+
+
+def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
+    cfg = lake_with_samples(tmp_path)
+    overlays = ",".join(cfg.sources[1:])
+    assert main(["--ds", D.isoformat(), "--model", "esmm", "--conf", overlays]) == 1
+    assert "'esmm' learns ctr, ctcvr but the samples only label ['label_like']" in capsys.readouterr().err
+    assert main(["--ds", D.isoformat(), "--model", "deepfm", "--conf", overlays]) == 0
+    record = json.loads(capsys.readouterr().out)
+    saved = json.loads(cfg.artifact_path("candidates", "deepfm", D.isoformat(), "metrics.json").read_text())
+    assert saved == record and record["model"] == "deepfm" and len(record["config_hash"]) == 12
+    rows = DeltaTable(cfg.table_path("ranker_metrics")).to_pyarrow_table().to_pylist()
+    assert [(r["model"], r["ds"], r["rows"]) for r in rows] == [("deepfm", D.isoformat(), record["rows"])]
+    write_metrics(cfg.table_path("ranker_metrics"), {**record, "auc": 0.5})  # a re-run replaces its row
+    assert [r["auc"] for r in DeltaTable(cfg.table_path("ranker_metrics")).to_pyarrow_table().to_pylist()] == [0.5]
+
+
+def test_esmm_metrics_score_cvr_on_clicked_rows_only():
+    scored = {"ctr": np.array([0.9, 0.8, 0.2, 0.1]), "cvr": np.array([0.7, 0.1, 0.99, 0.99]),
+              "ctcvr": np.array([0.63, 0.08, 0.198, 0.099]), "user_id": np.array(["a", "a", "b", "b"]),
+              "label_click": np.array([1, 1, 0, 0]), "label_conversion": np.array([1, 0, 0, 0])}
+    got = day_metrics("esmm", scored, ("label_click", "label_conversion"), 1.0)
+    # Among the clicked rows the converted one has the higher cvr: CVR AUC 1, although unclicked rows score 0.99.
+    assert (got["ctr_auc"], got["cvr_auc"], got["ctcvr_auc"]) == (1.0, 1.0, 1.0)
+    assert got["gauc"] is None  # each user saw one class only
