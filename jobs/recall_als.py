@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AlsConfig, PipelineConfig
-from jobs.recall_common import run_recall_source, seen_positions, top_k_unseen
+from jobs.recall_common import run_recall_source, top_k_items
 
 SOURCE = "als"
 ID_TABLE = "als_ids"
@@ -59,16 +59,9 @@ def als_candidates(interacted: DataFrame, user_ids: DataFrame, item_ids: DataFra
         return factors.withColumnRenamed("id", "index").join(ids, "index").select(F.col("id").alias(name), "features")
 
     item_factors = named(model.itemFactors, item_ids, "item_id").orderBy("item_id").toPandas()
-    item_positions = interacted.sparkSession.createDataFrame(
-        [(item, position) for position, item in enumerate(item_factors["item_id"])], "item_id string, position int")
     users = named(model.userFactors, user_ids, "user_id").withColumnRenamed("features", "vector")
-    if exclude_seen:
-        users = users.join(seen_positions(interacted, item_positions), "user_id", "left")
-    else:
-        users = users.withColumn("seen", F.lit(None).cast("array<int>"))
     matrix = np.stack(item_factors["features"].to_numpy()) if len(item_factors) else np.zeros((0, 1))
-    top = top_k_unseen(users, matrix, k)
-    return top.join(F.broadcast(item_positions), "position").select("user_id", "item_id", "score", "rank")
+    return top_k_items(users, item_factors["item_id"].tolist(), matrix, interacted, k, exclude_seen)
 
 
 def recall_als(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:

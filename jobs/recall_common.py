@@ -81,6 +81,20 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
         .mapInPandas(score, schema)
 
 
+def top_k_items(users: DataFrame, item_ids: list[str], item_vectors: np.ndarray, interacted: DataFrame, k: int,
+                exclude_seen: bool) -> DataFrame:
+    """(user_id, item_id, score, rank): top_k_unseen for users (user_id, vector) against items whose ids and
+    vectors are given row by row; with exclude_seen the items of `interacted` are skipped per user."""
+    positions = users.sparkSession.createDataFrame(list(zip(item_ids, range(len(item_ids)))),
+                                                   "item_id string, position int")
+    if exclude_seen:
+        users = users.join(seen_positions(interacted, positions), "user_id", "left")
+    else:
+        users = users.withColumn("seen", F.lit(None).cast("array<int>"))
+    top = top_k_unseen(users, item_vectors, k)
+    return top.join(F.broadcast(positions), "position").select("user_id", "item_id", "score", "rank")
+
+
 def _top_rows(user_ids: list[str], scores: np.ndarray, seen: list, k: int) -> pd.DataFrame:
     users_out, positions_out, scores_out, ranks_out = [], [], [], []
     for row, user in enumerate(user_ids):

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import PipelineConfig
-from jobs.recall_common import history_range, read_interactions, run_recall_source, seen_positions, top_k_unseen
+from jobs.recall_common import history_range, read_interactions, run_recall_source, top_k_items
 
 SOURCE = "popular"
 
@@ -27,18 +27,10 @@ def item_popularity(recent: DataFrame) -> DataFrame:
 def popular_candidates(interacted: DataFrame, popularity: DataFrame, k: int, exclude_seen: bool) -> DataFrame:
     """(user_id, item_id, score = users, rank) for every user of `interacted`: the popularity list, unseen first k."""
     ordered = popularity.toPandas()
-    spark = interacted.sparkSession
-    positions = spark.createDataFrame([(item, i) for i, item in enumerate(ordered["item_id"])],
-                                      "item_id string, position int")
     users = interacted.select("user_id").distinct().withColumn("vector", F.array(F.lit(1.0).cast("float")))
-    if exclude_seen:
-        users = users.join(seen_positions(interacted, positions), "user_id", "left")
-    else:
-        users = users.withColumn("seen", F.lit(None).cast("array<int>"))
     # A one-dimensional "factorisation": every user's vector is [1], an item's is its popularity.
     scores = ordered["users"].to_numpy(dtype=np.float32).reshape(-1, 1)
-    top = top_k_unseen(users, scores, k)
-    return top.join(F.broadcast(positions), "position").select("user_id", "item_id", "score", "rank")
+    return top_k_items(users, ordered["item_id"].tolist(), scores, interacted, k, exclude_seen)
 
 
 def recall_popular(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:

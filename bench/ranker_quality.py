@@ -1,0 +1,83 @@
+"""Day-D quality of the rankers forward in time: for every D in the range, each model trains on the samples
+before D (models.train) and is scored on D, next to two baselines scored on the same rows: the item's smoothed
+rate before D (a popularity/item-rate baseline, no training) and the `lr` model on the same features.
+
+    python -m bench.ranker_quality --lake DIR --start 1998-04-09 --end 1998-04-22 [--models lr,wide_deep,deepfm]
+The lake must hold the samples (e.g. from bench.quality or jobs.backfill). Figures: mean AUC, logloss and GAUC
+over the days per model; ratio = each ranker's mean AUC / the item-rate baseline's.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+
+import numpy as np
+
+from bench.common import write_overlay, write_result
+from core.cli import parse_day
+from core.config import date_range, load_config
+from core.metrics import auc, gauc
+from models.inputs import latest_snapshot, record_batches
+from models.train import SAMPLES_TABLE, train
+
+BASELINE_FEATURES = {  # the item-rate baseline per sample mode: a smoothed rate known before D
+    "ratings": "item_mean_rating_30d",
+    "sampled_negatives": "item_popularity_rank_30d",
+    "impressions": "item_ctr_30d",
+}
+
+
+def baseline_metrics(cfg, day: dt.date) -> dict:
+    """AUC/GAUC of the item-rate baseline on day D (a popularity rank is negated: rank 1 is the best)."""
+    feature = BASELINE_FEATURES[cfg.samples.mode]
+    label = "label_like" if cfg.samples.mode == "ratings" else "label_click"
+    batches = list(record_batches(latest_snapshot(cfg.table_path(SAMPLES_TABLE)), day, day,
+                                  ["user_id", feature, label], 65536))
+    scores = np.concatenate([b.column(feature).to_numpy(zero_copy_only=False).astype(float) for b in batches])
+    scores = -scores if "rank" in feature else scores
+    labels = np.concatenate([b.column(label).to_numpy(zero_copy_only=False) for b in batches])
+    users = np.concatenate([b.column("user_id").to_numpy(zero_copy_only=False) for b in batches])
+    return {"auc": auc(scores, labels), "gauc": gauc(scores, labels, users), "logloss": None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--dataset", default="movielens_100k")
+    parser.add_argument("--start", type=parse_day, required=True)
+    parser.add_argument("--end", type=parse_day, required=True)
+    parser.add_argument("--models", default="lr,wide_deep,deepfm")
+    args = parser.parse_args(argv)
+    paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts"}
+    overlay = write_overlay(f"ranker_quality_{args.dataset}", paths)
+    cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml", str(overlay)])
+    per_model: dict[str, list[dict]] = {"item_rate_baseline": []}
+    for day in date_range(args.start, args.end):
+        per_model["item_rate_baseline"].append(baseline_metrics(cfg, day))
+        for name in args.models.split(","):
+            record = train(cfg, day, name)
+            per_model.setdefault(name, []).append(record)
+            print(f"{day} {name}: auc={record['auc']:.4f} logloss={record['logloss']:.4f} "
+                  f"gauc={record['gauc'] or float('nan'):.4f} epochs={record['epochs']} {record['train_seconds']}s",
+                  flush=True)
+    summary = {name: {metric: _mean(r[metric] for r in records) for metric in ("auc", "logloss", "gauc")}
+               for name, records in per_model.items()}
+    summary_seconds = {name: _mean(r.get("train_seconds") for r in records) for name, records in per_model.items()}
+    for name, values in summary.items():
+        print(f"{name:<20} " + " ".join(f"{k}={v:.4f}" if v is not None else f"{k}=-" for k, v in values.items()))
+    base = summary["item_rate_baseline"]["auc"]
+    write_result(f"ranker_quality_{args.dataset}", dataset=args.dataset, days=[args.start, args.end],
+                 rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
+                 compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
+                 summary=summary, seconds=summary_seconds,
+                 ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base})
+
+
+def _mean(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present else None
+
+
+if __name__ == "__main__":
+    main()
