@@ -134,14 +134,19 @@ class TrainingInput:
     negative_keep_rate: float = 1.0
     seed: int = 0
     leaves: LeafLookup | None = None  # set when the model takes `gbdt_leaves`, which live in their own table
+    only_rows_with: str | None = None  # a label column: keep only its positive rows (a CVR model sees clicks only)
 
     def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str], shuffle: bool
               ) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
         sample_features = [f for f in self.features if f.name != GBDT_LEAVES]
-        columns = list(dict.fromkeys(["dt", "user_id", "item_id", *[f.name for f in sample_features], *labels]))
+        wanted = [*labels, *([self.only_rows_with] if self.only_rows_with else [])]
+        columns = list(dict.fromkeys(["dt", "user_id", "item_id", *[f.name for f in sample_features], *wanted]))
         rng = np.random.default_rng(self.seed)
         for batch in record_batches(self.snapshot, first_day, last_day, columns, self.batch_size):
-            order = np.flatnonzero(kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate))
+            keep = kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate)
+            if self.only_rows_with:
+                keep &= batch.column(self.only_rows_with).to_numpy(zero_copy_only=False) > 0
+            order = np.flatnonzero(keep)
             if shuffle:
                 order = rng.permutation(order)
             if not len(order):
@@ -162,7 +167,7 @@ class TrainingInput:
                            ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]]:
         """(features, user ids, {label column: values}) of every sample of the day, no row dropped."""
         everything = TrainingInput(self.snapshot, self.features, self.labels, self.batch_size, 1.0, self.seed,
-                                   self.leaves)
+                                   self.leaves, self.only_rows_with)
         for batch, x in everything._rows(day, day, labels, shuffle=False):
             users = batch.column("user_id").to_numpy(zero_copy_only=False)
             yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}

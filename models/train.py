@@ -61,14 +61,28 @@ def model_spec(cfg: PipelineConfig) -> FeatureSpec:
     return feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
 
 
-def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot: Snapshot) -> TrainingInput:
+def task_labels(cfg: PipelineConfig, task: str) -> tuple[str, ...]:
+    """The label columns a task learns: `ctr` the sample mode's labels, `cvr` the conversion label alone."""
+    labels = label_columns(cfg.samples.mode)
+    if task == "ctr":
+        return labels
+    if len(labels) < 2:
+        raise ValueError(f"task cvr needs a conversion label; the samples only label {list(labels)}")
+    return labels[1:2]
+
+
+def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot: Snapshot,
+                   task: str = "ctr") -> TrainingInput:
+    """task `cvr`: a single-output model learns the conversion label on clicked rows only (the classic CVR model
+    that ESMM is compared with)."""
     spec = model_spec(cfg)
     leaves = None
     if cfg.ranker.use_gbdt_leaves:
         leaves = LeafLookup(latest_snapshot(cfg.table_path(LEAVES_TABLE)), days.evaluation, days.fit_first,
                             days.evaluation, cfg.gbdt.num_trees)
-    return TrainingInput(snapshot, spec.features, output_labels(name, label_columns(cfg.samples.mode)),
-                         cfg.ranker.batch_size, cfg.ranker.negative_keep_rate, cfg.ranker.seed, leaves)
+    clicked_only = label_columns(cfg.samples.mode)[0] if task == "cvr" else None
+    return TrainingInput(snapshot, spec.features, output_labels(name, task_labels(cfg, task)),
+                         cfg.ranker.batch_size, cfg.ranker.negative_keep_rate, cfg.ranker.seed, leaves, clicked_only)
 
 
 def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | None:
@@ -123,17 +137,17 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
     return metrics
 
 
-def train(cfg: PipelineConfig, ds: dt.date, name: str) -> dict:
+def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dict:
     keras.utils.set_random_seed(cfg.ranker.seed)
     days = TrainingDays.as_of(ds, cfg.ranker.train_days)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
-    data = training_input(cfg, name, days, snapshot)
+    data = training_input(cfg, name, days, snapshot, task)
     began = time.perf_counter()
     stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))
     params = ModelParams(hidden_units=tuple(cfg.ranker.hidden_units), dropout=cfg.ranker.dropout,
                          learning_rate=cfg.ranker.learning_rate)
     model = build_model(name, model_spec(cfg), stats, params)
-    candidates = cfg.artifact_path(CANDIDATES, name)
+    candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")
     warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None
     compile_model(name, model, params)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
@@ -143,10 +157,11 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str) -> dict:
                         callbacks=[stop])
     train_seconds = time.perf_counter() - began
     # Only now, with the model final, are the samples of D read.
-    labels = label_columns(cfg.samples.mode)
+    labels = task_labels(cfg, task)
     metrics = day_metrics(name, predict_day(model, data, ds, labels), labels, cfg.ranker.negative_keep_rate)
-    record = {"model": name, "ds": ds.isoformat(), **metrics, "epochs": len(history.history["loss"]),
-              "train_seconds": round(train_seconds, 1), "samples_version": snapshot.version,
+    record = {"model": candidates.name, "task": task, "ds": ds.isoformat(), **metrics,
+              "epochs": len(history.history["loss"]), "train_seconds": round(train_seconds, 1),
+              "samples_version": snapshot.version,
               "fit_days": [days.fit_first.isoformat(), days.fit_last.isoformat()],
               "warm_start_from": warm_from, "config_hash": config_hash(cfg),
               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -176,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D, YYYY-MM-DD")
     parser.add_argument("--model", required=True, help="lr, wide_deep, deepfm or esmm")
+    parser.add_argument("--task", choices=("ctr", "cvr"), default="ctr",
+                        help="cvr: learn the conversion label on clicked samples only (a baseline for ESMM's cvr)")
     parser.add_argument("--conf", default=DEFAULT_CONF)
     args = parser.parse_args(argv)
     try:
-        record = train(load_config(args.conf), args.ds, args.model)
+        record = train(load_config(args.conf), args.ds, args.model, args.task)
     except (PipelineError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -94,3 +94,12 @@ def test_feature_arrays_of_integer_categoricals_use_minus_one_for_missing():
     batch = pa.RecordBatch.from_pydict({"segment": pa.array([3, None], pa.int64())})
     got = feature_arrays(batch, [Feature("segment", "categorical", "bigint", ("wide",), buckets=5)])
     assert got["segment"].tolist() == [[3], [-1]]
+
+
+def test_a_cvr_model_reads_clicked_rows_only(tmp_path):
+    write_samples(tmp_path / "samples", ROWS)
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8,
+                         only_rows_with="label_click")
+    assert sorted(u for x, _ in data.batches(D - 2 * DAY, D, shuffle=False) for u in x["user_id"].reshape(-1)) == [
+        "u1", "u3"]
+    assert [u for _, users, _ in data.evaluation_batches(D - DAY, ["label_click"]) for u in users] == ["u3"]
