@@ -93,3 +93,10 @@ def test_spark_submit_runs_a_job_like_python_does(spark, tmp_path):
     local = spark.read.format("delta").load(str(tmp_path / "in_process" / "lake" / "events")).collect()
     submitted = spark.read.format("delta").load(cfg.table_path("events")).collect()
     assert sorted(submitted) == sorted(local)
+
+
+def test_backfill_jobs_option_names_the_known_jobs(tmp_path, capsys):
+    conf = overlays_for(tmp_path, MOVIELENS)
+    with pytest.raises(SystemExit):
+        backfill(["--jobs", "ingest_events,recall_magic", "--conf", conf])
+    assert "unknown job(s) recall_magic; known: ingest_attributes, ingest_events" in capsys.readouterr().err
