@@ -42,6 +42,10 @@ def recall_table(spark, path: str, first: dt.date, last: dt.date) -> list[dict]:
 
 
 def gbdt_table(spark, path: str, first: dt.date, last: dt.date) -> list[dict]:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):  # a lake summarised before gbdt_leaves ran
+        return []
     metrics = spark.read.format("delta").load(path).where(F.col("as_of").between(F.lit(first), F.lit(last)))
     summary = metrics.groupBy("model", "label").agg(
         F.countDistinct("as_of").alias("days"), F.avg("auc").alias("auc"), F.avg("logloss").alias("logloss"),

@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 
+import keras
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -9,7 +10,9 @@ from deltalake import DeltaTable, write_deltalake
 
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
-from models.train import TrainingDays, day_metrics, main, train, write_metrics
+from models.rankers import ModelParams
+from models.registry import build_model
+from models.train import TrainingDays, day_metrics, main, train, warm_start, write_metrics
 from tests.conftest import MOVIELENS, config_for
 
 D = dt.date(1998, 4, 22)
@@ -31,8 +34,6 @@ def lake_with_samples(tmp_path, flip_day=None):
 
 
 def weights(cfg, name):
-    import keras
-
     model = keras.saving.load_model(cfg.artifact_path("candidates", name, D.isoformat(), "model.keras"))
     return model.get_weights()
 
@@ -78,3 +79,19 @@ def test_esmm_metrics_score_cvr_on_clicked_rows_only():
     # Among the clicked rows the converted one has the higher cvr: CVR AUC 1, although unclicked rows score 0.99.
     assert (got["ctr_auc"], got["cvr_auc"], got["ctcvr_auc"]) == (1.0, 1.0, 1.0)
     assert got["gauc"] is None  # each user saw one class only
+
+
+def test_warm_start_copies_the_latest_earlier_candidates_weights(tmp_path, spec, stats):
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        return build_model("deepfm", spec, stats, ModelParams(hidden_units=(4,)))
+
+    earlier, later = model(1), model(2)
+    for day, saved in (("1998-04-20", model(3)), ("1998-04-21", earlier), ("1998-04-22", later)):
+        (tmp_path / day).mkdir()
+        saved.save(tmp_path / day / "model.keras")
+    fresh = model(4)
+    assert warm_start(fresh, tmp_path, D) == "1998-04-21"  # D's own candidate is never used
+    for a, b in zip(fresh.get_weights(), earlier.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert warm_start(model(5), tmp_path, dt.date(1998, 4, 20)) is None
