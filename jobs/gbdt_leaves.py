@@ -133,7 +133,7 @@ def auc(frame: DataFrame, label: str, probability: str) -> float:
 
 
 def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame, label: str, reg: float,
-                   total_leaves: int) -> list[dict]:
+                   stack_reg: float, total_leaves: int) -> list[dict]:
     """AUC and logloss on day D of LR on raw features (fitted on raw_train), the GBDT alone, and LR on leaves + raw
     (fitted on stack_train)."""
     from pyspark.ml.feature import VectorAssembler
@@ -141,12 +141,12 @@ def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame,
     both = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves")
     stack_train, day = (both.transform(with_leaf_vector(f, total_leaves)) for f in (stack_train, day))
     results = []
-    for name, column, train in (("lr_raw", "raw", raw_train), ("gbdt", None, None),
-                                ("gbdt_lr", "raw_and_leaves", stack_train)):
+    for name, column, train, l2 in (("lr_raw", "raw", raw_train, reg), ("gbdt", None, None, None),
+                                    ("gbdt_lr", "raw_and_leaves", stack_train, stack_reg)):
         if column is None:
             scored = day.withColumn("p", F.col("gbdt_score"))
         else:
-            lr = LogisticRegression(featuresCol=column, labelCol=label, regParam=reg, maxIter=100, standardization=True)
+            lr = LogisticRegression(featuresCol=column, labelCol=label, regParam=l2, maxIter=100, standardization=True)
             model = lr.fit(train.withColumn(label, F.col(label).cast("double")))
             scored = model.transform(day).withColumn("p", vector_to_array("probability")[1])
         scored = scored.select(label, "p").persist()
@@ -185,7 +185,8 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         day = scored.where(F.col("dt") == F.lit(ds))
         stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
         metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
-            scored.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params.lr_reg, total_leaves)
+            scored.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params.lr_reg, params.stack_lr_reg,
+            total_leaves)
         if metrics:
             rows = [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"], stats["rows"],
                      total_leaves, ds) for m in metrics]

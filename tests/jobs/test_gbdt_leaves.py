@@ -20,7 +20,7 @@ from tests.conftest import MOVIELENS, config_for
 
 PARAMS = GbdtConfig(train_days=3, stack_days=1, label=None, num_trees=3, max_depth=1, step_size=0.5,
                     subsampling_rate=1.0, min_instances_per_node=1, max_train_rows=1000, lr_reg=0.01,
-                    reuse_model=True, seed=7)
+                    stack_lr_reg=1.0, reuse_model=True, seed=7)
 X = Feature("x", "numeric", "double", ("gbdt",))
 Y = Feature("y", "numeric", "bigint", ("gbdt",), log1p=True)
 
