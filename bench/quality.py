@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(conf, history_start.isoformat(), before, ROLLUP_JOBS + ("build_profiles", "build_samples"))
         _run(conf, first.isoformat(), last.isoformat(), tuple(name for name, _ in DAY_JOBS))
         seconds["build"] = round(time.perf_counter() - began, 1)
-    spark = build_session(load_config(conf))
     cfg = load_config(conf)
+    spark = build_session(cfg)
     recall = recall_table(spark, cfg.table_path(METRICS_TABLE), first, last)
     gbdt = gbdt_table(spark, cfg.table_path(GBDT_METRICS_TABLE), first, last)
     for row in recall:

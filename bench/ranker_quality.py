@@ -18,6 +18,7 @@ from bench.common import write_overlay, write_result
 from core.cli import parse_day
 from core.config import date_range, load_config
 from core.metrics import auc, gauc
+from features.samples import label_columns
 from models.inputs import latest_snapshot, record_batches
 from models.train import SAMPLES_TABLE, train
 
@@ -31,7 +32,7 @@ BASELINE_FEATURES = {  # the item-rate baseline per sample mode: a smoothed rate
 def baseline_metrics(cfg, day: dt.date) -> dict:
     """AUC/GAUC of the item-rate baseline on day D (a popularity rank is negated: rank 1 is the best)."""
     feature = BASELINE_FEATURES[cfg.samples.mode]
-    label = "label_like" if cfg.samples.mode == "ratings" else "label_click"
+    label = label_columns(cfg.samples.mode)[0]
     batches = list(record_batches(latest_snapshot(cfg.table_path(SAMPLES_TABLE)), day, day,
                                   ["user_id", feature, label], 65536))
     scores = np.concatenate([b.column(feature).to_numpy(zero_copy_only=False).astype(float) for b in batches])

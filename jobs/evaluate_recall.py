@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
-from core.lake import replace_partition
+from core.lake import read_partitions, replace_partition
 from jobs.recall_common import history_range, read_candidates, read_interactions
 
 METRICS_TABLE = "recall_metrics"
@@ -80,7 +80,7 @@ def evaluate_recall(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> st
         candidates = read_candidates(spark, cfg, ds).select("source", "user_id", "item_id", "rank")
         metrics = recall_metrics(candidates, positives, cfg.recall.eval_k, catalogue)
         replace_partition(metrics.withColumn("as_of", F.lit(ds)), cfg.table_path(METRICS_TABLE), {"as_of": ds})
-        rows = spark.read.format("delta").load(cfg.table_path(METRICS_TABLE)).where(F.col("as_of") == ds).collect()
+        rows = read_partitions(spark, cfg.table_path(METRICS_TABLE), "as_of", ds, ds).collect()
     finally:
         positives.unpersist()
     return f"evaluate_recall {ds} (catalogue {catalogue} items):\n{format_table(rows)}"

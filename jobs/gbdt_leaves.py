@@ -22,6 +22,7 @@ from typing import Sequence
 
 from pyspark.ml.classification import GBTClassificationModel, GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import SparseVector, VectorUDT
 from pyspark.sql import DataFrame, SparkSession
@@ -30,14 +31,13 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import GbdtConfig, PipelineConfig
 from core.lake import read_partitions, replace_partition, require_table
-from features.samples import label_columns
+from core.metrics import EPSILON
+from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec
 from jobs.build_samples import SAMPLES_TABLE
 
 LEAVES_TABLE = "gbdt_leaves"
 METRICS_TABLE = "gbdt_metrics"
-KEYS = ("dt", "user_id", "item_id")
-EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] inside logloss
 
 
 def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
@@ -136,8 +136,6 @@ def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame,
                    stack_reg: float, total_leaves: int) -> list[dict]:
     """AUC and logloss on day D of LR on raw features (fitted on raw_train), the GBDT alone, and LR on leaves + raw
     (fitted on stack_train)."""
-    from pyspark.ml.feature import VectorAssembler
-
     both = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves")
     stack_train, day = (both.transform(with_leaf_vector(f, total_leaves)) for f in (stack_train, day))
     results = []
@@ -180,7 +178,7 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     total_leaves = sum(leaves_per_tree(forest.model))
     scored = with_leaves(forest.model, samples, forest.offsets).persist()
     try:
-        leaves = scored.select(*KEYS, GBDT_LEAVES, F.lit(ds).alias("as_of"))
+        leaves = scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of"))
         replace_partition(leaves, cfg.table_path(LEAVES_TABLE), {"as_of": ds})
         day = scored.where(F.col("dt") == F.lit(ds))
         stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
@@ -27,11 +27,15 @@ SOURCE = "itemcf"
 SAMPLE_SEED = 20171125  # seeds the hash that picks which users of a very popular item are kept
 
 
+def _by_recency() -> WindowSpec:
+    """A user's interactions, most recent first (equal times by item id): the history cap and recent items."""
+    return Window.partitionBy("user_id").orderBy(F.desc("last_time"), F.asc("item_id"))
+
+
 def capped_histories(interacted: DataFrame, max_history: int, max_item_users: int) -> DataFrame:
     """(user_id, item_id): each user's `max_history` most recent items (ties by item id), then for each item
     at most `max_item_users` of its users, chosen by a seeded hash of (user, item) so re-runs agree."""
-    by_recency = Window.partitionBy("user_id").orderBy(F.desc("last_time"), F.asc("item_id"))
-    recent = interacted.withColumn("n", F.row_number().over(by_recency)).where(F.col("n") <= max_history)
+    recent = interacted.withColumn("n", F.row_number().over(_by_recency())).where(F.col("n") <= max_history)
     by_hash = Window.partitionBy("item_id").orderBy(F.xxhash64("user_id", "item_id", F.lit(SAMPLE_SEED)),
                                                     F.asc("user_id"))
     sampled = recent.withColumn("m", F.row_number().over(by_hash)).where(F.col("m") <= max_item_users)
@@ -64,8 +68,7 @@ def item_similarities(histories: DataFrame, neighbours: int) -> DataFrame:
 def recency_weighted_recent_items(interacted: DataFrame, as_of: dt.date, recent_items: int,
                                   half_life_days: float) -> DataFrame:
     """(user_id, item_id, weight): the user's last R items; weight 1 for an item of D-1, halving every half life."""
-    order = Window.partitionBy("user_id").orderBy(F.desc("last_time"), F.asc("item_id"))
-    recent = interacted.withColumn("n", F.row_number().over(order)).where(F.col("n") <= recent_items)
+    recent = interacted.withColumn("n", F.row_number().over(_by_recency())).where(F.col("n") <= recent_items)
     age = F.date_diff(F.lit(as_of), F.col("last_dt")) - 1
     return recent.select("user_id", "item_id", F.pow(F.lit(0.5), age / F.lit(half_life_days)).alias("weight"))
 

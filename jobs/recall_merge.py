@@ -15,10 +15,13 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
+from jobs import recall_als as als
+from jobs import recall_itemcf as itemcf
+from jobs import recall_popular as popular
 from jobs.recall_common import ranked, read_candidates, write_candidates
 
 SOURCE = "merged"
-MERGED_SOURCES = ("als", "itemcf", "popular")
+MERGED_SOURCES = (als.SOURCE, itemcf.SOURCE, popular.SOURCE)
 
 
 def fuse(candidates: DataFrame, sources: Sequence[str], rrf_k: int, k: int) -> DataFrame:

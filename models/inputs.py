@@ -19,8 +19,7 @@ import tensorflow as tf
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
-
-INT_DTYPES = ("int", "bigint")
+from models.preprocessing import INT_DTYPES
 
 
 @dataclass(frozen=True)

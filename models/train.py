@@ -109,12 +109,12 @@ def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | N
 def predict_day(model: keras.Model, data: TrainingInput, day: dt.date, labels: Sequence[str]) -> dict[str, np.ndarray]:
     """Scores of every sample of `day` (negatives all kept), with labels and user ids for the metrics."""
     outputs: dict[str, list] = {}
-    for batch, users, labels in data.evaluation_batches(day, labels):
+    for batch, users, label_values in data.evaluation_batches(day, labels):
         scores = model.predict_on_batch(model_inputs(model, batch))
         for name, values in scores.items():
             outputs.setdefault(name, []).append(np.asarray(values).reshape(-1))
         outputs.setdefault("user_id", []).append(users)
-        for label, values in labels.items():
+        for label, values in label_values.items():
             outputs.setdefault(label, []).append(values)
     if not outputs:
         raise PipelineError(f"no samples of {day} to evaluate on")
