@@ -273,6 +273,7 @@ class RankerConfig(_Frozen):
     warm_start: bool  # start from the weights of the model's latest candidate before D, where shapes match
     negative_keep_rate: float  # < 1: train on that share of negatives; predictions are re-calibrated
     use_gbdt_leaves: bool  # add the `gbdt_leaves` of as_of D (jobs/gbdt_leaves.py) to the wide part
+    models: list[str]  # the rankers the daily DAG trains, gates and exports (names of models.registry)
     seed: int
 
     @model_validator(mode="after")
@@ -282,6 +283,41 @@ class RankerConfig(_Frozen):
         if not 0 < self.negative_keep_rate <= 1:
             raise ValueError(f"negative_keep_rate must lie in (0, 1], got {self.negative_keep_rate}")
         return self
+
+
+class DataChecks(_Frozen):
+    """Day D's samples must look like data a model can be judged on (models/validate_and_export.py)."""
+
+    min_rows: int
+    label_rate: list[float]  # [min, max] of each label column's rate
+    max_null_rate: float  # of any feature column
+    drift_bins: int  # PSI over this many quantile bins of the previous day's values
+    max_psi: float  # population stability index of a numeric feature, D against D-1
+    drift_features: list[str]  # numeric features checked for drift; empty: every numeric feature
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "DataChecks":
+        if len(self.label_rate) != 2 or not 0 <= self.label_rate[0] <= self.label_rate[1] <= 1:
+            raise ValueError(f"label_rate must be [min, max] within [0, 1], got {self.label_rate}")
+        return self
+
+
+class ModelChecks(_Frozen):
+    """A candidate's day-D metrics against absolute bounds and against the blessed model re-scored on D."""
+
+    min_auc: float
+    max_logloss: float
+    calibration: list[float]  # [min, max] of mean prediction / label rate
+    max_auc_drop: float  # non-regression: candidate AUC >= blessed AUC - this, on the same day
+
+
+class GateConfig(_Frozen):
+    export_root: str  # <export_root>/<model>/<version>/: the TensorFlow Serving layout
+    keep_versions: int  # published versions kept per model (the blessed one is never removed)
+    golden_rows: int  # rows of day D scored by the export in a fresh TF-only process
+    parity_tolerance: float  # max |export score - training process score|
+    data: DataChecks
+    model: ModelChecks
 
 
 class RunConfig(_Frozen):
@@ -303,6 +339,7 @@ class PipelineConfig(_Frozen):
     features: FeatureKnobs
     gbdt: GbdtConfig
     ranker: RankerConfig
+    gate: GateConfig
     run: RunConfig
     sources: tuple[str, ...] = ()  # the files this config was merged from, in order
 

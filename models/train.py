@@ -53,7 +53,8 @@ class TrainingDays:
 
 def config_hash(cfg: PipelineConfig) -> str:
     """A short hash of the merged config (minus where files live), recorded with every model."""
-    values = cfg.model_dump(mode="json", exclude={"sources", "lake_root", "artifact_root", "cache_dir"})
+    where = {"sources": True, "lake_root": True, "artifact_root": True, "cache_dir": True, "gate": {"export_root"}}
+    values = cfg.model_dump(mode="json", exclude=where)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 

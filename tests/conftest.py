@@ -31,6 +31,7 @@ def overlays_for(tmp_path: Path, dataset_overlay: str, **overrides) -> str:
     """--conf value: local + a dataset overlay + a test overlay (lake under tmp_path, small Spark, overrides)."""
     overlay = {"lake_root": str(tmp_path / "lake"), "artifact_root": str(tmp_path / "artifacts"), **TEST_SPARK,
                **overrides}
+    overlay["gate"] = {"export_root": str(tmp_path / "exports"), **overrides.get("gate", {})}
     extra = write_yaml(tmp_path / "test-overlay.yaml", overlay)
     return ",".join(["conf/local.yaml", dataset_overlay, str(extra)])
 
