@@ -49,3 +49,25 @@ def recalibrate(probabilities: np.ndarray, negative_keep_rate: float) -> np.ndar
     probability is p' / (p' + (1 - p') / w) (He et al. 2014, section 6.2)."""
     p = np.asarray(probabilities, dtype=float)
     return p / (p + (1 - p) / negative_keep_rate)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | None:
+    """Population stability index of `actual` against `expected`: sum over bins of (a - e) * ln(a / e).
+
+    Bins are the quantiles of `expected` (so each holds ~1/bins of it), NaN (missing) is a bin of its own, and
+    empty bins get EPSILON share so the log is defined. None when either side is empty. Rule of thumb
+    (Siddiqi 2006): < 0.1 stable, 0.1-0.25 some shift, > 0.25 a real shift.
+    """
+    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    if len(expected) == 0 or len(actual) == 0:
+        return None
+    present = expected[~np.isnan(expected)]
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        missing = np.isnan(values)
+        counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+        return np.maximum(np.append(counts, missing.sum()) / len(values), EPSILON)
+
+    e, a = shares(expected), shares(actual)
+    return float(np.sum((a - e) * np.log(a / e)))

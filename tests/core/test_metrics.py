@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import auc, calibration, gauc, logloss, recalibrate
+from core.metrics import EPSILON, auc, calibration, gauc, logloss, psi, recalibrate
 
 
 def test_auc_by_hand():
@@ -33,3 +33,18 @@ def test_recalibration_undoes_negative_downsampling():
     # True rate 1/11; keeping 1 negative in 10 makes the training rate 1/2: p' = 0.5 maps back to 1/11.
     assert recalibrate(np.array([0.5]), 0.1)[0] == pytest.approx(1 / 11)
     assert recalibrate(np.array([0.3]), 1.0)[0] == pytest.approx(0.3)
+
+
+def test_psi_by_hand():
+    # edges from expected's quantiles at 1/2: [2.5]; expected shares (2/4, 2/4, 0 missing), actual (1/4, 2/4, 1/4)
+    expected = np.array([1.0, 2.0, 3.0, 4.0])
+    actual = np.array([1.0, 3.0, 4.0, np.nan])
+    e = np.array([0.5, 0.5, EPSILON])
+    a = np.array([0.25, 0.5, 0.25])
+    assert psi(expected, actual, bins=2) == pytest.approx(float(np.sum((a - e) * np.log(a / e))))
+
+
+def test_psi_is_zero_for_the_same_distribution_and_none_without_data():
+    values = np.arange(100.0)
+    assert psi(values, values.copy()) == pytest.approx(0.0, abs=1e-12)
+    assert psi(values, np.array([])) is None
