@@ -290,10 +290,11 @@ class DataChecks(_Frozen):
 
     min_rows: int
     label_rate: list[float]  # [min, max] of each label column's rate
-    max_null_rate: float  # of any feature column
+    max_null_rate: float  # of any feature column not in null_rate_ceilings
+    null_rate_ceilings: dict[str, float]  # tighter (or looser) ceilings of named features
     drift_bins: int  # PSI over this many quantile bins of the previous day's values
-    max_psi: float  # population stability index of a numeric feature, D against D-1
-    drift_features: list[str]  # numeric features checked for drift; empty: every numeric feature
+    max_psi: float  # population stability index of a drift feature, D against D-1
+    drift_features: list[str]  # the main numeric features watched for drift; empty: no drift check
 
     @model_validator(mode="after")
     def _bounds(self) -> "DataChecks":

@@ -54,9 +54,11 @@ def recalibrate(probabilities: np.ndarray, negative_keep_rate: float) -> np.ndar
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | None:
     """Population stability index of `actual` against `expected`: sum over bins of (a - e) * ln(a / e).
 
-    Bins are the quantiles of `expected` (so each holds ~1/bins of it), NaN (missing) is a bin of its own, and
-    empty bins get EPSILON share so the log is defined. None when either side is empty. Rule of thumb
-    (Siddiqi 2006): < 0.1 stable, 0.1-0.25 some shift, > 0.25 a real shift.
+    Bins are the quantiles of `expected` (so each holds ~1/bins of it) and NaN (missing) is a bin of its own.
+    Counts get half a row each (additive smoothing) so an empty bin has a finite log: with a fixed tiny share
+    instead, one value in a bin the other day lacks adds ~ln(1e7) and swamps everything (a day of a few hundred
+    samples often has such a bin). None when either side is empty. Rule of thumb (Siddiqi 2006): < 0.1 stable,
+    0.1-0.25 some shift, > 0.25 a real shift.
     """
     expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
     if len(expected) == 0 or len(actual) == 0:
@@ -67,7 +69,8 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | Non
     def shares(values: np.ndarray) -> np.ndarray:
         missing = np.isnan(values)
         counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
-        return np.maximum(np.append(counts, missing.sum()) / len(values), EPSILON)
+        counts = np.append(counts, missing.sum()) + 0.5
+        return counts / counts.sum()
 
     e, a = shares(expected), shares(actual)
     return float(np.sum((a - e) * np.log(a / e)))

@@ -150,11 +150,18 @@ def standardized(feature: Feature, raw: keras.KerasTensor, stats: Mapping[str, N
 def model_inputs(model: keras.Model, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
     """A batch of padded columns as the model's inputs: only its features, as tensors of its input shapes and dtypes.
 
-    Keras 3 rejects numpy string arrays in fit/predict and misassigns a dict input that has extra keys. A list
-    column may also come as one list per cell (pandas), as long as the lists are padded to one length.
+    Keras 3 rejects numpy string arrays in fit/predict and misassigns a dict input that has extra keys.
+    """
+    return input_tensors(model.inputs, batch)
+
+
+def input_tensors(specs: Iterable, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
+    """Tensors for input specs with a name, shape and dtype: a Keras model's inputs or a SavedModel signature's.
+
+    A list column may also come as one list per cell (pandas), as long as the lists are padded to one length.
     """
     tensors = {}
-    for spec in model.inputs:
+    for spec in specs:
         values = np.asarray(batch[spec.name])
         if values.dtype == object and values.size and isinstance(values.flat[0], (list, tuple, np.ndarray)):
             values = np.stack(values)

@@ -29,9 +29,10 @@ from core.metrics import auc, calibration, gauc, logloss, recalibrate
 from features.samples import label_columns
 from features.spec import FeatureSpec, feature_spec
 from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
-from models.preprocessing import model_inputs, numeric_stats
+from models.preprocessing import numeric_stats
 from models.rankers import ModelParams
 from models.registry import build_model, compile_model, output_labels
+from models.serving import Scorer, keras_scorer
 
 SAMPLES_TABLE = "samples"
 LEAVES_TABLE = "gbdt_leaves"
@@ -107,13 +108,12 @@ def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | N
     return earlier[-1].parent.name
 
 
-def predict_day(model: keras.Model, data: TrainingInput, day: dt.date, labels: Sequence[str]) -> dict[str, np.ndarray]:
+def predict_day(score: Scorer, data: TrainingInput, day: dt.date, labels: Sequence[str]) -> dict[str, np.ndarray]:
     """Scores of every sample of `day` (negatives all kept), with labels and user ids for the metrics."""
     outputs: dict[str, list] = {}
     for batch, users, label_values in data.evaluation_batches(day, labels):
-        scores = model.predict_on_batch(model_inputs(model, batch))
-        for name, values in scores.items():
-            outputs.setdefault(name, []).append(np.asarray(values).reshape(-1))
+        for name, values in score(batch).items():
+            outputs.setdefault(name, []).append(values)
         outputs.setdefault("user_id", []).append(users)
         for label, values in label_values.items():
             outputs.setdefault(label, []).append(values)
@@ -134,7 +134,8 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
         clicked = click > 0
         metrics.update({"ctr_auc": metrics["auc"], "cvr_auc": auc(scored["cvr"][clicked], conversion[clicked]),
                         "ctcvr_auc": auc(scored["ctcvr"], conversion),
-                        "ctcvr_logloss": logloss(scored["ctcvr"], conversion)})
+                        "ctcvr_logloss": logloss(scored["ctcvr"], conversion),
+                        "ctcvr_calibration": calibration(scored["ctcvr"], conversion)})
     return metrics
 
 
@@ -159,7 +160,8 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     train_seconds = time.perf_counter() - began
     # Only now, with the model final, are the samples of D read.
     labels = task_labels(cfg, task)
-    metrics = day_metrics(name, predict_day(model, data, ds, labels), labels, cfg.ranker.negative_keep_rate)
+    scored = predict_day(keras_scorer(model), data, ds, labels)
+    metrics = day_metrics(name, scored, labels, cfg.ranker.negative_keep_rate)
     record = {"model": candidates.name, "task": task, "ds": ds.isoformat(), **metrics,
               "epochs": len(history.history["loss"]), "train_seconds": round(train_seconds, 1),
               "samples_version": snapshot.version,

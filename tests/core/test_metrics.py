@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import EPSILON, auc, calibration, gauc, logloss, psi, recalibrate
+from core.metrics import auc, calibration, gauc, logloss, psi, recalibrate
 
 
 def test_auc_by_hand():
@@ -36,11 +36,12 @@ def test_recalibration_undoes_negative_downsampling():
 
 
 def test_psi_by_hand():
-    # edges from expected's quantiles at 1/2: [2.5]; expected shares (2/4, 2/4, 0 missing), actual (1/4, 2/4, 1/4)
+    # edges from expected's quantiles at 1/2: [2.5]; counts (below, above, missing) expected (2, 2, 0), actual
+    # (1, 2, 1); each plus a half row, over 4 + 1.5 rows
     expected = np.array([1.0, 2.0, 3.0, 4.0])
     actual = np.array([1.0, 3.0, 4.0, np.nan])
-    e = np.array([0.5, 0.5, EPSILON])
-    a = np.array([0.25, 0.5, 0.25])
+    e = np.array([2.5, 2.5, 0.5]) / 5.5
+    a = np.array([1.5, 2.5, 1.5]) / 5.5
     assert psi(expected, actual, bins=2) == pytest.approx(float(np.sum((a - e) * np.log(a / e))))
 
 

@@ -1,0 +1,257 @@
+"""Gate a candidate ranker of day D and publish it for serving only if every check passes.
+
+    python -m models.validate_and_export --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,...
+
+1. Data: day D's samples against a row floor, label-rate bounds, null-rate ceilings, and PSI drift against D-1.
+2. Model: the candidate (`models.train`'s `candidates/<model>/<D>/model.keras`) scored on D against absolute
+   bounds, and against the blessed version re-scored on the same rows through its export (the first model of a
+   name has no baseline; the record says so). ESMM is held to this on ctr and ctcvr.
+3. Serving: the candidate is exported as a SavedModel into a hidden staging directory, loaded in a fresh
+   `python -I` process where this project cannot be imported, and must score golden rows of D like the training
+   process (within gate.parity_tolerance) and rows of missing and unknown values without failing.
+4. Publish: only then is the staging directory renamed to `<export_root>/<model>/<next version>/` (TensorFlow
+   Serving's layout: the highest version is served, and it is the blessed one), keeping the newest
+   gate.keep_versions.
+
+Fail closed: any failed check (or error while checking) leaves the published versions untouched and exits 1 with
+one line naming the check, its value and threshold. Every decision, pass or fail, is appended to the Delta table
+`model_registry` and written in full to `<artifact_root>/gate/<model>/<D>/report.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from core.cli import parse_day
+from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.errors import PipelineError
+from features.samples import label_columns
+from features.spec import GBDT_LEAVES
+from models.checks import Check, data_checks, model_checks, noted, serving_checks
+from models.inputs import Snapshot, TrainingInput, latest_snapshot
+from models.serving import (
+    directory_bytes,
+    edge_rows,
+    export_inputs,
+    json_rows,
+    keras_scorer,
+    probe_in_fresh_process,
+    publish,
+    published_as,
+    saved_model_scorer,
+    staging_dir,
+    versions,
+    weights_digest,
+    write_version_info,
+)
+from models.train import CANDIDATES, SAMPLES_TABLE, TrainingDays, day_metrics, model_spec, predict_day, training_input
+
+REGISTRY_TABLE = "model_registry"
+GATE_REPORTS = "gate"
+REGISTRY_SCHEMA = pa.schema([
+    ("model", pa.string()), ("ds", pa.string()), ("decided_at", pa.string()), ("version", pa.int64()),
+    ("passed", pa.bool_()), ("blessed_version", pa.int64()), ("reason", pa.string()), ("checks", pa.string()),
+    ("metrics", pa.string()), ("baseline_version", pa.int64()), ("export_bytes", pa.int64()),
+    ("parity_max_abs_error", pa.float64()), ("gate_seconds", pa.float64()),
+])
+
+
+@dataclass(frozen=True)
+class Decision:
+    model: str
+    ds: dt.date
+    checks: list[Check]
+    metrics: dict
+    baseline_version: int | None
+    version: int | None  # the published version; None when the gate failed
+    blessed_version: int | None  # served after this decision
+    export_bytes: int | None
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reason(self) -> str:
+        """One line: the first failed check, its value and threshold (and how many more failed)."""
+        failed = [c for c in self.checks if not c.passed]
+        if not failed:
+            return ""
+        more = f" (and {len(failed) - 1} more failed checks)" if len(failed) > 1 else ""
+        return failed[0].reason() + more
+
+    def parity_error(self) -> float | None:
+        return next((c.value for c in self.checks if c.check == "serving_parity"), None)
+
+    def registry_row(self) -> dict:
+        return {"model": self.model, "ds": self.ds.isoformat(),
+                "decided_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "version": self.version, "passed": self.passed, "blessed_version": self.blessed_version,
+                "reason": self.reason, "checks": json.dumps([c.as_dict() for c in self.checks]),
+                "metrics": json.dumps(self.metrics), "baseline_version": self.baseline_version,
+                "export_bytes": self.export_bytes, "parity_max_abs_error": self.parity_error(),
+                "gate_seconds": round(self.seconds, 2)}
+
+
+def day_table(snapshot: Snapshot, day: dt.date, columns: list[str]) -> pa.Table:
+    return snapshot.dataset().to_table(columns=columns, filter=pads.field("dt") == day)
+
+
+def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Check]:
+    spec = model_spec(cfg)
+    features = [f.name for f in spec.features if f.name != GBDT_LEAVES]  # leaves live in their own table
+    numerics = {f.name for f in spec.features if f.kind == "numeric"}
+    unknown = [name for name in [*cfg.gate.data.drift_features, *cfg.gate.data.null_rate_ceilings]
+               if name not in features or (name in cfg.gate.data.drift_features and name not in numerics)]
+    if unknown:
+        raise PipelineError(f"gate.data names {', '.join(unknown)}, not numeric features of the spec "
+                            f"(drift) or features of the spec (null rates)")
+    labels = list(label_columns(cfg.samples.mode))
+    today = day_table(snapshot, ds, features + labels)
+    yesterday = day_table(snapshot, ds - dt.timedelta(days=1), cfg.gate.data.drift_features)
+    return data_checks(today, yesterday, features, labels, cfg.gate.data)
+
+
+def checked_prefixes(name: str) -> tuple[str, ...]:
+    return ("", "ctcvr_") if name == "esmm" else ("",)
+
+
+def golden_rows(data: TrainingInput, ds: dt.date, labels: list[str], count: int) -> dict[str, np.ndarray]:
+    """The first `count` samples of D, as the model's raw inputs."""
+    parts: dict[str, list] = {}
+    taken = 0
+    for batch, _, _ in data.evaluation_batches(ds, labels):
+        for name, values in batch.items():
+            parts.setdefault(name, []).append(values[:count - taken])
+        taken += len(next(iter(batch.values())))
+        if taken >= count:
+            break
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def check_serving(model: keras.Model, staging: Path, golden: dict[str, np.ndarray], tolerance: float) -> list[Check]:
+    model.export(str(staging), format="tf_saved_model", verbose=False)
+    names = list(export_inputs(model))
+    try:
+        probe = probe_in_fresh_process(staging, {"golden": json_rows(golden, names), "edge": edge_rows(model)})
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+        return [Check("serving_load", None, f"loads and scores in a fresh TF-only process ({err})", False)]
+    expected = keras_scorer(model)(golden)
+    return serving_checks(expected, probe["scores"]["golden"], probe["scores"]["edge"],
+                          probe["project_modules_loaded"], tolerance)
+
+
+def score_candidate_and_blessed(cfg: PipelineConfig, name: str, ds: dt.date, model: keras.Model,
+                                data: TrainingInput, model_dir: Path, blessed: int | None,
+                                checks: list[Check]) -> tuple[dict, dict | None]:
+    """Day-D metrics of the candidate and of the blessed export on the same rows; appends the model checks.
+    A candidate that cannot be scored at all gets a failed check instead of metrics."""
+    labels = list(label_columns(cfg.samples.mode))
+    keep_rate = cfg.ranker.negative_keep_rate
+    try:
+        metrics = day_metrics(name, predict_day(keras_scorer(model), data, ds, labels), labels, keep_rate)
+    except PipelineError as err:
+        checks.append(Check("candidate_scoring", None, f"scores the samples of D ({err})", False))
+        return {}, None
+    baseline = None
+    if blessed is not None:
+        try:
+            baseline = day_metrics(name, predict_day(saved_model_scorer(model_dir / str(blessed)), data, ds, labels),
+                                   labels, keep_rate)
+        except (KeyError, OSError, ValueError) as err:  # e.g. it takes a feature the samples no longer have
+            checks.append(Check("blessed_rescoring", None, f"blessed v{blessed} loads and scores D ({err!r})",
+                                False))
+    checks += model_checks(metrics, baseline, blessed, checked_prefixes(name), cfg.gate.model)
+    return metrics, baseline
+
+
+def validate_and_export(cfg: PipelineConfig, ds: dt.date, name: str) -> Decision:
+    began = time.perf_counter()
+    candidate_path = cfg.artifact_path(CANDIDATES, name, ds.isoformat(), "model.keras")
+    if not candidate_path.is_file():
+        raise PipelineError(f"no candidate at {candidate_path}; run `python -m models.train --ds {ds} --model {name}`")
+    model_dir = Path(cfg.gate.export_root) / name
+    blessed = max(versions(model_dir), default=None)
+    snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
+    checks = check_data(cfg, snapshot, ds)
+
+    model = keras.saving.load_model(candidate_path, compile=False)
+    data = training_input(cfg, name, TrainingDays.as_of(ds, cfg.ranker.train_days), snapshot)
+    labels = list(label_columns(cfg.samples.mode))
+    metrics, baseline = score_candidate_and_blessed(cfg, name, ds, model, data, model_dir, blessed, checks)
+    size, version = None, None
+    if not all(c.passed for c in checks):  # fail fast: the export and its probe cost more than all the rest
+        checks.append(noted("serving", "not checked: an earlier check failed"))
+    else:
+        staging = staging_dir(model_dir)
+        try:
+            checks += check_serving(model, staging, golden_rows(data, ds, labels, cfg.gate.golden_rows),
+                                    cfg.gate.parity_tolerance)
+            size = directory_bytes(staging)
+            digest = weights_digest(model)
+            already = published_as(model_dir, digest)
+            if already is not None:
+                checks.append(noted("publish", f"v{already} holds these weights already: no new version"))
+            if all(c.passed for c in checks):
+                write_version_info(staging, {"model": name, "ds": ds.isoformat(), "weights_digest": digest,
+                                             "metrics": metrics})
+                version = already or publish(staging, model_dir, cfg.gate.keep_versions)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone after a publish; a failed or crashed check leaves nothing
+    decision = Decision(name, ds, checks, {**metrics, "blessed_metrics": baseline, "samples_version": snapshot.version},
+                        blessed, version, max(versions(model_dir), default=None), size,
+                        time.perf_counter() - began)
+    record(cfg, decision)
+    return decision
+
+
+def record(cfg: PipelineConfig, decision: Decision) -> Path:
+    """Append the decision to the registry table and write the full report; returns the report's path."""
+    from deltalake import write_deltalake
+
+    write_deltalake(cfg.table_path(REGISTRY_TABLE), pa.Table.from_pylist([decision.registry_row()], REGISTRY_SCHEMA),
+                    mode="append")
+    report = cfg.artifact_path(GATE_REPORTS, decision.model, decision.ds.isoformat(), "report.json")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({**decision.registry_row(), "checks": [c.as_dict() for c in decision.checks],
+                                  "metrics": decision.metrics}, indent=1))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D of the candidate, YYYY-MM-DD")
+    parser.add_argument("--model", required=True, help="a ranker name trained by models.train")
+    parser.add_argument("--conf", default=DEFAULT_CONF)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.conf)
+        decision = validate_and_export(cfg, args.ds, args.model)
+    except (PipelineError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    where = Path(cfg.gate.export_root) / args.model
+    if not decision.passed:
+        print(f"gate failed for {args.model} {args.ds}: {decision.reason}; blessed stays "
+              f"v{decision.blessed_version}", file=sys.stderr)
+        return 1
+    print(f"gate passed for {args.model} {args.ds}: published {where / str(decision.version)} "
+          f"({decision.export_bytes} bytes, parity error {decision.parity_error():.2g}, {decision.seconds:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
