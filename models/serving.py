@@ -165,6 +165,19 @@ def write_version_info(export_dir: Path, info: Mapping[str, object]) -> None:
     (export_dir / VERSION_INFO).write_text(json.dumps(info, indent=1))
 
 
+def version_info(model_dir: Path, version: int) -> dict:
+    path = model_dir / str(version) / VERSION_INFO
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def blessed_as_of(model_dir: Path, ds: str) -> int | None:
+    """The newest version for an evaluation day up to `ds`: what a day-D candidate is compared with. In a daily run
+    that is the served version; in a backfill of earlier days, a version trained on later days (which has seen D)
+    is no fair baseline."""
+    earlier = [v for v in versions(model_dir) if version_info(model_dir, v).get("ds", "") <= ds]
+    return max(earlier, default=None)
+
+
 def weights_digest(model: keras.Model) -> str:
     """Identity of a trained model: a hash of its weights, equal for a seeded re-run that trains the same."""
     digest = hashlib.sha256()
@@ -175,11 +188,8 @@ def weights_digest(model: keras.Model) -> str:
 
 def published_as(model_dir: Path, digest: str) -> int | None:
     """The version already holding a model with these weights, if any: re-running a day adds no version."""
-    for version in reversed(versions(model_dir)):
-        info = model_dir / str(version) / VERSION_INFO
-        if info.is_file() and json.loads(info.read_text()).get("weights_digest") == digest:
-            return version
-    return None
+    return next((v for v in reversed(versions(model_dir))
+                 if version_info(model_dir, v).get("weights_digest") == digest), None)
 
 
 def directory_bytes(path: Path) -> int:

@@ -42,6 +42,7 @@ from features.spec import GBDT_LEAVES
 from models.checks import Check, data_checks, model_checks, noted, serving_checks
 from models.inputs import Snapshot, TrainingInput, latest_snapshot
 from models.serving import (
+    blessed_as_of,
     directory_bytes,
     edge_rows,
     export_inputs,
@@ -52,6 +53,7 @@ from models.serving import (
     published_as,
     saved_model_scorer,
     staging_dir,
+    version_info,
     versions,
     weights_digest,
     write_version_info,
@@ -184,7 +186,8 @@ def validate_and_export(cfg: PipelineConfig, ds: dt.date, name: str) -> Decision
     if not candidate_path.is_file():
         raise PipelineError(f"no candidate at {candidate_path}; run `python -m models.train --ds {ds} --model {name}`")
     model_dir = Path(cfg.gate.export_root) / name
-    blessed = max(versions(model_dir), default=None)
+    served = max(versions(model_dir), default=None)
+    blessed = blessed_as_of(model_dir, ds.isoformat())
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
     checks = check_data(cfg, snapshot, ds)
 
@@ -205,7 +208,11 @@ def validate_and_export(cfg: PipelineConfig, ds: dt.date, name: str) -> Decision
             already = published_as(model_dir, digest)
             if already is not None:
                 checks.append(noted("publish", f"v{already} holds these weights already: no new version"))
-            if all(c.passed for c in checks):
+            served_ds = version_info(model_dir, served).get("ds", "") if served is not None else ""
+            if already is None and served_ds > ds.isoformat():
+                checks.append(noted("publish", f"v{served} of {served_ds} is newer and stays served: a backfilled "
+                                               "day is gated, not published"))
+            elif all(c.passed for c in checks):
                 write_version_info(staging, {"model": name, "ds": ds.isoformat(), "weights_digest": digest,
                                              "metrics": metrics})
                 version = already or publish(staging, model_dir, cfg.gate.keep_versions)

@@ -178,3 +178,18 @@ def test_the_serving_process_cannot_import_this_project(tmp_path):
     assert blocked.returncode != 0 and "is project code" in blocked.stderr
     allowed = run_isolated(BLOCK_PROJECT + "import numpy\nprint('ok')\n", [], str(tmp_path), 60)
     assert allowed.returncode == 0 and allowed.stdout.strip() == "ok"
+
+
+def test_a_backfilled_day_is_judged_against_what_was_blessed_by_then_and_a_newer_version_stays(built, tmp_path):
+    cfg = gate_config(built, tmp_path)
+    assert validate_and_export(cfg, D, "wide_deep").version == 1
+    earlier = D - dt.timedelta(days=1)
+    target = cfg.artifact_path("candidates", "wide_deep", earlier.isoformat(), "model.keras")
+    target.parent.mkdir(parents=True)
+    shutil.copy(built / "weak.keras", target)  # v1 of D has seen D-1: it would be an unfair baseline
+    lenient = load_config(overlays_for(tmp_path, MOVIELENS, **GATE_SMALL, gate={"model": {"min_auc": 0.4}}))
+    decision = validate_and_export(lenient, earlier, "wide_deep")
+    checks = {c.check: c for c in decision.checks}
+    assert decision.passed and decision.baseline_version is None and decision.version is None
+    assert checks["auc_vs_blessed"].threshold == "no blessed model yet: absolute checks only"
+    assert "stays served" in checks["publish"].threshold and versions(model_dir(cfg)) == [1]
