@@ -68,7 +68,9 @@ def build_session(cfg: PipelineConfig):
     settings = session_settings(cfg)
     # In-process (pyspark) sessions start their Python workers from this variable, not from the conf.
     os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
-    builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
+    builder = SparkSession.builder.appName(cfg.spark.app_name)
+    if not started_by_spark_submit():
+        builder = builder.master(cfg.spark.master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -77,15 +79,35 @@ def build_session(cfg: PipelineConfig):
     return spark
 
 
-def submit_flags(cfg: PipelineConfig) -> list[str]:
-    """spark-submit flags equivalent to build_session: the driver JVM needs the jars before Python runs."""
+def started_by_spark_submit() -> bool:
+    """True in a driver that spark-submit launched: its --master (e.g. an Airflow connection's) must win.
+
+    spark-submit hands its JVM to the Python driver through this variable; an in-process session has none.
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None) -> dict[str, object]:
+    """submit_flags as SparkSubmitOperator arguments (jars or packages, conf), less the master: Airflow's
+    Spark connection sets that.
+
+    executor_py_files (the zip of `python -m ops.package`) goes on the executors' PYTHONPATH only: with
+    `--py-files` the driver would import the project from the zip too, where core.config finds no conf/ folder.
+    """
     settings = session_settings(cfg)
-    flags = ["--master", cfg.spark.master, "--name", cfg.spark.app_name]
+    if executor_py_files:
+        settings["spark.executorEnv.PYTHONPATH"] = executor_py_files
     if "spark.jars" in settings:
-        flags += ["--jars", settings.pop("spark.jars")]
-    else:
-        flags += ["--packages", settings.pop("spark.jars.packages")]
-    for key, value in settings.items():
+        return {"jars": settings.pop("spark.jars"), "conf": settings}
+    return {"packages": settings.pop("spark.jars.packages"), "conf": settings}
+
+
+def submit_flags(cfg: PipelineConfig, executor_py_files: str | None = None) -> list[str]:
+    """spark-submit flags equivalent to build_session: the driver JVM needs the jars before Python runs."""
+    arguments = submit_arguments(cfg, executor_py_files)
+    flags = ["--master", cfg.spark.master, "--name", cfg.spark.app_name]
+    flags += ["--jars", arguments["jars"]] if "jars" in arguments else ["--packages", arguments["packages"]]
+    for key, value in arguments["conf"].items():
         flags += ["--conf", f"{key}={value}"]
     return flags
 
@@ -110,8 +132,10 @@ def _as_spark_value(value: str | int | float | bool) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    parser.add_argument("--executor-py-files", help="the project zip (python -m ops.package) for the executors")
     args = parser.parse_args(argv)
-    print(" ".join(shlex.quote(flag) for flag in submit_flags(load_config(args.conf))))
+    flags = submit_flags(load_config(args.conf), args.executor_py_files)
+    print(" ".join(shlex.quote(flag) for flag in flags))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,115 @@
+"""
+# dailyrec: the daily recommender pipeline for day `ds`
+
+Each run handles one logical day D = `{{ ds }}` (the UTC day whose data interval just ended):
+
+1. `raw_data_available` waits (reschedule mode) until D's raw log is there, and fails at once when D is
+   outside the dataset's window (`python -m ops.raw_data`).
+2. The Spark day jobs of `jobs/` (`ingest_* → build_daily_rollups → build_profiles → build_samples →
+   gbdt_leaves`; `recall_als / recall_itemcf / recall_popular → recall_merge → evaluate_recall`), each a
+   `spark-submit jobs/<task>.py --ds D --conf $DAILYREC_CONF` on the Spark connection `dailyrec_spark`.
+3. Per ranker in `ranker.models`: `train_<model>` (TensorFlow, its own process) then
+   `validate_and_export_<model>` (the gate; publishes `<export_root>/<model>/<version>/` only if it passes).
+4. `report` summarises the day whatever happened; `fail_run_if_a_task_failed` keeps a failed task (or a
+   rejected model) visible as a failed run, since `report` alone would end it green.
+
+Ordering across days: every task depends on its own previous day (`depends_on_past`), because the jobs read
+earlier days' partitions (30-day profiles, recall history, 14 training days) and training warm-starts from
+the latest earlier candidate; a failed day therefore stops later days from reading a gap. `max_active_runs=1`
+also keeps the gates in date order (each compares with the version blessed the day before). `catchup` is on:
+a backfill is `airflow backfill create --dag-id dailyrec --from-date A --to-date B --max-active-runs 1
+--reprocess-behavior completed` (Airflow requires a reprocess behavior when tasks depend on the past).
+
+Environment: `DAILYREC_CONF` (overlays, default the embedded MovieLens config), `DAILYREC_PY_FILES` (the
+zip of `make package`, put on the executors' PYTHONPATH when they lack the project), `AIRFLOW_CONN_DAILYREC_SPARK`
+(the master, e.g. `{"conn_type": "spark", "host": "local[*]"}` or host `spark://h`, port 7077).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.sensors.bash import BashSensor
+from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from core.config import DEFAULT_CONF, load_config
+from core.spark import submit_arguments
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = os.environ.get("DAILYREC_CONF", DEFAULT_CONF)
+PYTHON = os.environ.get("DAILYREC_PYTHON", sys.executable)  # the project's venv, where Airflow runs by default
+PY_FILES = os.environ.get("DAILYREC_PY_FILES") or None
+SPARK_CONNECTION = "dailyrec_spark"
+RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
+DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"
+
+cfg = load_config(CONF)
+
+
+def day(value: dt.date) -> dt.datetime:
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc)
+
+
+def spark_job(name: str) -> SparkSubmitOperator:
+    return SparkSubmitOperator(
+        task_id=name, name=f"dailyrec-{name}-{{{{ ds }}}}", conn_id=SPARK_CONNECTION,
+        application=str(REPO / "jobs" / f"{name}.py"), application_args=["--ds", "{{ ds }}", "--conf", CONF],
+        **submit_arguments(cfg, executor_py_files=PY_FILES),
+    )
+
+
+def python_module(task_id: str, module_and_args: str, **kwargs) -> BashOperator:
+    return BashOperator(task_id=task_id, bash_command=f"{PYTHON} -m {module_and_args}", cwd=str(REPO), **kwargs)
+
+
+with DAG(
+    dag_id="dailyrec",
+    doc_md=__doc__,
+    # A data interval per UTC day: the run for D starts once D is over, with ds = D.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=day(cfg.dataset.window.start),
+    end_date=day(cfg.dataset.window.end),
+    catchup=True,
+    max_active_runs=1,
+    default_args={
+        "depends_on_past": True,
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "execution_timeout": dt.timedelta(hours=2),
+    },
+    tags=["dailyrec", cfg.dataset.name],
+) as dag:
+    raw_data_available = BashSensor(
+        task_id="raw_data_available", bash_command=f"cd {REPO} && {PYTHON} -m ops.raw_data {DAY_ARGS}",
+        retry_exit_code=RAW_DATA_NOT_YET, mode="reschedule", poke_interval=15 * 60, timeout=12 * 3600, retries=0,
+    )
+    jobs = {name: spark_job(name) for name in (
+        "ingest_attributes", "ingest_events", "build_daily_rollups", "build_profiles", "build_samples",
+        "gbdt_leaves", "recall_als", "recall_itemcf", "recall_popular", "recall_merge", "evaluate_recall")}
+    report = python_module("report", f"models.report --start {{{{ ds }}}} --end {{{{ ds }}}} --conf {CONF}",
+                           trigger_rule=TriggerRule.ALL_DONE, depends_on_past=False, retries=0)
+
+    raw_data_available >> [jobs["ingest_attributes"], jobs["ingest_events"]]
+    jobs["ingest_events"] >> jobs["build_daily_rollups"] >> jobs["build_profiles"] >> jobs["build_samples"]
+    jobs["ingest_attributes"] >> jobs["build_samples"] >> jobs["gbdt_leaves"]
+    recall_sources = [jobs["recall_als"], jobs["recall_itemcf"], jobs["recall_popular"]]
+    jobs["build_daily_rollups"] >> recall_sources >> jobs["recall_merge"] >> jobs["evaluate_recall"] >> report
+    for model in cfg.ranker.models:
+        train = python_module(f"train_{model}", f"models.train --model {model} {DAY_ARGS}")
+        # A rejection is deterministic, so no retries; and it must not block the next day's gate.
+        gate = python_module(f"validate_and_export_{model}", f"models.validate_and_export --model {model} {DAY_ARGS}",
+                             retries=0, depends_on_past=False)
+        jobs["gbdt_leaves"] >> train >> gate >> report
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, depends_on_past=False, retries=0)
+    def fail_run_if_a_task_failed():
+        raise AirflowFailException("a task of this run failed or its model was rejected; see the report task")
+
+    [*dag.tasks] >> fail_run_if_a_task_failed()

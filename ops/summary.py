@@ -1,0 +1,106 @@
+"""The short summary `make run` prints after the DAG ran day D: each task's state and time (from Airflow), the
+rows written for D per table, recall@K per source, each ranker's metrics, the gate decision and export path.
+
+    python -m ops.summary --ds 1998-04-22 --conf ... [--dag-id dailyrec]     (needs the run's AIRFLOW_HOME)
+Reads the lake through deltalake (no JVM) and Airflow through its CLI.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from core.cli import parse_day
+from core.config import DEFAULT_CONF, PipelineConfig, load_config
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+DAY_COLUMNS = ("dt", "as_of")
+
+
+def airflow_json(*arguments: str) -> list[dict]:
+    result = subprocess.run([AIRFLOW, *arguments, "--output", "json"], capture_output=True, text=True, check=True)
+    # The CLI may print warnings before the JSON, which is one line.
+    return json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith("[")))
+
+
+def task_times(dag_id: str, ds: dt.date) -> list[tuple[str, str, float]]:
+    """(task, state, seconds) of the latest run of dag_id whose logical date is ds."""
+    runs = [run for run in airflow_json("dags", "list-runs", dag_id) if run["logical_date"].startswith(str(ds))]
+    if not runs:
+        return []
+    run_id = max(runs, key=lambda run: run["start_date"] or "")["run_id"]
+    tasks = airflow_json("tasks", "states-for-dag-run", dag_id, run_id)
+    return [(t["task_id"], t["state"], _seconds(t["start_date"], t["end_date"]))
+            for t in sorted(tasks, key=lambda t: t["start_date"] or "~")]
+
+
+def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
+    """table -> rows of D, for every Delta table of the lake partitioned by day."""
+    from deltalake import DeltaTable
+
+    counts = {}
+    lake = Path(cfg.lake_root)
+    for log in sorted(lake.rglob("_delta_log")):
+        table = DeltaTable(str(log.parent))
+        column = next((c for c in DAY_COLUMNS if c in table.metadata().partition_columns), None)
+        if column:
+            day = table.to_pyarrow_dataset().to_table(columns=[column]).column(column).to_pylist()
+            counts[str(log.parent.relative_to(lake))] = sum(1 for value in day if str(value) == str(ds))
+    return counts
+
+
+def read_day(cfg: PipelineConfig, table: str, column: str, ds: dt.date) -> list[dict]:
+    from deltalake import DeltaTable
+
+    path = cfg.table_path(table)
+    if not DeltaTable.is_deltatable(path):
+        return []
+    return [row for row in DeltaTable(path).to_pyarrow_table().to_pylist() if str(row[column]) == str(ds)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", type=parse_day, required=True)
+    parser.add_argument("--conf", default=DEFAULT_CONF)
+    parser.add_argument("--dag-id", default="dailyrec")
+    args = parser.parse_args(argv)
+    cfg, ds = load_config(args.conf), args.ds
+    print(f"== dailyrec {ds} ({cfg.dataset.name}), lake {cfg.lake_root}")
+    times = task_times(args.dag_id, ds)
+    for task, state, seconds in times:
+        print(f"  task {task:<32} {state:<15} {seconds:7.1f}s")
+    if times:
+        print(f"  {len(times)} tasks, {sum(s for _, _, s in times):.0f}s of task time")
+    print("tables written for the day (rows): " + ", ".join(f"{t}={n}" for t, n in rows_of_day(cfg, ds).items()))
+    k = max(cfg.recall.eval_k)
+    recall = sorted(read_day(cfg, "recall_metrics", "as_of", ds), key=lambda row: row["source"])
+    print(f"recall@{k}: " + ", ".join(f"{r['source']} {r['recall']:.3f} (ndcg {r['ndcg']:.3f}, {r['users']} users)"
+                                      for r in recall if r["k"] == k))
+    for row in read_day(cfg, "ranker_metrics", "ds", ds):
+        print(f"model {row['model']}: auc {row['auc']:.4f} logloss {row['logloss']:.4f} gauc {row['gauc']:.4f} "
+              f"calibration {row['calibration']:.3f}")
+    registry = sorted(read_day(cfg, "model_registry", "ds", ds), key=lambda row: row["decided_at"])
+    decisions = {row["model"]: row for row in registry}  # the latest decision per model
+    for model in cfg.ranker.models:
+        decision = decisions.get(model)
+        if decision is None:
+            print(f"gate {model}: no decision for {ds}")
+        elif decision["passed"]:
+            print(f"gate {model}: passed, exported {Path(cfg.gate.export_root) / model / str(decision['version'])}")
+        else:
+            print(f"gate {model}: rejected ({decision['reason']}); blessed stays v{decision['blessed_version']}")
+    failed = [task for task, state, _ in times if state not in ("success", "skipped")]
+    return 1 if failed else 0
+
+
+def _seconds(start: str | None, end: str | None) -> float:
+    if not start or not end:
+        return 0.0
+    return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The daily DAG loads, and wires exactly the expected graph with the ordering daily runs need."""
+from __future__ import annotations
+
+import pytest
+
+from core.config import DEFAULT_CONF, REPO_ROOT
+from jobs.backfill import DAY_JOBS
+
+MODELS = ("wide_deep", "deepfm")  # ranker.models of conf/base.yaml
+SPARK_EDGES = {
+    ("ingest_events", "build_daily_rollups"), ("build_daily_rollups", "build_profiles"),
+    ("build_profiles", "build_samples"), ("ingest_attributes", "build_samples"), ("build_samples", "gbdt_leaves"),
+    ("build_daily_rollups", "recall_als"), ("build_daily_rollups", "recall_itemcf"),
+    ("build_daily_rollups", "recall_popular"), ("recall_als", "recall_merge"), ("recall_itemcf", "recall_merge"),
+    ("recall_popular", "recall_merge"), ("recall_merge", "evaluate_recall"),
+}
+EXPECTED_EDGES = (
+    {("raw_data_available", "ingest_attributes"), ("raw_data_available", "ingest_events"),
+     ("evaluate_recall", "report")}
+    | SPARK_EDGES
+    | {("gbdt_leaves", f"train_{model}") for model in MODELS}
+    | {(f"train_{model}", f"validate_and_export_{model}") for model in MODELS}
+    | {(f"validate_and_export_{model}", "report") for model in MODELS}
+)
+WATCHER = "fail_run_if_a_task_failed"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO_ROOT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["dailyrec"]
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(task.task_id, downstream) for task in dag.tasks for downstream in task.downstream_task_ids}
+
+
+def test_dagbag_loads_without_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["dailyrec"]
+
+
+def test_task_graph_equals_the_expected_edges(dag):
+    watched = {(task.task_id, WATCHER) for task in dag.tasks if task.task_id != WATCHER}
+    assert edges(dag) == EXPECTED_EDGES | watched
+
+
+def test_spark_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
+    order = [name for name, _ in DAY_JOBS]
+    spark_tasks = {task.task_id for task in dag.tasks if task.task_type == "SparkSubmitOperator"}
+    assert spark_tasks == set(order)
+    assert all(order.index(up) < order.index(down) for up, down in SPARK_EDGES)
+
+
+def test_spark_tasks_submit_their_job_file_with_ds_and_conf_on_the_spark_connection(dag):
+    task = dag.get_task("build_profiles")
+    assert task.application == str(REPO_ROOT / "jobs" / "build_profiles.py")
+    assert task.application_args == ["--ds", "{{ ds }}", "--conf", DEFAULT_CONF]
+    assert task._conn_id == "dailyrec_spark"  # the operator keeps no public name for it
+    assert task.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert bool(task.packages) != bool(task.jars)  # the Delta jars: resolved once, or the cached files
+
+
+def test_raw_data_sensor_waits_on_the_checks_not_yet_code_and_fails_on_others(dag):
+    from ops.raw_data import NOT_YET
+
+    sensor = dag.get_task("raw_data_available")
+    assert sensor.retry_exit_code == NOT_YET and sensor.mode == "reschedule"
+    assert "-m ops.raw_data --ds {{ ds }}" in sensor.bash_command
+
+
+def test_training_and_gate_run_the_model_modules_for_each_configured_ranker(dag):
+    for model in MODELS:
+        assert f"-m models.train --model {model} --ds {{{{ ds }}}}" in dag.get_task(f"train_{model}").bash_command
+        gate = dag.get_task(f"validate_and_export_{model}")
+        assert f"-m models.validate_and_export --model {model} --ds" in gate.bash_command
+        assert gate.retries == 0  # a rejection is deterministic
+
+
+def test_runs_are_daily_ordered_and_retried_with_backoff(dag):
+    assert dag.catchup and dag.max_active_runs == 1
+    assert str(dag.start_date.date()) == "1997-09-20" and str(dag.end_date.date()) == "1998-04-22"
+    train = dag.get_task("train_wide_deep")
+    assert train.depends_on_past  # warm start reads the day before's candidate
+    assert train.retries == 2 and train.retry_exponential_backoff
+    assert dag.get_task("report").trigger_rule == "all_done"
