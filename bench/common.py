@@ -12,8 +12,9 @@ import yaml
 
 from core.config import REPO_ROOT
 
-RESULTS_DIR = REPO_ROOT / "bench" / "results"
-DATA_DIR = REPO_ROOT / "bench" / "data"
+# Overridable so a test (or a second run) can keep its results and data away from the real ones.
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or REPO_ROOT / "bench" / "results")
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR") or REPO_ROOT / "bench" / "data")
 
 
 def quick() -> bool:

@@ -1,7 +1,7 @@
 """Recall job cost on a synthetic log with skew (Zipf item popularity, heavy users): each recall job for one
 as_of over 7 days of history, and item-CF with its skew control next to item-CF without it, in one Spark session.
 
-    python -m bench.recall_jobs [--events 10000000]      (BENCH_QUICK=1: 200k events)
+    python -m bench.recall_jobs [--events 10000000] [--history-days 7]     (BENCH_QUICK=1: 100k events, 2 days)
 Figures: seconds per job; the largest per-item pair count of the co-occurrence self-join with and without the
 caps; ratio = item-CF seconds without skew control / with it.
 """
@@ -34,23 +34,24 @@ EVENTS_PER_IMPRESSION = 1.16  # clicks and conversions per impression in the def
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=200_000 if quick() else 10_000_000)
+    parser.add_argument("--events", type=int, default=100_000 if quick() else 10_000_000)
+    parser.add_argument("--history-days", type=int, default=2 if quick() else HISTORY_DAYS)
     args = parser.parse_args(argv)
-    days = HISTORY_DAYS + 1  # the history, then the as_of day whose events score the candidates
-    root = DATA_DIR / f"recall_{args.events}"
+    days = args.history_days + 1  # the history, then the as_of day whose events score the candidates
+    root = DATA_DIR / f"recall_{args.events}_{days}d"
     if not (root / "events").exists():
         write_synthetic(root, SyntheticSpec(users=max(2000, args.events // 200), items=50_000, start=START, days=days,
                                             impressions_per_day=int(args.events / days / EVENTS_PER_IMPRESSION)))
-    lake = DATA_DIR / "lake_recall"
+    lake = DATA_DIR / f"lake_recall_{args.events}_{days}d"  # reused only for the same log
     files = {"source": {"path": str(root / "events" / "dt={ds}")},
              "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
     overrides = {"lake_root": str(lake), "dataset": files,
-                 "recall": {"history_days": HISTORY_DAYS, "popular_days": HISTORY_DAYS}}
+                 "recall": {"history_days": args.history_days, "popular_days": args.history_days}}
     overlay = write_overlay("recall_jobs", overrides)
     conf = ["conf/local.yaml", "conf/datasets/synthetic.yaml", str(overlay)]
     cfg = load_config(conf)
     spark = build_session(cfg)
-    as_of = START + dt.timedelta(days=HISTORY_DAYS)
+    as_of = START + dt.timedelta(days=args.history_days)
     prepared: dict = {}
     if not (lake / "user_item_daily").exists():
         shutil.rmtree(lake, ignore_errors=True)

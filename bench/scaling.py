@@ -1,0 +1,132 @@
+"""How the Spark part of the pipeline scales with the log: every day job (ingest to evaluate_recall) over a synthetic
+log of N events spread over a few days, for several N, in one Spark session, timed per job.
+
+    python -m bench.scaling [--events 1000000,10000000,50000000] [--days 3]   (BENCH_QUICK=1: one log of 20k events)
+Figure: seconds per million events at each size (all jobs of all days / events in the log) and of the last day
+alone (the one with history: profiles, samples, a trained forest, recall); ratio = seconds per million events at
+the largest size / at the smallest (1: cost grows linearly; below 1: fixed costs are amortised).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import time
+
+from bench.common import DATA_DIR, RESULTS_DIR, quick, write_overlay, write_result
+from core.config import date_range, load_config
+from core.spark import build_session
+from datasets.synthetic import SyntheticSpec, write_synthetic
+from jobs.backfill import DAY_JOBS
+
+START = dt.date(2024, 1, 1)
+EVENTS_PER_IMPRESSION = 1.16  # clicks and conversions per impression in the default synthetic model, measured
+NAME = "scaling"
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = sorted({int(float(part)) for part in text.split(",") if part.strip()})
+    if not sizes or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError(f"--events needs positive sizes, got {text!r}")
+    return sizes
+
+
+def synthetic_log(events: int, days: int):
+    """The seeded synthetic log of about `events` events over `days` days (written once, then reused)."""
+    root = DATA_DIR / f"scaling_{events}_{days}d"
+    if not (root / "events").exists():
+        write_synthetic(root, SyntheticSpec(users=max(1000, events // 200), items=max(1000, min(50_000, events // 20)),
+                                            start=START, days=days,
+                                            impressions_per_day=int(events / days / EVENTS_PER_IMPRESSION)))
+    return root
+
+
+def overlay_for(events: int, days: int, root) -> str:
+    lake = DATA_DIR / f"lake_scaling_{events}"
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.rmtree(DATA_DIR / f"artifacts_scaling_{events}", ignore_errors=True)
+    files = {"source": {"path": str(root / "events" / "dt={ds}")},
+             "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
+    # A short log: the forest of the last day learns the first day, its stacked LR the day before D.
+    values = {"lake_root": str(lake), "artifact_root": str(DATA_DIR / f"artifacts_scaling_{events}"),
+              "dataset": files, "gbdt": {"train_days": days - 1, "stack_days": 1},
+              "recall": {"history_days": days - 1, "popular_days": days - 1}}
+    return str(write_overlay(f"scaling_{events}", values))
+
+
+def per_million(seconds: float, events: int) -> float:
+    return round(seconds / (events / 1e6), 2)
+
+
+def run_size(spark, events: int, days: int) -> dict:
+    """Every day job of every day of one log, timed; the figures of that size."""
+    root = synthetic_log(events, days)
+    cfg = load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml", overlay_for(events, days, root)])
+    per_job: dict[str, float] = {}
+    last_day: dict[str, float] = {}
+    days_run = date_range(START, START + dt.timedelta(days=days - 1))
+    for ds in days_run:
+        for name, job in DAY_JOBS:
+            began = time.perf_counter()
+            message = job(spark, cfg, ds)
+            seconds = time.perf_counter() - began
+            per_job[name] = per_job.get(name, 0.0) + seconds
+            if ds == days_run[-1]:
+                last_day[name] = round(seconds, 2)
+            print(f"{events:>10} {str(message).splitlines()[0][:110]}  [{seconds:.1f}s]", flush=True)
+    written = spark.read.format("delta").load(cfg.table_path("events")).count()
+    total = sum(per_job.values())
+    return {"requested": events, "events": written, "days": days, "seconds": round(total, 1),
+            "seconds_per_million_events": per_million(total, written),
+            "last_day_seconds": round(sum(last_day.values()), 1),
+            "last_day_seconds_per_million_events": per_million(sum(last_day.values()), written / days),
+            "per_job_seconds": {name: round(value, 1) for name, value in per_job.items()},
+            "last_day_per_job_seconds": last_day}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=parse_sizes, default="20000" if quick() else "1000000,10000000,50000000",
+                        help="comma-separated log sizes (events in the whole log)")
+    parser.add_argument("--days", type=int, default=3, help="days the log spans (>= 3: the last needs two before it)")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other sizes of the existing result (same days and mode) and add these")
+    args = parser.parse_args(argv)
+    if args.days < 3:
+        parser.error("--days must be >= 3")
+    spark = build_session(load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml"]))
+    kept = earlier_sizes(args.days, set(args.events)) if args.add else []
+    sizes = []
+    for events in args.events:
+        sizes.append(run_size(spark, events, args.days))
+        print(f"== {events} events: {sizes[-1]['seconds']}s, {sizes[-1]['seconds_per_million_events']} s/M events",
+              flush=True)
+        write_scaling(kept + sizes)  # after every size, so a run stopped at a large size keeps the smaller ones
+
+
+def earlier_sizes(days: int, replaced: set[int]) -> list[dict]:
+    """The sizes of the existing result measured the same way (days, quick mode) and not re-run now."""
+    path = RESULTS_DIR / f"{NAME}.json"
+    if not path.is_file():
+        return []
+    result = json.loads(path.read_text())
+    if result.get("quick") != quick():
+        return []
+    return [size for size in result["sizes"] if size["days"] == days and size["requested"] not in replaced]
+
+
+def write_scaling(sizes: list[dict]) -> None:
+    sizes = sorted(sizes, key=lambda size: size["events"])
+    first, last = sizes[0], sizes[-1]
+    write_result(
+        NAME, dataset="synthetic", rows=last["events"], sizes=sizes,
+        seconds={str(size["events"]): size["seconds"] for size in sizes},
+        seconds_per_million_events={str(size["events"]): size["seconds_per_million_events"] for size in sizes},
+        compared="seconds per million events of every Spark day job, smallest log vs largest",
+        ratio=round(last["seconds_per_million_events"] / first["seconds_per_million_events"], 3),
+    )
+
+
+if __name__ == "__main__":
+    main()
