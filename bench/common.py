@@ -1,6 +1,7 @@
 """What every benchmark shares: sizes (BENCH_QUICK=1 for tiny CI runs) and one JSON result per benchmark."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from core.config import REPO_ROOT
+from core.cli import parse_day
+from core.config import REPO_ROOT, PipelineConfig, load_config
 
 # Overridable so a test (or a second run) can keep its results and data away from the real ones.
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or REPO_ROOT / "bench" / "results")
@@ -45,6 +47,24 @@ def write_overlay(name: str, values: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values))
     return path
+
+
+def lake_days_arguments(description: str, default_models: str, argv: list[str] | None) -> argparse.Namespace:
+    """--lake, --dataset, --start, --end, --models: the benches that run models over days of an existing lake."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--dataset", default="movielens_100k")
+    parser.add_argument("--start", type=parse_day, required=True)
+    parser.add_argument("--end", type=parse_day, required=True)
+    parser.add_argument("--models", default=default_models)
+    return parser.parse_args(argv)
+
+
+def lake_config(bench: str, args: argparse.Namespace, **overrides) -> PipelineConfig:
+    """The dataset's config on the lake of `args` (artifacts in <lake>/_artifacts), plus overrides."""
+    paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts", **overrides}
+    overlay = write_overlay(f"{bench}_{args.dataset}", paths)
+    return load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml", str(overlay)])
 
 
 def write_result(name: str, **fields) -> Path:

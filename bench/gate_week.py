@@ -9,30 +9,20 @@ seconds, the export's size and the parity error of the fresh-process probe.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 
-from bench.common import write_overlay, write_result
-from core.cli import parse_day
-from core.config import date_range, load_config
+from bench.common import lake_config, lake_days_arguments, write_result
+from core.config import date_range
 from models.train import CANDIDATES, train
 from models.validate_and_export import REGISTRY_TABLE, validate_and_export
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--dataset", default="movielens_100k")
-    parser.add_argument("--start", type=parse_day, required=True)
-    parser.add_argument("--end", type=parse_day, required=True)
-    parser.add_argument("--models", default="wide_deep,deepfm")
-    args = parser.parse_args(argv)
+    args = lake_days_arguments(__doc__, "wide_deep,deepfm", argv)
     exports = f"{args.lake}/_exports"
     shutil.rmtree(exports, ignore_errors=True)
     shutil.rmtree(f"{args.lake}/{REGISTRY_TABLE}", ignore_errors=True)
-    paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts", "gate": {"export_root": exports}}
-    overlay = write_overlay(f"gate_week_{args.dataset}", paths)
-    cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml", str(overlay)])
+    cfg = lake_config("gate_week", args, gate={"export_root": exports})
     decisions = []
     for day in date_range(args.start, args.end):
         for name in args.models.split(","):

@@ -8,15 +8,13 @@ over the days per model; ratio = each ranker's mean AUC / the item-rate baseline
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import statistics
 
 import numpy as np
 
-from bench.common import write_overlay, write_result
-from core.cli import parse_day
-from core.config import date_range, load_config
+from bench.common import lake_config, lake_days_arguments, write_result
+from core.config import date_range
 from core.metrics import auc, gauc
 from features.samples import label_columns
 from models.inputs import latest_snapshot, record_batches
@@ -43,16 +41,8 @@ def baseline_metrics(cfg, day: dt.date) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--dataset", default="movielens_100k")
-    parser.add_argument("--start", type=parse_day, required=True)
-    parser.add_argument("--end", type=parse_day, required=True)
-    parser.add_argument("--models", default="lr,wide_deep,deepfm")
-    args = parser.parse_args(argv)
-    paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts"}
-    overlay = write_overlay(f"ranker_quality_{args.dataset}", paths)
-    cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml", str(overlay)])
+    args = lake_days_arguments(__doc__, "lr,wide_deep,deepfm", argv)
+    cfg = lake_config("ranker_quality", args)
     per_model: dict[str, list[dict]] = {"item_rate_baseline": []}
     for day in date_range(args.start, args.end):
         per_model["item_rate_baseline"].append(baseline_metrics(cfg, day))
