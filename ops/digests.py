@@ -18,7 +18,7 @@ def day_digests(lake: Path, ds: dt.date, skip: tuple[str, ...] = ()) -> dict[str
         name = str(log.parent.relative_to(lake))
         if name in skip:
             continue
-        rows = DeltaTable(str(log.parent)).to_pyarrow_table().to_pylist()
+        rows = DeltaTable(str(log.parent)).to_pyarrow_dataset().to_table().to_pylist()
         column = next((c for c in DAY_COLUMNS if rows and c in rows[0]), None)
         if column:
             rows = [row for row in rows if str(row[column]) == str(ds)]

@@ -58,7 +58,10 @@ def read_day(cfg: PipelineConfig, table: str, column: str, ds: dt.date) -> list[
     path = cfg.table_path(table)
     if not DeltaTable.is_deltatable(path):
         return []
-    return [row for row in DeltaTable(path).to_pyarrow_table().to_pylist() if str(row[column]) == str(ds)]
+    # Through a pyarrow dataset: deltalake 1.6's to_pyarrow_table() leaves a native thread that aborts the process
+    # at exit ("terminate called without an active exception", exit 134), which failed `make run` at its end.
+    rows = DeltaTable(path).to_pyarrow_dataset().to_table().to_pylist()
+    return [row for row in rows if str(row[column]) == str(ds)]
 
 
 def main(argv: list[str] | None = None) -> int:
