@@ -155,6 +155,14 @@ def model_inputs(model: keras.Model, batch: Mapping[str, np.ndarray]) -> dict[st
     return input_tensors(model.inputs, batch)
 
 
+def dense_column(values) -> np.ndarray:
+    """A column as one array; a list column that came as one list per cell (pandas) is stacked."""
+    values = np.asarray(values)
+    if values.dtype == object and values.size and isinstance(values.flat[0], (list, tuple, np.ndarray)):
+        return np.stack(values)
+    return values
+
+
 def input_tensors(specs: Iterable, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
     """Tensors for input specs with a name, shape and dtype: a Keras model's inputs or a SavedModel signature's.
 
@@ -162,9 +170,7 @@ def input_tensors(specs: Iterable, batch: Mapping[str, np.ndarray]) -> dict[str,
     """
     tensors = {}
     for spec in specs:
-        values = np.asarray(batch[spec.name])
-        if values.dtype == object and values.size and isinstance(values.flat[0], (list, tuple, np.ndarray)):
-            values = np.stack(values)
+        values = dense_column(batch[spec.name])
         tensor = tf.convert_to_tensor(values.reshape((-1, *spec.shape[1:])))
         tensors[spec.name] = tensor if spec.dtype == "string" else tf.cast(tensor, spec.dtype)
     return tensors

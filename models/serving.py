@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import REPO_ROOT
-from models.preprocessing import input_tensors
+from models.preprocessing import dense_column, input_tensors
 
 Scorer = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 STAGING_PREFIX = ".staging-"
@@ -109,13 +109,7 @@ def edge_rows(model: keras.Model) -> dict[str, list]:
 
 def json_rows(batch: Mapping[str, np.ndarray], names: list[str]) -> dict[str, list]:
     """Feature columns as JSON lists (NaN included), the form the probe reads back."""
-    out = {}
-    for name in names:
-        values = np.asarray(batch[name])
-        if values.dtype == object and values.size and isinstance(values.flat[0], (list, tuple, np.ndarray)):
-            values = np.stack(values)
-        out[name] = values.tolist()
-    return out
+    return {name: dense_column(batch[name]).tolist() for name in names}
 
 
 def probe_in_fresh_process(export_dir: Path, rows: Mapping[str, Mapping[str, list]], timeout: float = 300) -> dict:

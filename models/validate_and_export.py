@@ -229,11 +229,11 @@ def record(cfg: PipelineConfig, decision: Decision) -> Path:
     """Append the decision to the registry table and write the full report; returns the report's path."""
     from deltalake import write_deltalake
 
-    write_deltalake(cfg.table_path(REGISTRY_TABLE), pa.Table.from_pylist([decision.registry_row()], REGISTRY_SCHEMA),
-                    mode="append")
+    row = decision.registry_row()  # once: the table and the report carry the same decided_at
+    write_deltalake(cfg.table_path(REGISTRY_TABLE), pa.Table.from_pylist([row], REGISTRY_SCHEMA), mode="append")
     report = cfg.artifact_path(GATE_REPORTS, decision.model, decision.ds.isoformat(), "report.json")
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({**decision.registry_row(), "checks": [c.as_dict() for c in decision.checks],
+    report.write_text(json.dumps({**row, "checks": [c.as_dict() for c in decision.checks],
                                   "metrics": decision.metrics}, indent=1))
     return report
 
