@@ -75,6 +75,33 @@ def run_isolated(code: str, args: list[str], cwd: str, timeout: float) -> subpro
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+class Recalibrated(keras.layers.Layer):
+    """p -> p / (p + (1 - p) / w), core.metrics.recalibrate as a layer: a model trained on negatives kept at rate w
+    serves true-rate probabilities, so no client has to know how its training data was sampled."""
+
+    def __init__(self, negative_keep_rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_keep_rate = negative_keep_rate
+
+    def call(self, probabilities):
+        return probabilities / (probabilities + (1.0 - probabilities) / self.negative_keep_rate)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "negative_keep_rate": self.negative_keep_rate}
+
+
+def serving_model(model: keras.Model, negative_keep_rate: float) -> keras.Model:
+    """What is exported: the candidate, with its `ctr` (and so ESMM's `ctcvr`) recalibrated when negatives were
+    downsampled, as the day-D metrics are (models.train.day_metrics); the candidate itself when they were not."""
+    if negative_keep_rate >= 1.0:
+        return model
+    outputs = dict(model(model.input))
+    outputs["ctr"] = Recalibrated(negative_keep_rate, name="ctr_recalibrated")(outputs["ctr"])
+    if "ctcvr" in outputs:  # ESMM: pCTCVR = pCTR x pCVR still; pCVR (on clicked rows) saw no downsampling
+        outputs["ctcvr"] = keras.layers.Multiply(name="ctcvr_recalibrated")([outputs["ctr"], outputs["cvr"]])
+    return keras.Model(model.input, outputs, name=model.name)
+
+
 def keras_scorer(model: keras.Model) -> Scorer:
     def score(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = model.predict_on_batch(input_tensors(model.inputs, batch))

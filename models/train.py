@@ -132,10 +132,11 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
     if name == "esmm":
         conversion = scored[labels[1]]
         clicked = click > 0
+        # pCTCVR = pCTR x pCVR with the recalibrated pCTR (models.serving.serving_model serves the same).
+        ctcvr = scored["ctcvr"] if keep_rate >= 1.0 else ctr * scored["cvr"]
         metrics.update({"ctr_auc": metrics["auc"], "cvr_auc": auc(scored["cvr"][clicked], conversion[clicked]),
-                        "ctcvr_auc": auc(scored["ctcvr"], conversion),
-                        "ctcvr_logloss": logloss(scored["ctcvr"], conversion),
-                        "ctcvr_calibration": calibration(scored["ctcvr"], conversion)})
+                        "ctcvr_auc": auc(ctcvr, conversion), "ctcvr_logloss": logloss(ctcvr, conversion),
+                        "ctcvr_calibration": calibration(ctcvr, conversion)})
     return metrics
 
 

@@ -52,6 +52,7 @@ from models.serving import (
     publish,
     published_as,
     saved_model_scorer,
+    serving_model,
     staging_dir,
     version_info,
     versions,
@@ -171,8 +172,9 @@ def score_candidate_and_blessed(cfg: PipelineConfig, name: str, ds: dt.date, mod
     baseline = None
     if blessed is not None:
         try:
+            # An export serves recalibrated probabilities already (serving_model): no second recalibration.
             baseline = day_metrics(name, predict_day(saved_model_scorer(model_dir / str(blessed)), data, ds, labels),
-                                   labels, keep_rate)
+                                   labels, keep_rate=1.0)
         except (KeyError, OSError, ValueError) as err:  # e.g. it takes a feature the samples no longer have
             checks.append(Check("blessed_rescoring", None, f"blessed v{blessed} loads and scores D ({err!r})",
                                 False))
@@ -201,8 +203,8 @@ def validate_and_export(cfg: PipelineConfig, ds: dt.date, name: str) -> Decision
     else:
         staging = staging_dir(model_dir)
         try:
-            checks += check_serving(model, staging, golden_rows(data, ds, labels, cfg.gate.golden_rows),
-                                    cfg.gate.parity_tolerance)
+            checks += check_serving(serving_model(model, cfg.ranker.negative_keep_rate), staging,
+                                    golden_rows(data, ds, labels, cfg.gate.golden_rows), cfg.gate.parity_tolerance)
             size = directory_bytes(staging)
             digest = weights_digest(model)
             already = published_as(model_dir, digest)

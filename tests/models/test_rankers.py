@@ -9,6 +9,7 @@ from features.spec import Feature, FeatureSpec
 from models.preprocessing import model_inputs
 from models.rankers import ModelParams
 from models.registry import RANKERS, build_model, compile_model, output_labels
+from models.serving import Recalibrated, serving_model
 from tests.models.conftest import LABELS
 
 PARAMS = ModelParams(hidden_units=(8,), dropout=0.1, learning_rate=0.05)
@@ -51,6 +52,26 @@ def test_exported_saved_model_scores_raw_features_like_the_keras_model(trained, 
     assert set(served) == set(expected)
     for output, scores in expected.items():
         np.testing.assert_allclose(served[output].numpy(), scores, atol=1e-5)
+
+
+def test_recalibration_maps_downsampled_probabilities_back_to_the_true_rate():
+    # w = 0.5: 0.5 -> 0.5 / (0.5 + 0.5 / 0.5) = 1/3; 0.2 -> 0.2 / (0.2 + 0.8 / 0.5) = 1/9; 0 and 1 stay.
+    served = Recalibrated(0.5)(np.array([[0.5], [0.2], [0.0], [1.0]], dtype="float32"))
+    np.testing.assert_allclose(np.asarray(served).ravel(), [1 / 3, 1 / 9, 0.0, 1.0], rtol=1e-6)
+
+
+def test_the_export_of_a_model_trained_on_downsampled_negatives_serves_recalibrated_ctr(trained, batch, tmp_path):
+    inputs = model_inputs(trained.model, batch)
+    raw = trained.model.predict(inputs, verbose=0)
+    assert serving_model(trained.model, 1.0) is trained.model  # nothing to undo
+    serving_model(trained.model, 0.25).export(str(tmp_path / "1"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"](**inputs)
+    assert set(served) == set(raw)
+    ctr = raw["ctr"].astype("float64")
+    np.testing.assert_allclose(served["ctr"].numpy(), ctr / (ctr + (1 - ctr) / 0.25), atol=1e-5)
+    if "cvr" in raw:  # ESMM: cvr as trained, and ctcvr = the recalibrated ctr x cvr
+        np.testing.assert_allclose(served["cvr"].numpy(), raw["cvr"], atol=1e-5)
+        np.testing.assert_allclose(served["ctcvr"].numpy(), served["ctr"].numpy() * raw["cvr"], atol=1e-5)
 
 
 def test_keras_archive_reloads_with_the_same_scores(trained, batch, tmp_path):
