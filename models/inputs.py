@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import tensorflow as tf
 
+from core.delta_arrow import delta_dataset
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
 from models.preprocessing import INT_DTYPES
@@ -30,9 +31,7 @@ class Snapshot:
     version: int
 
     def dataset(self) -> pads.Dataset:
-        from deltalake import DeltaTable
-
-        return DeltaTable(self.path, version=self.version).to_pyarrow_dataset()
+        return delta_dataset(self.path, self.version)
 
 
 def latest_snapshot(path: str) -> Snapshot:

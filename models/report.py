@@ -26,6 +26,7 @@ import pandas as pd
 
 from core.cli import parse_day
 from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, date_range, load_config
+from core.delta_arrow import delta_dataset, is_delta_table
 from core.errors import PipelineError
 from core.metrics import psi
 from features.samples import label_columns
@@ -45,21 +46,14 @@ MODEL_METRICS = ("auc", "logloss", "gauc", "calibration")
 
 # ---------------------------------------------------------------- reading (the only I/O besides main)
 
-def table_exists(path: str) -> bool:
-    from deltalake import DeltaTable
-
-    return DeltaTable.is_deltatable(path)
-
-
 def read_table(path: str, columns: Sequence[str] | None = None, day_column: str | None = None,
                first: dt.date | None = None, last: dt.date | None = None) -> pd.DataFrame | None:
     """The rows of a Delta table (partitions day_column in [first, last] when given); None when no table is there."""
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    if not table_exists(path):
+    if not is_delta_table(path):
         return None
-    dataset = DeltaTable(path).to_pyarrow_dataset()
+    dataset = delta_dataset(path)
     wanted = [c for c in columns if c in dataset.schema.names] if columns is not None else None
     where = None
     if day_column is not None:
@@ -314,7 +308,7 @@ def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
             return None
         return {name: frame[name].to_numpy(dtype=float) for name in frame.columns}
 
-    if not table_exists(path):
+    if not is_delta_table(path):
         return Section("drift", "Top feature drifts", no_data(f"no samples table at {path}"))
     rows, worst = [], {}
     before = day_values(days[0] - dt.timedelta(days=1))

@@ -10,15 +10,15 @@ DAY_COLUMNS = ("dt", "as_of", "ds")  # how a table names the day a row belongs t
 
 def day_digests(lake: Path, ds: dt.date, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
     """table -> (rows of ds, sha256 of those rows sorted); tables without a day column are taken whole.
-    Read through deltalake (no JVM); every value is compared exactly, floats included."""
-    from deltalake import DeltaTable
+    Read through core.delta_arrow (no JVM); every value is compared exactly, floats included."""
+    from core.delta_arrow import delta_dataset
 
     digests = {}
     for log in sorted(lake.rglob("_delta_log")):
         name = str(log.parent.relative_to(lake))
         if name in skip:
             continue
-        rows = DeltaTable(str(log.parent)).to_pyarrow_dataset().to_table().to_pylist()
+        rows = delta_dataset(str(log.parent)).to_table().to_pylist()
         column = next((c for c in DAY_COLUMNS if rows and c in rows[0]), None)
         if column:
             rows = [row for row in rows if str(row[column]) == str(ds)]

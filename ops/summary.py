@@ -2,7 +2,7 @@
 rows written for D per table, recall@K per source, each ranker's metrics, the gate decision and export path.
 
     python -m ops.summary --ds 1998-04-22 --conf ... [--dag-id dailyrec]     (needs the run's AIRFLOW_HOME)
-Reads the lake through deltalake (no JVM) and Airflow through its CLI.
+Reads the lake through core.delta_arrow (no JVM) and Airflow through its CLI.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.cli import parse_day
 from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.delta_arrow import delta_dataset, is_delta_table
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAY_COLUMNS = ("dt", "as_of")
@@ -39,28 +40,22 @@ def task_times(dag_id: str, ds: dt.date) -> list[tuple[str, str, float]]:
 
 def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
     """table -> rows of D, for every Delta table of the lake partitioned by day."""
-    from deltalake import DeltaTable
-
     counts = {}
     lake = Path(cfg.lake_root)
     for log in sorted(lake.rglob("_delta_log")):
-        table = DeltaTable(str(log.parent))
-        column = next((c for c in DAY_COLUMNS if c in table.metadata().partition_columns), None)
+        table = delta_dataset(str(log.parent))
+        column = next((c for c in DAY_COLUMNS if c in table.schema.names), None)
         if column:
-            day = table.to_pyarrow_dataset().to_table(columns=[column]).column(column).to_pylist()
+            day = table.to_table(columns=[column]).column(column).to_pylist()
             counts[str(log.parent.relative_to(lake))] = sum(1 for value in day if str(value) == str(ds))
     return counts
 
 
 def read_day(cfg: PipelineConfig, table: str, column: str, ds: dt.date) -> list[dict]:
-    from deltalake import DeltaTable
-
     path = cfg.table_path(table)
-    if not DeltaTable.is_deltatable(path):
+    if not is_delta_table(path):
         return []
-    # Through a pyarrow dataset: deltalake 1.6's to_pyarrow_table() leaves a native thread that aborts the process
-    # at exit ("terminate called without an active exception", exit 134), which failed `make run` at its end.
-    rows = DeltaTable(path).to_pyarrow_dataset().to_table().to_pylist()
+    rows = delta_dataset(path).to_table().to_pylist()
     return [row for row in rows if str(row[column]) == str(ds)]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.config import REPO_ROOT, load_config
+from core.delta_arrow import delta_dataset
 from jobs.backfill import DAY_JOBS
 from ops.digests import day_digests
 from tests.conftest import MOVIELENS, overlays_for
@@ -71,9 +72,7 @@ def task_states(day: dt.date, env: dict) -> dict[str, str]:
 
 def passed_versions(cfg, model: str) -> dict[str, int]:
     """ds -> published version of the model's passed gate decisions."""
-    from deltalake import DeltaTable
-
-    rows = DeltaTable(cfg.table_path("model_registry")).to_pyarrow_dataset().to_table().to_pylist()
+    rows = delta_dataset(cfg.table_path("model_registry")).to_table().to_pylist()
     return {row["ds"]: row["version"] for row in rows if row["model"] == model and row["passed"]}
 
 

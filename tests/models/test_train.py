@@ -6,8 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 
+from core.delta_arrow import delta_dataset
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.rankers import ModelParams
@@ -65,10 +66,10 @@ def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out)
     saved = json.loads(cfg.artifact_path("candidates", "deepfm", D.isoformat(), "metrics.json").read_text())
     assert saved == record and record["model"] == "deepfm" and len(record["config_hash"]) == 12
-    rows = DeltaTable(cfg.table_path("ranker_metrics")).to_pyarrow_table().to_pylist()
+    rows = delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()
     assert [(r["model"], r["ds"], r["rows"]) for r in rows] == [("deepfm", D.isoformat(), record["rows"])]
     write_metrics(cfg.table_path("ranker_metrics"), {**record, "auc": 0.5})  # a re-run replaces its row
-    assert [r["auc"] for r in DeltaTable(cfg.table_path("ranker_metrics")).to_pyarrow_table().to_pylist()] == [0.5]
+    assert [r["auc"] for r in delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()] == [0.5]
 
 
 def test_esmm_metrics_score_cvr_on_clicked_rows_only():

@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 
 from core.config import load_config
+from core.delta_arrow import delta_dataset
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
@@ -64,7 +65,7 @@ def use_candidate(cfg, built, name):
 
 
 def registry(cfg):
-    return DeltaTable(cfg.table_path(REGISTRY_TABLE)).to_pandas().sort_values("decided_at", kind="stable")
+    return delta_dataset(cfg.table_path(REGISTRY_TABLE)).to_table().to_pandas().sort_values("decided_at", kind="stable")
 
 
 def model_dir(cfg):

@@ -1,0 +1,37 @@
+"""Delta tables read without a JVM (deltalake -> pyarrow dataset): the TF process, the report and the ops tools.
+
+The one way this project reads Delta outside Spark; every such reader goes through `delta_dataset`.
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+
+def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
+    """The table at `path` (at `version`, else the latest) as a pyarrow dataset: lazy, filterable, one snapshot."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(path, version=version).to_pyarrow_dataset(filesystem=_local_filesystem(path))
+
+
+def is_delta_table(path: str) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(path)
+
+
+def _local_filesystem(path: str) -> pafs.FileSystem | None:
+    """pyarrow's own filesystem rooted at a local table; None (deltalake's default) for remote storage.
+
+    deltalake's default wraps its Rust object store in a pyarrow PyFileSystem, and a process that read through it
+    aborts at exit now and then ("terminate called without an active exception", exit 134; deltalake 1.6.6),
+    which failed `make run` after a green DAG run. Local files read through pyarrow's filesystem do not.
+    """
+    parsed = urlparse(path)
+    if parsed.scheme not in ("", "file"):
+        return None
+    return pafs.SubTreeFileSystem(os.path.abspath(parsed.path if parsed.scheme else path), pafs.LocalFileSystem())
