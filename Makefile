@@ -34,9 +34,11 @@ run: setup airflow-db
 		|| (tail -40 $(AIRFLOW_HOME)/dags-test-$(DAY).log; exit 1)
 	$(AIRFLOW) $(PY) -m ops.summary --ds $(DAY) --conf $(CONF)
 
-# The range runner: every Spark day job for START..END (default: the config's run range) in one Spark session.
+# The range runner: every Spark day job for START..END (default: the config's run range) in one Spark session;
+# WITH_MODELS=1 also trains and gates every ranker on each day, as the DAG does.
 backfill: setup
-	$(PY) -m jobs.backfill --conf $(CONF) $(if $(START),--start $(START)) $(if $(END),--end $(END))
+	$(PY) -m jobs.backfill --conf $(CONF) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+		$(if $(WITH_MODELS),--with-models)
 
 airflow-db: setup
 	@mkdir -p $(AIRFLOW_HOME)

@@ -18,6 +18,12 @@ def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
     return DeltaTable(path, version=version).to_pyarrow_dataset(filesystem=_local_filesystem(path))
 
 
+def partition_columns(path: str) -> list[str]:
+    from deltalake import DeltaTable
+
+    return list(DeltaTable(path).metadata().partition_columns)
+
+
 def is_delta_table(path: str) -> bool:
     from deltalake import DeltaTable
 

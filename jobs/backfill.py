@@ -2,16 +2,23 @@
 
 Each day's partitions equal those of running the jobs one day at a time, and re-running any day or range
 replaces exactly those partitions. Without --start/--end the config's `run` range is used.
+
+With --with-models, each day's Spark jobs are followed by what the DAG runs after them: per ranker of
+`ranker.models`, `models.train` then the gate `models.validate_and_export`, each its own process (TensorFlow stays
+out of the Spark driver), so a range gets the candidates and model versions daily runs would. A rejected model does
+not stop the range (the DAG's gate does not block the next day either), but the backfill then exits 1 naming it.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import subprocess
 import sys
 import time
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, date_range, load_config
-from core.errors import PipelineError
+from core.config import DEFAULT_CONF, REPO_ROOT, date_range, load_config
+from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.build_profiles import build_profiles
@@ -49,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=_job_names, default=[name for name, _ in DAY_JOBS],
                         help="comma-separated subset of the day jobs to run, kept in dependency order "
                              f"(default: all of {', '.join(name for name, _ in DAY_JOBS)})")
+    parser.add_argument("--with-models", action="store_true",
+                        help="after each day's Spark jobs, train and gate every ranker of ranker.models on that day")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.conf)
@@ -57,16 +66,39 @@ def main(argv: list[str] | None = None) -> int:
             raise PipelineError(f"--end {end} is before --start {start}")
         spark = build_session(cfg)
         began = time.perf_counter()
+        rejected = []
         for ds in date_range(start, end):
             for name, job in [(name, job) for name, job in DAY_JOBS if name in args.jobs]:
                 job_began = time.perf_counter()
                 print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - job_began:.1f}s]", flush=True)
+            if args.with_models:
+                rejected += [f"{model} {ds}" for model in cfg.ranker.models
+                             if not train_and_gate(args.conf, model, ds)]
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days in "
           f"{time.perf_counter() - began:.1f}s; tables under {cfg.lake_root}")
+    if rejected:
+        print(f"rejected by the gate (blessed versions kept): {', '.join(rejected)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def train_and_gate(conf: str, model: str, ds: dt.date) -> bool:
+    """The DAG's train_<model> and validate_and_export_<model> tasks for ds; False when the gate rejects the model."""
+    arguments = ["--model", model, "--ds", str(ds), "--conf", conf]
+    began = time.perf_counter()
+    if subprocess.run([sys.executable, "-m", "models.train", *arguments], cwd=REPO_ROOT,
+                      stdout=subprocess.DEVNULL).returncode != 0:
+        raise PipelineError(f"models.train {' '.join(arguments)} failed (its error is above)")
+    gate = subprocess.run([sys.executable, "-m", "models.validate_and_export", *arguments], cwd=REPO_ROOT).returncode
+    if gate not in (0, GATE_REJECTED_EXIT):
+        raise PipelineError(f"models.validate_and_export {' '.join(arguments)} failed (its error is above)")
+    passed = gate == 0
+    print(f"{model} {ds}: trained and {'published' if passed else 'rejected'} "
+          f"[train + gate: {time.perf_counter() - began:.1f}s]", flush=True)
+    return passed
 
 
 def _job_names(text: str) -> list[str]:

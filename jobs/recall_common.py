@@ -16,7 +16,9 @@ from features.spec import count_column
 
 RECALL_TABLE = "recall_candidates"
 CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"
-SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (16 MiB of float32)
+SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (32 MiB of float64)
+# Scores are dot products of vectors quantised to integers of this many bits, summed exactly in float64 (below).
+QUANT_BITS = 20
 
 
 def strength(event_weights: Mapping[str, float], measure: str) -> Column:
@@ -65,20 +67,45 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
 
     users: (user_id, vector array<float>, seen array<int>): seen positions are never returned. Ties are
     broken by position, so a re-run returns the same list. Returns (user_id, position, score, rank).
+    A user's scores do not depend on which users share its batch (see dot_products), so a re-run writes the same
+    scores to the last bit however Spark partitioned the users.
     """
-    matrix = np.ascontiguousarray(item_vectors, dtype=np.float32)
-    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, matrix.shape[0]))
+    items, item_scale = quantised(np.asarray(item_vectors, dtype=np.float64), per_row=False)
+    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, items.shape[0]))
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in batches:
             for start in range(0, len(frame), batch_rows):
                 chunk = frame.iloc[start:start + batch_rows]
-                vectors = np.stack([np.asarray(v, dtype=np.float32) for v in chunk["vector"]])
-                yield _top_rows(chunk["user_id"].tolist(), vectors @ matrix.T, chunk["seen"].tolist(), k)
+                vectors = np.stack([np.asarray(v, dtype=np.float64) for v in chunk["vector"]])
+                scores = dot_products(vectors, items, item_scale)
+                yield _top_rows(chunk["user_id"].tolist(), scores, chunk["seen"].tolist(), k)
 
     schema = "user_id string, position int, score double, rank int"
     return users.select("user_id", "vector", F.coalesce("seen", F.array().cast("array<int>")).alias("seen")) \
         .mapInPandas(score, schema)
+
+
+def quantised(rows: np.ndarray, per_row: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(q, scale) with rows ~= q / scale: integers of at most QUANT_BITS bits (held in float64), scaled by a power of
+    two per row (or one for the whole matrix) chosen from that row's largest magnitude alone."""
+    peak = np.abs(rows).max(axis=1, keepdims=True) if per_row else np.abs(rows).max(keepdims=True)
+    scale = np.ldexp(1.0, QUANT_BITS - np.frexp(peak)[1])  # |rows * scale| < 2 ** QUANT_BITS; exact (power of 2)
+    return np.rint(rows * scale), scale
+
+
+def dot_products(vectors: np.ndarray, items: np.ndarray, item_scale: np.ndarray) -> np.ndarray:
+    """Scores (users x items) of float vectors against quantised item rows, the same whatever the batch.
+
+    A float matrix product rounds differently with the shape of the batch (BLAS picks its blocking and summation
+    order by shape), so a user's scores, and near-ties between them, would change with how Spark happened to group
+    users. Products of QUANT_BITS-bit integers, summed over at most 2 ** (53 - 2 * QUANT_BITS) dimensions, are
+    integers below 2 ** 53: float64 holds every partial sum exactly in any order, so the product is exact.
+    """
+    if items.shape[1] > 2 ** (53 - 2 * QUANT_BITS):
+        raise ValueError(f"{items.shape[1]} dimensions are too many to score exactly")
+    users, user_scale = quantised(vectors)
+    return (users @ items.T) / (user_scale * item_scale)
 
 
 def top_k_items(users: DataFrame, item_ids: list[str], item_vectors: np.ndarray, interacted: DataFrame, k: int,

@@ -36,7 +36,7 @@ import pyarrow.dataset as pads
 
 from core.cli import parse_day
 from core.config import DEFAULT_CONF, PipelineConfig, load_config
-from core.errors import PipelineError
+from core.errors import GATE_REJECTED_EXIT, PipelineError
 from features.samples import label_columns
 from features.spec import GBDT_LEAVES
 from models.checks import Check, data_checks, model_checks, noted, serving_checks
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if not decision.passed:
         print(f"gate failed for {args.model} {args.ds}: {decision.reason}; blessed stays "
               f"v{decision.blessed_version}", file=sys.stderr)
-        return 1
+        return GATE_REJECTED_EXIT
     print(f"gate passed for {args.model} {args.ds}: published {where / str(decision.version)} "
           f"({decision.export_bytes} bytes, parity error {decision.parity_error():.2g}, {decision.seconds:.1f}s)")
     return 0

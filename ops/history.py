@@ -12,6 +12,7 @@ import sys
 
 from core.cli import day_job_parser
 from core.config import PipelineConfig, date_range, load_config
+from core.delta_arrow import delta_dataset, is_delta_table
 from jobs.backfill import main as run_range
 
 # What later days read (rollups, profiles, samples); recall and GBDT of past days are not needed to run D.
@@ -23,13 +24,11 @@ def history_days(cfg: PipelineConfig, ds: dt.date) -> list[dt.date]:
 
 
 def sample_days(cfg: PipelineConfig) -> set[dt.date]:
-    """The days the lake's samples table holds (read through deltalake: no JVM for a check)."""
-    from deltalake import DeltaTable
-
+    """The days the lake's samples table holds (read without a JVM, just for a check)."""
     path = cfg.table_path("samples")
-    if not DeltaTable.is_deltatable(path):
+    if not is_delta_table(path):
         return set()
-    return {dt.date.fromisoformat(str(part["dt"])) for part in DeltaTable(path).partitions()}
+    return set(delta_dataset(path).to_table(columns=["dt"]).column("dt").unique().to_pylist())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.cli import parse_day
 from core.config import DEFAULT_CONF, PipelineConfig, load_config
-from core.delta_arrow import delta_dataset, is_delta_table
+from core.delta_arrow import delta_dataset, is_delta_table, partition_columns
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAY_COLUMNS = ("dt", "as_of")
@@ -43,10 +43,9 @@ def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
     counts = {}
     lake = Path(cfg.lake_root)
     for log in sorted(lake.rglob("_delta_log")):
-        table = delta_dataset(str(log.parent))
-        column = next((c for c in DAY_COLUMNS if c in table.schema.names), None)
+        column = next((c for c in DAY_COLUMNS if c in partition_columns(str(log.parent))), None)
         if column:
-            day = table.to_table(columns=[column]).column(column).to_pylist()
+            day = delta_dataset(str(log.parent)).to_table(columns=[column]).column(column).to_pylist()
             counts[str(log.parent.relative_to(lake))] = sum(1 for value in day if str(value) == str(ds))
     return counts
 

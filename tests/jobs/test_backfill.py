@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+import jobs.backfill
 from core.config import REPO_ROOT
+from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import submit_flags
 from jobs.backfill import DAY_JOBS
 from jobs.backfill import main as backfill
+from jobs.backfill import train_and_gate
 from jobs.ingest_events import ingest_day
 from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
 
@@ -100,3 +103,22 @@ def test_backfill_jobs_option_names_the_known_jobs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         backfill(["--jobs", "ingest_events,recall_magic", "--conf", conf])
     assert "unknown job(s) recall_magic; known: ingest_attributes, ingest_events" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gate_status, outcome", [(0, True), (GATE_REJECTED_EXIT, False), (1, PipelineError)])
+def test_with_models_trains_then_gates_and_tells_a_rejection_from_a_failure(monkeypatch, gate_status, outcome):
+    commands = []
+
+    def fake_process(command, **_):  # stands in for the TF processes; their own tests run them for real
+        commands.append(command[2:])
+        return subprocess.CompletedProcess(command, gate_status if command[2] == "models.validate_and_export" else 0)
+
+    monkeypatch.setattr(jobs.backfill.subprocess, "run", fake_process)
+    day = dt.date(1998, 4, 20)
+    if outcome is PipelineError:
+        with pytest.raises(PipelineError, match="models.validate_and_export --model deepfm --ds 1998-04-20"):
+            train_and_gate("c.yaml", "deepfm", day)
+    else:
+        assert train_and_gate("c.yaml", "deepfm", day) is outcome
+    arguments = ["--model", "deepfm", "--ds", "1998-04-20", "--conf", "c.yaml"]
+    assert commands == [["models.train", *arguments], ["models.validate_and_export", *arguments]]

@@ -14,6 +14,7 @@ from deltalake import write_deltalake
 
 from core.config import load_config
 from core.delta_arrow import delta_dataset
+from core.errors import GATE_REJECTED_EXIT
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
@@ -102,7 +103,7 @@ def test_the_first_model_passes_on_absolute_checks_is_published_and_recorded(bui
 ])
 def test_each_failing_check_alone_stops_publishing(built, tmp_path, capsys, gate, failing):
     cfg = gate_config(built, tmp_path, **gate)
-    assert run_gate(cfg) == 1
+    assert run_gate(cfg) == GATE_REJECTED_EXIT
     reason = capsys.readouterr().err.strip()
     assert reason.startswith(f"gate failed for wide_deep {D}: {failing} = ") and "\n" not in reason
     row = registry(cfg).iloc[-1]
@@ -125,7 +126,7 @@ def test_a_better_model_is_blessed_a_worse_one_is_not_and_the_registry_has_both(
     again = validate_and_export(cfg, D, "wide_deep")  # a re-run with the same weights adds no version
     assert again.passed and again.version == 2 and versions(model_dir(cfg)) == [1, 2]
     use_candidate(cfg, built, "weak")
-    assert run_gate(cfg) == 1
+    assert run_gate(cfg) == GATE_REJECTED_EXIT
     assert "auc_vs_blessed = 0.5, required >= blessed v2" in capsys.readouterr().err
     assert versions(model_dir(cfg)) == [1, 2]  # v2 still served
     rows = registry(cfg)
