@@ -12,7 +12,7 @@ import sys
 
 from core.cli import day_job_parser
 from core.config import PipelineConfig, date_range, load_config
-from core.delta_arrow import delta_dataset, is_delta_table
+from core.delta_arrow import is_delta_table
 from jobs.backfill import main as run_range
 
 # What later days read (rollups, profiles, samples); recall and GBDT of past days are not needed to run D.
@@ -28,7 +28,10 @@ def sample_days(cfg: PipelineConfig) -> set[dt.date]:
     path = cfg.table_path("samples")
     if not is_delta_table(path):
         return set()
-    return set(delta_dataset(path).to_table(columns=["dt"]).column("dt").unique().to_pylist())
+    from deltalake import DeltaTable
+
+    # The log's partition values: no data file is opened.
+    return {dt.date.fromisoformat(str(part["dt"])) for part in DeltaTable(path).partitions()}
 
 
 def main(argv: list[str] | None = None) -> int:

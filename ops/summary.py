@@ -15,7 +15,8 @@ from pathlib import Path
 
 from core.cli import parse_day
 from core.config import DEFAULT_CONF, PipelineConfig, load_config
-from core.delta_arrow import delta_dataset, is_delta_table, partition_columns
+from core.delta_arrow import delta_dataset, is_delta_table
+from ops.digests import lake_tables
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAY_COLUMNS = ("dt", "as_of")
@@ -41,12 +42,10 @@ def task_times(dag_id: str, ds: dt.date) -> list[tuple[str, str, float]]:
 def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
     """table -> rows of D, for every Delta table of the lake partitioned by day."""
     counts = {}
-    lake = Path(cfg.lake_root)
-    for log in sorted(lake.rglob("_delta_log")):
-        column = next((c for c in DAY_COLUMNS if c in partition_columns(str(log.parent))), None)
+    for name, path, column in lake_tables(Path(cfg.lake_root), DAY_COLUMNS):
         if column:
-            day = delta_dataset(str(log.parent)).to_table(columns=[column]).column(column).to_pylist()
-            counts[str(log.parent.relative_to(lake))] = sum(1 for value in day if str(value) == str(ds))
+            day = delta_dataset(path).to_table(columns=[column]).column(column).to_pylist()
+            counts[name] = sum(1 for value in day if str(value) == str(ds))
     return counts
 
 
