@@ -17,6 +17,7 @@ from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
+from core.sums import order_free_sum
 from features.spec import count_column
 from jobs.ingest_attributes import read_attribute_snapshot
 from jobs.ingest_events import EVENTS_TABLE
@@ -35,7 +36,7 @@ def rollup(events: DataFrame, keys: Sequence[str], event_types: Sequence[str]) -
     return events.groupBy(*keys, "dt").agg(
         *counts,
         F.count("value").alias("value_count"),
-        F.sum("value").alias("value_sum"),
+        order_free_sum(events, "value").alias("value_sum"),
         F.min("event_time").alias("first_event_time"),
         F.max("event_time").alias("last_event_time"),
     )

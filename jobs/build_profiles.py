@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import PipelineConfig, ProfileConfig, RateSpec
 from core.lake import read_partitions, replace_partition, require_table
+from core.sums import order_free_sum
 from features.spec import count_column, window_column
 
 USER_PROFILE_TABLE = "user_profile"
@@ -44,7 +45,7 @@ def window_sums(daily: DataFrame, key: str, as_of: dt.date, windows: Sequence[in
     for days in windows:
         in_window = F.col("dt") >= F.lit(as_of - dt.timedelta(days=days))
         # otherwise(0): a key with no day in this (shorter) window has a count of 0, not null.
-        aggregates += [F.sum(F.when(in_window, F.coalesce(F.col(c), F.lit(0))).otherwise(0))
+        aggregates += [order_free_sum(daily, c, F.when(in_window, F.coalesce(F.col(c), F.lit(0))).otherwise(0))
                        .alias(window_column(c, days)) for c in columns]
         aggregates.append(F.count(F.when(in_window, True)).alias(window_column("active_days", days)))
     return daily.groupBy(key).agg(
@@ -57,7 +58,8 @@ def with_smoothed_rates(sums: DataFrame, rates: Sequence[RateSpec], windows: Seq
         return sums
     priors = sums.agg(*[
         # No denominator anywhere in the window: no prior, and so no rate (null), rather than a guess.
-        F.try_divide(F.sum(window_column(rate.numerator, days)), F.sum(window_column(rate.denominator, days)))
+        F.try_divide(order_free_sum(sums, window_column(rate.numerator, days)),
+                     order_free_sum(sums, window_column(rate.denominator, days)))
         .alias(window_column(f"prior_{rate.name}", days))
         for rate in rates for days in windows
     ])

@@ -19,6 +19,7 @@ from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
+from core.sums import exact_avg, exact_sum
 from jobs.recall_common import history_range, read_candidates, read_interactions
 
 METRICS_TABLE = "recall_metrics"
@@ -42,7 +43,7 @@ def recall_metrics(candidates: DataFrame, positives: DataFrame, ks: Sequence[int
     hits = (candidates.join(positives, ["user_id", "item_id"])
             .join(cutoffs, F.col("rank") <= F.col("k"))
             .groupBy("source", "k", "user_id")
-            .agg(F.count(F.lit(1)).alias("hits"), F.sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg")))
+            .agg(F.count(F.lit(1)).alias("hits"), exact_sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg")))
     ideal = F.aggregate(F.sequence(F.lit(1), F.least(F.col("positives"), F.col("k"))), F.lit(0.0),
                         lambda total, i: total + 1.0 / F.log2(i + 1))
     per_user = (wanted.crossJoin(sources).crossJoin(cutoffs)
@@ -53,7 +54,7 @@ def recall_metrics(candidates: DataFrame, positives: DataFrame, ks: Sequence[int
                         (F.coalesce("hits", F.lit(0)) / F.col("k")).alias("precision"),
                         (F.coalesce("dcg", F.lit(0.0)) / ideal).alias("ndcg")))
     quality = per_user.groupBy("source", "k").agg(
-        F.count(F.lit(1)).alias("users"), *[F.avg(name).alias(name) for name in METRICS if name != "coverage"])
+        F.count(F.lit(1)).alias("users"), *[exact_avg(name).alias(name) for name in METRICS if name != "coverage"])
     coverage = (candidates.join(cutoffs, F.col("rank") <= F.col("k"))
                 .groupBy("source", "k").agg((F.countDistinct("item_id") / F.lit(catalogue_size)).alias("coverage")))
     return quality.join(coverage, ["source", "k"], "left").select(

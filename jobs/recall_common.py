@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from core.config import PipelineConfig, RecallConfig
 from core.lake import read_partitions, replace_partition, require_table
+from core.sums import exact_sum
 from features.spec import count_column
 
 RECALL_TABLE = "recall_candidates"
@@ -37,7 +38,7 @@ def interactions(user_item_daily: DataFrame, first_day: dt.date, last_day: dt.da
     """Per (user, item) with strength > 0 over [first_day, last_day]: strength, last day and last event time."""
     daily = user_item_daily.where(F.col("dt").between(F.lit(first_day), F.lit(last_day)))
     totals = daily.groupBy("user_id", "item_id").agg(
-        F.sum(strength(event_weights, measure)).alias("strength"),
+        exact_sum(strength(event_weights, measure)).alias("strength"),
         F.max("dt").alias("last_dt"),
         F.max("last_event_time").alias("last_time"),
     )

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import ItemCfConfig, PipelineConfig
+from core.sums import exact_sum
 from jobs.recall_common import ranked, run_recall_source
 
 SOURCE = "itemcf"
@@ -55,7 +56,7 @@ def item_similarities(histories: DataFrame, neighbours: int) -> DataFrame:
     weighted = histories.join(user_weight, "user_id")
     left = weighted.select("user_id", F.col("item_id").alias("i"), "iuf")
     right = histories.select("user_id", F.col("item_id").alias("j"))
-    co = left.join(right, "user_id").where(F.col("i") != F.col("j")).groupBy("i", "j").agg(F.sum("iuf").alias("co"))
+    co = left.join(right, "user_id").where(F.col("i") != F.col("j")).groupBy("i", "j").agg(exact_sum("iuf").alias("co"))
     size_i = item_users.select(F.col("item_id").alias("i"), F.col("users").alias("n_i"))
     size_j = item_users.select(F.col("item_id").alias("j"), F.col("users").alias("n_j"))
     sims = co.join(size_i, "i").join(size_j, "j").select(
@@ -79,7 +80,7 @@ def itemcf_candidates(interacted: DataFrame, similarities: DataFrame, as_of: dt.
     recent = recency_weighted_recent_items(interacted, as_of, params.recent_items, params.half_life_days)
     scored = (recent.join(similarities, "item_id")
               .groupBy("user_id", F.col("neighbour_id").alias("item_id"))
-              .agg(F.sum(F.col("weight") * F.col("similarity")).alias("score")))
+              .agg(exact_sum(F.col("weight") * F.col("similarity")).alias("score")))
     if exclude_seen:
         scored = scored.join(interacted.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     return ranked(scored, k).select("user_id", "item_id", "score", "rank")

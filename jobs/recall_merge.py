@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
+from core.sums import exact_sum
 from jobs import recall_als as als
 from jobs import recall_itemcf as itemcf
 from jobs import recall_popular as popular
@@ -28,7 +29,7 @@ def fuse(candidates: DataFrame, sources: Sequence[str], rrf_k: int, k: int) -> D
     """(user_id, item_id, score, rank, sources): the top k of the union by reciprocal rank fusion."""
     picked = candidates.where(F.col("source").isin(*sources))
     fused = picked.groupBy("user_id", "item_id").agg(
-        F.sum(1.0 / (F.lit(rrf_k) + F.col("rank"))).alias("score"),
+        exact_sum(1.0 / (F.lit(rrf_k) + F.col("rank"))).alias("score"),
         F.array_sort(F.collect_set("source")).alias("sources"))
     return ranked(fused, k).select("user_id", "item_id", "score", "rank", "sources")
 

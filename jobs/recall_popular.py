@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import PipelineConfig
+from core.sums import exact_sum
 from jobs.recall_common import history_range, read_interactions, run_recall_source, top_k_items
 
 SOURCE = "popular"
@@ -20,7 +21,7 @@ SOURCE = "popular"
 def item_popularity(recent: DataFrame) -> DataFrame:
     """(item_id, users, strength): distinct users and summed strength per item, most popular first."""
     return (recent.groupBy("item_id")
-            .agg(F.count(F.lit(1)).alias("users"), F.sum("strength").alias("strength"))
+            .agg(F.count(F.lit(1)).alias("users"), exact_sum("strength").alias("strength"))
             .orderBy(F.desc("users"), F.desc("strength"), F.asc("item_id")))
 
 
