@@ -59,8 +59,11 @@ lint: setup
 	$(PY) -m flake8
 	$(PY) -m isort --check-only --diff .
 
+# Two workers (pytest-xdist, work stealing): the Airflow test (~17 min) starts first on one while the rest of the
+# suite runs on the other. ops.prepare first fetches MovieLens and resolves the Delta jars once, for both.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m ops.prepare --conf $(CONF)
+	$(PY) -m pytest -n 2 --dist worksteal
 
 bench: setup
 	$(PY) -m bench.run_all

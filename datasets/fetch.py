@@ -13,19 +13,22 @@ class MissingSourceError(PipelineError):
     """The raw input of a dataset is not where the config says."""
 
 
+def fetch_dataset(cfg: PipelineConfig) -> None:
+    """Download (and verify) the dataset's files if it has a fetcher; nothing for a dataset delivered by others."""
+    if cfg.dataset.source.fetch == "movielens_recbole":
+        fetch_movielens_100k(Path(cfg.dataset.source.path).parent)
+
+
 def ensure_source(cfg: PipelineConfig, ds: dt.date) -> str:
     """The path of the raw log delivered for ds (fetched if the dataset has a fetcher)."""
-    source = cfg.dataset.source
-    if source.fetch == "movielens_recbole":
-        fetch_movielens_100k(Path(source.path).parent)
-    path = source.path.replace("{ds}", ds.isoformat())
+    fetch_dataset(cfg)
+    path = cfg.dataset.source.path.replace("{ds}", ds.isoformat())
     _require(path, f"raw log of dataset {cfg.dataset.name} for {ds}")
     return path
 
 
 def ensure_attribute_file(cfg: PipelineConfig, table: DelimitedFile) -> str:
-    if cfg.dataset.source.fetch == "movielens_recbole":
-        fetch_movielens_100k(Path(table.path).parent)
+    fetch_dataset(cfg)
     _require(table.path, f"attribute file of dataset {cfg.dataset.name}")
     return table.path
 

@@ -21,6 +21,11 @@ TEST_SPARK = {
 }
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `first` go first: make test runs two workers, and the longest test must not be the last."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)  # stable: the rest keep their order
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,4 +1,3 @@
-import collections
 import datetime as dt
 import subprocess
 import sys
@@ -10,59 +9,12 @@ import jobs.backfill
 from core.config import REPO_ROOT
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import submit_flags
-from jobs.backfill import DAY_JOBS
 from jobs.backfill import main as backfill
 from jobs.backfill import train_and_gate
 from jobs.ingest_events import ingest_day
 from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
 
 TAOBAO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "taobao_userbehavior_sample" / "UserBehavior.csv"
-
-
-def ratings_per_utc_day(inter_file: Path) -> collections.Counter:
-    """Reference count straight from u.data: the events of each UTC day."""
-    days = collections.Counter()
-    for line in inter_file.read_text().splitlines()[1:]:
-        epoch = int(line.split("\t")[3])
-        days[dt.datetime.fromtimestamp(epoch, dt.timezone.utc).date()] += 1
-    return days
-
-
-def events_per_day(spark, cfg):
-    rows = spark.read.format("delta").load(cfg.table_path("events")).groupBy("dt").count().collect()
-    return {row["dt"]: row["count"] for row in rows}
-
-
-@pytest.mark.network
-def test_backfill_of_real_movielens_days_matches_u_data_and_a_single_day_rerun(spark, tmp_path, capsys):
-    conf = overlays_for(tmp_path, MOVIELENS)
-    assert backfill(["--start", "1998-04-20", "--end", "1998-04-22", "--conf", conf]) == 0
-    cfg = config_for(tmp_path, MOVIELENS)
-    reference = ratings_per_utc_day(Path(cfg.dataset.source.path))
-    days = [dt.date(1998, 4, 20), dt.date(1998, 4, 21), dt.date(1998, 4, 22)]
-    assert events_per_day(spark, cfg) == {day: reference[day] for day in days}
-    user_daily = spark.read.format("delta").load(cfg.table_path("user_daily"))
-    rated = {row["dt"]: row["sum(n_rating)"] for row in user_daily.groupBy("dt").sum("n_rating").collect()}
-    assert rated == {day: reference[day] for day in days}
-    profiles = spark.read.format("delta").load(cfg.table_path("user_profile"))
-    # As of 04-22 the 1-day window is 04-21 only: its ratings, summed over users, are that day's ratings.
-    as_of_last = profiles.where(profiles.as_of == days[-1]).agg({"n_rating_1d": "sum"}).first()[0]
-    assert as_of_last == reference[days[1]]
-    samples = spark.read.format("delta").load(cfg.table_path("samples")).where("dt = DATE'1998-04-22'")
-    likes = [int(line.split("\t")[2]) >= 4 for line in Path(cfg.dataset.source.path).read_text().splitlines()[1:]
-             if dt.datetime.fromtimestamp(int(line.split("\t")[3]), dt.timezone.utc).date() == days[-1]]
-    assert samples.count() == len(likes) == reference[days[-1]]
-    assert samples.agg({"label_like": "sum"}).first()[0] == sum(likes)
-    assert samples.where("user_n_rating_7d IS NOT NULL").count() > 0  # users with history got profiles
-    assert "backfill 1998-04-20..1998-04-22 of movielens_100k: 3 days" in capsys.readouterr().out
-    tables = ("events", "user_daily", "item_daily", "user_category_daily", "user_item_daily", "user_profile",
-              "item_profile", "samples")
-    before = {table: sorted(map(repr, spark.read.format("delta").load(cfg.table_path(table)).collect()))
-              for table in tables}
-    for _, job in DAY_JOBS:  # re-run the middle day alone: every table is unchanged
-        job(spark, cfg, days[1])
-    for table in tables:
-        assert sorted(map(repr, spark.read.format("delta").load(cfg.table_path(table)).collect())) == before[table]
 
 
 def test_backfill_reports_a_bad_range_in_one_line(tmp_path, capsys):

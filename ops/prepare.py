@@ -1,0 +1,36 @@
+"""Fetch once, before several processes start at the same time, what each would otherwise fetch on first use:
+the dataset's files (MovieLens from its wheel, verified) and the Delta jars, which the first Spark session resolves
+into the Ivy cache. `make test` runs this before its two test workers, which would otherwise both resolve into one
+Ivy cache at once on a fresh clone.
+
+    python -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.config import DEFAULT_CONF, load_config
+from core.errors import PipelineError
+from core.spark import build_session, cached_jars, jar_manifest
+from datasets.fetch import fetch_dataset
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conf", default=DEFAULT_CONF, help=f"comma-separated overlays (default {DEFAULT_CONF})")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.conf)
+        fetch_dataset(cfg)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if cached_jars(cfg) is None:
+        build_session(cfg).stop()  # resolves the jars and writes their manifest
+    print(f"prepared {cfg.dataset.name}; Delta jars listed in {jar_manifest(cfg)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
