@@ -28,6 +28,7 @@ from ops.standalone import daemon, free_port, wait_for
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 FINISHED = ("success", "failed")
+POLL_SECONDS = 30
 
 
 def airflow(*arguments: str) -> str:
@@ -68,7 +69,9 @@ def backfill(dag_id: str, start: dt.date, end: dt.date, log_dir: Path, timeout: 
         components.enter_context(daemon(["scheduler"], log_dir / "scheduler.log", AIRFLOW))
         days = (end - start).days + 1
         finished = f"{days} backfill runs of {dag_id} to finish (see {log_dir}/scheduler.log)"
-        wait_for(lambda: _all_finished(range_runs(dag_id, start, end), days), timeout, finished)
+        # Each look is an `airflow` CLI process (seconds of CPU to import Airflow): polled every second, it kept a
+        # core busy beside the tasks. A run lasts minutes, so looking every POLL_SECONDS costs little latency.
+        wait_for(lambda: _all_finished(range_runs(dag_id, start, end), days), timeout, finished, every=POLL_SECONDS)
     return sorted(range_runs(dag_id, start, end), key=lambda run: run["logical_date"])
 
 

@@ -71,9 +71,10 @@ def daemon(arguments: list[str], log: Path, program: Path | str = SPARK_CLASS) -
             process.wait()
 
 
-def wait_for(ready, timeout: float, what: str) -> None:
+def wait_for(ready, timeout: float, what: str, every: float = 1.0) -> None:
+    """Call ready() every `every` seconds until it is true; TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(1)
+        time.sleep(every)
