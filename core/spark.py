@@ -47,7 +47,9 @@ def cached_jars(cfg: PipelineConfig) -> list[str] | None:
 def session_settings(cfg: PipelineConfig) -> dict[str, str]:
     """Every Spark setting of a session: conf values first, then how to find the Delta jars."""
     settings = {key: _as_spark_value(value) for key, value in cfg.spark.settings.items()}
-    settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}")
+    # The project's log4j config first, the conf's JVM options after it (a later -D of the same property wins).
+    java_options = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}", settings.get("spark.driver.extraJavaOptions")]
+    settings["spark.driver.extraJavaOptions"] = " ".join(option for option in java_options if option)
     # Python workers (pandas UDFs) must run this interpreter, not whatever `python3` is on PATH; a cluster
     # overlay sets it to the executors' environment instead.
     settings.setdefault("spark.pyspark.python", sys.executable)

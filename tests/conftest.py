@@ -16,7 +16,10 @@ SYNTHETIC = "conf/datasets/synthetic.yaml"
 TEST_SPARK = {
     "spark": {
         "master": "local[2]",
-        "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2},
+        "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
+                     # Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and
+                     # skipping it halves the CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU).
+                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"},
     }
 }
 

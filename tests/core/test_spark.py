@@ -33,3 +33,11 @@ def test_submit_flags_carry_master_jars_and_every_setting(tmp_path):
     assert "--packages" in flags
     assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in flags
     assert "spark.sql.shuffle.partitions=4" in flags
+
+
+def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
+    assert session_settings(config(tmp_path))["spark.driver.extraJavaOptions"].startswith("-Dlog4j2.configurationFile=")
+    overlay = write_yaml(tmp_path / "jvm.yaml", {"spark": {"settings": {"spark.driver.extraJavaOptions": "-Xss4m"}}})
+    cfg = load_config(["conf/local.yaml", MOVIELENS, str(tmp_path / "cache.yaml"), str(overlay)])
+    options = session_settings(cfg)["spark.driver.extraJavaOptions"].split()
+    assert options[0].startswith("-Dlog4j2.configurationFile=file:") and options[1:] == ["-Xss4m"]
