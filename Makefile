@@ -62,7 +62,7 @@ lint: setup
 # Two workers (pytest-xdist, work stealing): the Airflow test (~17 min) starts first on one while the rest of the
 # suite runs on the other. ops.prepare first fetches MovieLens and resolves the Delta jars once, for both.
 test: lint
-	$(PY) -m ops.prepare --conf $(CONF)
+	$(PY) -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml  # what the tests use, whatever CONF is
 	$(PY) -m pytest -n 2 --dist worksteal
 
 bench: setup

@@ -19,7 +19,7 @@ from core.cli import run_day_job
 from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
-from core.sums import exact_avg, exact_sum
+from core.sums import exact_avg, exact_sum, fixed_point
 from jobs.recall_common import history_range, read_candidates, read_interactions
 
 METRICS_TABLE = "recall_metrics"
@@ -45,7 +45,7 @@ def recall_metrics(candidates: DataFrame, positives: DataFrame, ks: Sequence[int
             .groupBy("source", "k", "user_id")
             .agg(F.count(F.lit(1)).alias("hits"), exact_sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg")))
     ideal = F.aggregate(F.sequence(F.lit(1), F.least(F.col("positives"), F.col("k"))), F.lit(0.0),
-                        lambda total, i: total + 1.0 / F.log2(i + 1))
+                        lambda total, i: total + fixed_point(1.0 / F.log2(i + 1)))  # as dcg counts it
     per_user = (wanted.crossJoin(sources).crossJoin(cutoffs)
                 .join(hits, ["source", "k", "user_id"], "left")
                 .select("source", "k", "user_id",

@@ -32,6 +32,7 @@ from core.cli import run_day_job
 from core.config import GbdtConfig, PipelineConfig
 from core.lake import read_partitions, replace_partition, require_table
 from core.metrics import EPSILON
+from core.sums import exact_avg
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec
 from jobs.build_samples import SAMPLES_TABLE
@@ -124,7 +125,7 @@ def with_leaf_vector(frame: DataFrame, total_leaves: int) -> DataFrame:
 def logloss(frame: DataFrame, label: str, probability: str) -> float:
     p = F.least(F.greatest(F.col(probability), F.lit(EPSILON)), F.lit(1 - EPSILON))
     y = F.col(label).cast("double")
-    return frame.agg(F.avg(-(y * F.log(p) + (1 - y) * F.log(1 - p)))).first()[0]
+    return frame.agg(exact_avg(-(y * F.log(p) + (1 - y) * F.log(1 - p)))).first()[0]
 
 
 def auc(frame: DataFrame, label: str, probability: str) -> float:

@@ -19,7 +19,8 @@ TEST_SPARK = {
         "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
                      # Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and
                      # skipping it halves the CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU).
-                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"},
+                     # C1 frames are larger: ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
+                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -Xss16m"},
     }
 }
 

@@ -1,6 +1,6 @@
 from pyspark.sql import functions as F
 
-from core.sums import exact_avg, exact_sum, order_free_sum
+from core.sums import exact_avg, exact_sum, fixed_point, order_free_sum
 
 # (0.1 + 0.2) + 0.3 = 0.6000000000000001 but (0.3 + 0.2) + 0.1 = 0.6: a double sum depends on the order.
 # In units of 2 ** -32 the terms round to 429496730, 858993459 and 1288490189, which add up to 2576980378.
@@ -35,3 +35,9 @@ def test_order_free_sum_keeps_integer_sums_integer(spark):
     summed = frame.agg(order_free_sum(frame, "n").alias("n"), order_free_sum(frame, "x").alias("x"))
     assert summed.first() == (7, 0.75)
     assert dict(summed.dtypes) == {"n": "bigint", "x": "double"}
+
+
+def test_a_fold_of_fixed_point_terms_equals_their_exact_sum(spark):
+    frame = one_partition(spark, TERMS)
+    folded = F.aggregate(F.collect_list(fixed_point(F.col("x"))), F.lit(0.0), lambda total, x: total + x)
+    assert frame.agg(folded).first()[0] == FIXED_POINT_SUM

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 import ops.prepare
 from core.spark import cached_jars
 from tests.conftest import MOVIELENS, config_for, overlays_for
@@ -9,6 +11,7 @@ def refuse_to_start(cfg):
     raise AssertionError("a Spark session was started although the jars are cached")
 
 
+@pytest.mark.network  # fetches MovieLens when the cache lacks it
 def test_prepare_fetches_the_dataset_and_starts_no_spark_once_jars_are_cached(spark, tmp_path, monkeypatch, capsys):
     cfg = config_for(tmp_path, MOVIELENS)
     assert cached_jars(cfg) is not None  # the session fixture resolved them
