@@ -59,8 +59,8 @@ lint: setup
 	$(PY) -m flake8
 	$(PY) -m isort --check-only --diff .
 
-# Two workers (pytest-xdist, work stealing): the Airflow test (~17 min) starts first on one while the rest of the
-# suite runs on the other. ops.prepare first fetches MovieLens and resolves the Delta jars once, for both.
+# Two workers (pytest-xdist, work stealing): the two long DAG tests start at once, one on each, and the rest of the
+# suite fills in around them. ops.prepare first fetches MovieLens and resolves the Delta jars once, for both.
 test: lint
 	$(PY) -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml  # what the tests use, whatever CONF is
 	$(PY) -m pytest -n 2 --dist worksteal

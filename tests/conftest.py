@@ -25,9 +25,30 @@ TEST_SPARK = {
 }
 
 
-def pytest_collection_modifyitems(items):
-    """Tests marked `first` go first: make test runs two workers, and the longest test must not be the last."""
-    items.sort(key=lambda item: item.get_closest_marker("first") is None)  # stable: the rest keep their order
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `first` (the longest) start at once, each on its own worker when there are several: a long test
+    that started last, or queued behind another long one, would decide the suite's wall time."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)  # set in xdist's workers
+    items[:] = worksteal_order(items, lambda item: item.get_closest_marker("first") is not None, workers)
+
+
+def worksteal_order(items: list, is_first, workers: int) -> list:
+    """`items` with the `first` ones opening the workers' slices, round robin; the others keep their order.
+
+    `--dist worksteal` hands the workers consecutive slices of the list at the start (worker i gets the first
+    len(left) // (workers - i) of what is left), then balances by stealing from the tails of queues."""
+    first = [item for item in items if is_first(item)]
+    rest = [item for item in items if not is_first(item)]
+    slices: list[list] = [[] for _ in range(workers)]
+    for index, item in enumerate(first):
+        slices[index % workers].append(item)
+    left = len(items)
+    for index, slice_ in enumerate(slices):
+        take = max(left // (workers - index) - len(slice_), 0)
+        slice_.extend(rest[:take])
+        rest = rest[take:]
+        left -= len(slice_)
+    return [item for slice_ in slices for item in slice_] + rest
 
 
 def write_yaml(path: Path, data: dict) -> Path:
