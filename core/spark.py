@@ -53,6 +53,9 @@ def session_settings(cfg: PipelineConfig) -> dict[str, str]:
     # Python workers (pandas UDFs) must run this interpreter, not whatever `python3` is on PATH; a cluster
     # overlay sets it to the executors' environment instead.
     settings.setdefault("spark.pyspark.python", sys.executable)
+    # Iterative jobs cut their lineage there (ALS every checkpointInterval sweeps); without it each sweep deepens
+    # the plan until serialising a task overflows the JVM stack (ALS at ~30 sweeps).
+    settings.setdefault("spark.checkpoint.dir", str(Path(cfg.artifact_root) / "spark-checkpoints"))
     jars = cached_jars(cfg)
     if jars:
         # Later sessions start from local files: no Ivy resolution, no network.

@@ -41,3 +41,12 @@ def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
     cfg = load_config(["conf/local.yaml", MOVIELENS, str(tmp_path / "cache.yaml"), str(overlay)])
     options = session_settings(cfg)["spark.driver.extraJavaOptions"].split()
     assert options[0].startswith("-Dlog4j2.configurationFile=file:") and options[1:] == ["-Xss4m"]
+
+
+def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(tmp_path, spark):
+    cfg = config(tmp_path)
+    assert session_settings(cfg)["spark.checkpoint.dir"] == f"{cfg.artifact_root}/spark-checkpoints"
+    overlay = write_yaml(tmp_path / "dir.yaml", {"spark": {"settings": {"spark.checkpoint.dir": "hdfs:///ckpt"}}})
+    cfg = load_config(["conf/local.yaml", MOVIELENS, str(tmp_path / "cache.yaml"), str(overlay)])
+    assert session_settings(cfg)["spark.checkpoint.dir"] == "hdfs:///ckpt"
+    assert "spark-checkpoints" in spark.sparkContext.getCheckpointDir()  # the suite's session has one
