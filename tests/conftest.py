@@ -20,7 +20,10 @@ TEST_SPARK = {
                      # Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and
                      # skipping it halves the CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU).
                      # C1 frames are larger: ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
-                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -Xss16m"},
+                     # C1 alone gets the client's 48 MB code cache, which a long-lived JVM (a worker's session, a
+                     # range runner) filled within a minute, and then the JVM stops compiling ("CodeCache is full.
+                     # Compiler has been disabled"): the tiered default's 240 MB instead.
+                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -Xss16m"},
     }
 }
 
