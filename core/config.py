@@ -448,7 +448,11 @@ def _explain(err: ValidationError, origin: dict[tuple[str, ...], Path], files: l
 
 
 def _origin_of(key: tuple[str, ...], origin: dict[tuple[str, ...], Path]) -> str:
-    for length in range(len(key), 0, -1):
+    """The file that set key; for a section (a check across its fields), every file that set part of it."""
+    within = [str(path) for set_key, path in origin.items() if set_key[:len(key)] == key]
+    if within:
+        return ", ".join(dict.fromkeys(within))
+    for length in range(len(key) - 1, 0, -1):
         if key[:length] in origin:
             return str(origin[key[:length]])
     return "<unknown file>"

@@ -40,6 +40,15 @@ def test_unknown_key_names_key_and_file(tmp_path):
         load_config(["conf/local.yaml", MOVIELENS, str(bad)])
 
 
+def test_a_check_across_a_sections_fields_names_every_file_that_set_part_of_it(tmp_path):
+    bad = write_yaml(tmp_path / "short.yaml", {"ranker": {"train_days": 1}})
+    with pytest.raises(ConfigError) as err:
+        load_config(["conf/local.yaml", MOVIELENS, str(bad)])
+    # base.yaml and the dataset overlay set the other ranker keys; the bad value came from short.yaml
+    assert f"base.yaml, {MOVIELENS}, {bad})" in str(err.value)
+    assert "ranker: Value error, train_days must be >= 2" in str(err.value)
+
+
 def test_missing_key_is_named():
     with pytest.raises(ConfigError, match=r"dataset: missing"):
         load_config(["conf/local.yaml"])  # no dataset overlay
