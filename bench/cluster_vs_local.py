@@ -21,8 +21,8 @@ from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.cli import parse_day
 from core.config import REPO_ROOT, load_config
 from core.spark import submit_flags
+from jobs.backfill import HISTORY_JOBS
 from ops.digests import day_digests
-from ops.history import HISTORY_JOBS
 from ops.package import build_zip
 from ops.standalone import spark_environment, standalone_cluster
 

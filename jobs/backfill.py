@@ -7,6 +7,8 @@ With --with-models, each day's Spark jobs are followed by what the DAG runs afte
 `ranker.models`, `models.train` then the gate `models.validate_and_export`, each its own process (TensorFlow stays
 out of the Spark driver), so a range gets the candidates and model versions daily runs would. A rejected model does
 not stop the range (the DAG's gate does not block the next day either), but the backfill then exits 1 naming it.
+The first day trains on the days before the range: when the lake's samples lack any of them, their data jobs
+(HISTORY_JOBS) run first, in the same session.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import sys
 import time
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, REPO_ROOT, date_range, load_config
+from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, date_range, load_config
+from core.delta_arrow import is_delta_table
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
@@ -46,6 +49,8 @@ DAY_JOBS = (
     ("recall_merge", recall_merge),
     ("evaluate_recall", evaluate_recall),
 )
+# What the days after them read (rollups, profiles, samples); recall and GBDT of past days are not needed to run a day.
+HISTORY_JOBS = ("ingest_attributes", "ingest_events", "build_daily_rollups", "build_profiles", "build_samples")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             raise PipelineError(f"--end {end} is before --start {start}")
         spark = build_session(cfg)
         began = time.perf_counter()
+        if args.with_models:
+            for ds in history_to_build(cfg, start, sample_days(cfg)):
+                run_day_jobs(spark, cfg, ds, HISTORY_JOBS)
         rejected = []
         for ds in date_range(start, end):
-            for name, job in [(name, job) for name, job in DAY_JOBS if name in args.jobs]:
-                job_began = time.perf_counter()
-                print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - job_began:.1f}s]", flush=True)
+            run_day_jobs(spark, cfg, ds, args.jobs)
             if args.with_models:
                 rejected += [f"{model} {ds}" for model in cfg.ranker.models
                              if not train_and_gate(args.conf, model, ds)]
@@ -83,6 +89,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rejected by the gate (blessed versions kept): {', '.join(rejected)}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> None:
+    for name, job in [(name, job) for name, job in DAY_JOBS if name in names]:
+        began = time.perf_counter()
+        print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - began:.1f}s]", flush=True)
+
+
+def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> list[dt.date]:
+    """The days whose data jobs must run before ds can be trained on, given the days whose samples are `built`.
+
+    ds's rankers and forest train on the days before it (`ranker.train_days`, `gbdt.train_days`, the dataset's
+    window permitting). From the first of them that is missing on, every day is rebuilt: a day's profiles read the
+    rollups of the days before it."""
+    first = max(ds - dt.timedelta(days=max(cfg.ranker.train_days, cfg.gbdt.train_days)), cfg.dataset.window.start)
+    wanted = date_range(first, ds - dt.timedelta(days=1))
+    missing = [day for day in wanted if day not in built]
+    return wanted[wanted.index(missing[0]):] if missing else []
+
+
+def sample_days(cfg: PipelineConfig) -> set[dt.date]:
+    """The days the lake's samples table holds (from its log's partition values: no data file is opened)."""
+    path = cfg.table_path("samples")
+    if not is_delta_table(path):
+        return set()
+    from deltalake import DeltaTable
+
+    return {dt.date.fromisoformat(str(part["dt"])) for part in DeltaTable(path).partitions()}
 
 
 def train_and_gate(conf: str, model: str, ds: dt.date) -> bool:

@@ -32,7 +32,8 @@ DAY = dt.date(1998, 4, 19)
 # and a forest on D-2 with its LR stacked on D-1. The history to build first is those three days; the first of them
 # has no history of its own (empty profiles), hence three and not two.
 # A forest of 5 shallow trees and 3 ALS sweeps at rank 8: the jobs' code paths, at a fraction of the default cost.
-SMALL_DAY = {"ranker": {"train_days": 3, "max_epochs": 2, "models": ["wide_deep"]},
+# 1000 id buckets (MovieLens has 943 users and 1682 items) keep each export ~1 MB instead of 42 MB of embeddings.
+SMALL_DAY = {"ranker": {"train_days": 3, "max_epochs": 2, "models": ["wide_deep"]}, "features": {"id_buckets": 1000},
              "gbdt": {"train_days": 2, "stack_days": 1, "num_trees": 5, "max_depth": 3},
              "recall": {"als": {"rank": 8, "max_iter": 3}}}
 # These tests are about orchestration; the gate's thresholds are set for 14 training days and full 30-day profiles
@@ -47,14 +48,13 @@ DAY_TABLES = ("events", "user_daily", "item_daily", "user_category_daily", "user
 NOT_REPRODUCIBLE = ("ranker_metrics", "model_registry", "gbdt_metrics")
 
 
-def lake_with_history(tmp: Path) -> tuple[str, dict]:
-    """(conf, environment of the airflow commands and jobs) with the history of DAY already in tmp's lake."""
+def lake_conf_and_env(tmp: Path) -> tuple[str, dict]:
+    """(conf, environment of the airflow commands and jobs) of a lake in tmp."""
     conf = overlays_for(tmp, MOVIELENS, gate=LENIENT_GATE, **SMALL_DAY)
     env = {**os.environ, "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2", "DAILYREC_CONF": conf,
            "AIRFLOW_CONN_DAILYREC_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
            "PATH": f"{BIN}:{os.environ['PATH']}"}
-    run([sys.executable, "-m", "ops.history", "--ds", str(DAY), "--conf", conf], env)
     return conf, env
 
 
@@ -86,8 +86,9 @@ def passed_versions(cfg, model: str) -> dict[str, int]:
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~16 min on an idle 2-core machine, more next to the other tests (CI runs two at once)
 def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites_it_identically(tmp_path):
-    conf, env = lake_with_history(tmp_path)
+    conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
+    run([sys.executable, "-m", "ops.history", "--ds", str(DAY), "--conf", conf], env)  # as make airflow-backfill
     run([str(BIN / "airflow"), "db", "migrate"], env)
     run([sys.executable, "-m", "ops.airflow_backfill", "--start", str(DAY), "--end", str(DAY), "--timeout", "3000"],
         env)
@@ -113,12 +114,15 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~10 min on an idle 2-core machine
 def test_a_3_day_range_backfill_with_models_writes_every_partition_and_model_version(tmp_path):
-    conf, env = lake_with_history(tmp_path)
+    conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
     days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    # On an empty lake: the range runner first builds the 3 days the first day trains on.
     out = run([sys.executable, "-m", "jobs.backfill", "--start", str(days[0]), "--end", str(days[-1]),
                "--with-models", "--conf", conf], env)
     assert f"backfill {days[0]}..{days[-1]} of movielens_100k: 3 days" in out
+    history = [DAY - dt.timedelta(days=n) for n in (3, 2, 1)]
+    assert [day for day in history if f"build_samples {day}: rows=" in out] == history
     for day in days:
         digests = day_digests(Path(cfg.lake_root), day)
         assert all(digests[table][0] > 0 for table in DAY_TABLES), (day, digests)

@@ -10,7 +10,7 @@ from core.config import REPO_ROOT
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import submit_flags
 from jobs.backfill import main as backfill
-from jobs.backfill import train_and_gate
+from jobs.backfill import history_to_build, train_and_gate
 from jobs.ingest_events import ingest_day
 from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
 
@@ -74,3 +74,19 @@ def test_with_models_trains_then_gates_and_tells_a_rejection_from_a_failure(monk
         assert train_and_gate("c.yaml", "deepfm", day) is outcome
     arguments = ["--model", "deepfm", "--ds", "1998-04-20", "--conf", "c.yaml"]
     assert commands == [["models.train", *arguments], ["models.validate_and_export", *arguments]]
+
+
+def test_history_to_build_is_the_training_days_from_the_first_missing_one_clamped_to_the_window(tmp_path):
+    cfg = config_for(tmp_path, MOVIELENS, ranker={"train_days": 3}, gbdt={"train_days": 2, "stack_days": 1})
+    day = dt.date(1998, 4, 19)
+    apr = [dt.date(1998, 4, n) for n in range(15, 19)]  # 04-15 .. 04-18
+    assert history_to_build(cfg, day, set()) == apr[1:]  # the rankers' 3 days outnumber the forest's 2
+    assert history_to_build(cfg, day, set(apr[1:])) == []
+    # 04-17 missing: 04-18's profiles read its rollups, so 04-18 is rebuilt too; 04-16 is kept.
+    assert history_to_build(cfg, day, {apr[1], apr[3]}) == apr[2:]
+    forest_reads_more = config_for(tmp_path / "forest", MOVIELENS, ranker={"train_days": 2},
+                                   gbdt={"train_days": 4, "stack_days": 1})
+    assert history_to_build(forest_reads_more, day, set()) == apr
+    window_start = cfg.dataset.window.start  # nothing to build before the dataset's first day
+    assert history_to_build(cfg, window_start + dt.timedelta(days=1), set()) == [window_start]
+    assert history_to_build(cfg, window_start, set()) == []
