@@ -9,8 +9,9 @@ import jobs.backfill
 from core.config import REPO_ROOT
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import submit_flags
+from jobs.backfill import history_to_build
 from jobs.backfill import main as backfill
-from jobs.backfill import history_to_build, train_and_gate
+from jobs.backfill import train_and_gate
 from jobs.ingest_events import ingest_day
 from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
 
