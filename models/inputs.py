@@ -46,9 +46,17 @@ def latest_snapshot(path: str) -> Snapshot:
 
 def record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
                    batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The rows of partitions dt in [first_day, last_day], `batch_size` rows at a time (the last may be smaller)."""
+    """The rows of partitions dt in [first_day, last_day], `batch_size` rows at a time (the last may be smaller),
+    file by file in path order: day by day, then Spark's part number.
+
+    The Delta log lists a commit's files in the order the writer finished them, which varies from write to write;
+    a seeded training run must see the rows in one order to train the same weights.
+    """
     in_range = (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
-    scanner = snapshot.dataset().scanner(columns=list(columns), filter=in_range, batch_size=batch_size)
+    table = snapshot.dataset()
+    files = sorted(table.get_fragments(filter=in_range), key=lambda fragment: fragment.path)
+    in_order = pads.FileSystemDataset(files, table.schema, table.format, table.filesystem)
+    scanner = in_order.scanner(columns=list(columns), filter=in_range, batch_size=batch_size)
     for batch in scanner.to_batches():
         if batch.num_rows:
             yield batch

@@ -13,17 +13,17 @@ MOVIELENS = "conf/datasets/movielens_100k.yaml"
 TAOBAO = "conf/datasets/taobao_userbehavior.yaml"
 SYNTHETIC = "conf/datasets/synthetic.yaml"
 
+# Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and skipping it halves the
+# CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU). C1 alone gets the client's 48 MB code cache, which
+# a long-lived JVM (a worker's session, a range runner) filled within a minute, and then the JVM stops compiling
+# ("CodeCache is full. Compiler has been disabled"): the tiered default's 240 MB instead.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 TEST_SPARK = {
     "spark": {
         "master": "local[2]",
         "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
-                     # Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and
-                     # skipping it halves the CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU).
                      # C1 frames are larger: ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
-                     # C1 alone gets the client's 48 MB code cache, which a long-lived JVM (a worker's session, a
-                     # range runner) filled within a minute, and then the JVM stops compiling ("CodeCache is full.
-                     # Compiler has been disabled"): the tiered default's 240 MB instead.
-                     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -Xss16m"},
+                     "spark.driver.extraJavaOptions": f"{TEST_JVM_OPTIONS} -Xss16m"},
     }
 }
 

@@ -11,6 +11,7 @@ import pytest
 
 from bench import run_all, scaling
 from core.config import REPO_ROOT
+from tests.conftest import TEST_JVM_OPTIONS
 
 QUICK_RESULTS = ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_input",
                  "quality_movielens_100k", "ranker_quality_movielens_100k", "full_day_movielens_100k", "scaling")
@@ -23,8 +24,6 @@ QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_input")
 # 211 s, recall_jobs 184 s), which would take the suite past its ~30 minutes. `BENCH_QUICK=1 make bench` runs them.
 QUICK_NOT_IN_CI = ("backfill_equivalence", "recall_jobs", "quality_movielens_100k", "ranker_quality_movielens_100k",
                    "full_day_movielens_100k", "scaling")
-# The benchmarks' JVMs, like the tests' (tests/conftest.py): tiny data, so C1 only.
-TEST_JVM = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 
 
 def test_quick_suite_lists_every_benchmark_once_and_no_research_data(monkeypatch):
@@ -57,7 +56,7 @@ def test_scaling_figures():
 @pytest.mark.parametrize("name", QUICK_IN_CI)
 def test_a_quick_benchmark_runs_and_writes_its_result(name, tmp_path):
     env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS_DIR": str(tmp_path / "results"),
-           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JVM}
+           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JVM_OPTIONS}  # tiny data, as in tests
     result = subprocess.run([sys.executable, "-m", "bench.run_all", "--only", name], env=env,
                             cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

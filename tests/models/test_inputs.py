@@ -7,7 +7,7 @@ from deltalake import write_deltalake
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
-from models.inputs import LeafLookup, TrainingInput, feature_arrays, kept_negatives, latest_snapshot
+from models.inputs import LeafLookup, TrainingInput, feature_arrays, kept_negatives, latest_snapshot, record_batches
 
 D = dt.date(2024, 1, 3)
 DAY = dt.timedelta(days=1)
@@ -45,6 +45,16 @@ def test_reads_exactly_the_rows_of_the_requested_days_as_model_inputs(tmp_path):
     assert np.isnan(merged["u2"][0]) and merged["u2"][1] == ["", ""]  # missing: NaN and padding
     assert merged["u3"][1] == ["", ""] and merged["u3"][0] == 1.0
     assert all(x["user_n_click_7d"].dtype == np.float32 and x["item_genres"].shape[1] == 2 for x, _ in got)
+
+
+def test_rows_come_day_by_day_whatever_order_the_writer_committed_the_files_in(tmp_path):
+    # delta-rs writes partitions concurrently: the log lists the 20 files in a different order each write
+    # (a seeded training run saw other batches first and trained other weights).
+    days = [dt.date(1998, 4, 1) + k * DAY for k in range(20)]
+    table = pa.table({"dt": pa.array([day for day in days for _ in range(3)], pa.date32()), "n": list(range(60))})
+    write_deltalake(str(tmp_path / "t"), table, partition_by=["dt"])
+    batches = record_batches(latest_snapshot(str(tmp_path / "t")), days[2], days[17], ["dt", "n"], batch_size=2)
+    assert [n for batch in batches for n in batch.column("n").to_pylist()] == list(range(6, 54))
 
 
 def test_the_tf_dataset_yields_the_same_rows_each_epoch(tmp_path):
