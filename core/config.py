@@ -270,6 +270,7 @@ class RankerConfig(_Frozen):
     hidden_units: list[int]
     dropout: float
     learning_rate: float
+    l2: float  # L2 on the wide weights and embedding vectors each batch looks up, per example; 0 = none
     warm_start: bool  # start from the weights of the model's latest candidate before D, where shapes match
     negative_keep_rate: float  # < 1: train on that share of negatives; predictions are re-calibrated
     use_gbdt_leaves: bool  # add the `gbdt_leaves` of as_of D (jobs/gbdt_leaves.py) to the wide part
@@ -282,6 +283,8 @@ class RankerConfig(_Frozen):
             raise ValueError("train_days must be >= 2: one day at least to fit, the last to early-stop on")
         if not 0 < self.negative_keep_rate <= 1:
             raise ValueError(f"negative_keep_rate must lie in (0, 1], got {self.negative_keep_rate}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
         return self
 
 

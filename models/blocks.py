@@ -10,34 +10,59 @@ from features.spec import Feature
 from models.preprocessing import BucketIds
 
 
+def lookup_penalty(values: keras.KerasTensor, present: keras.KerasTensor) -> keras.KerasTensor:
+    """Mean over the batch of the squared values a row looked up (absent entries excluded).
+
+    The L2 of `ranker.l2` penalises only what a batch uses, so the gradient of a 100k-bucket table stays sparse
+    (a whole-table penalty would update every row every step), and rare ids, seen in few batches, shrink most.
+    """
+    mask = ops.cast(present, values.dtype)
+    if len(values.shape) > len(mask.shape):
+        mask = ops.expand_dims(mask, axis=-1)
+    squares = ops.square(values) * mask
+    return ops.sum(squares) / ops.cast(ops.shape(values)[0], values.dtype)
+
+
 @keras.saving.register_keras_serializable(package="dailyrec")
 class MaskedMeanPooling(keras.layers.Layer):
     """(batch, entries, dim) vectors and (batch, entries) present flags -> the mean of the present vectors.
 
-    A row with nothing present pools to zeros.
+    A row with nothing present pools to zeros. With `l2` > 0 the present vectors are penalised (`lookup_penalty`).
     """
 
+    def __init__(self, l2: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.l2 = l2
+
     def call(self, vectors: keras.KerasTensor, present: keras.KerasTensor) -> keras.KerasTensor:
+        if self.l2:
+            self.add_loss(self.l2 * lookup_penalty(vectors, present))
         weights = ops.expand_dims(ops.cast(present, vectors.dtype), axis=-1)
         count = ops.sum(weights, axis=1)
         return ops.sum(vectors * weights, axis=1) / ops.maximum(count, 1.0)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "l2": self.l2}
 
-def pooled_embedding(feature: Feature, ids: BucketIds) -> keras.KerasTensor:
+
+def pooled_embedding(feature: Feature, ids: BucketIds, l2: float = 0.0) -> keras.KerasTensor:
     """(batch, embedding_dim): the feature's embedding, averaged over its present entries."""
     if feature.embedding_dim <= 0:
         raise ValueError(f"feature {feature.name!r} needs an embedding_dim to be embedded")
     vectors = keras.layers.Embedding(feature.buckets, feature.embedding_dim, name=f"{feature.name}_embedding")(ids.ids)
-    return MaskedMeanPooling(name=f"{feature.name}_pooled")(vectors, ids.present)
+    return MaskedMeanPooling(l2, name=f"{feature.name}_pooled")(vectors, ids.present)
 
 
 @keras.saving.register_keras_serializable(package="dailyrec")
 class Linear(keras.layers.Layer):
-    """Wide part: bias + one scalar weight per bucket of each feature, summed over the present entries -> (batch, 1)."""
+    """Wide part: bias + one scalar weight per bucket of each feature, summed over the present entries -> (batch, 1).
 
-    def __init__(self, buckets: Sequence[int], **kwargs) -> None:
+    With `l2` > 0 the present entries' weights are penalised (`lookup_penalty`).
+    """
+
+    def __init__(self, buckets: Sequence[int], l2: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.buckets = list(buckets)
+        self.buckets, self.l2 = list(buckets), l2
         # Zeros, as in a logistic regression: the model starts at the bias and grows only what the data supports.
         self.bucket_weights = [
             self.add_weight(shape=(n,), initializer="zeros", name=f"bucket_weights_{i}")
@@ -48,12 +73,14 @@ class Linear(keras.layers.Layer):
     def call(self, ids: Sequence[keras.KerasTensor], present: Sequence[keras.KerasTensor]) -> keras.KerasTensor:
         logit = self.bias
         for weights, feature_ids, feature_present in zip(self.bucket_weights, ids, present, strict=True):
-            entry_weights = ops.take(weights, feature_ids) * ops.cast(feature_present, weights.dtype)
-            logit = logit + ops.sum(entry_weights, axis=1, keepdims=True)
+            looked_up = ops.take(weights, feature_ids)
+            if self.l2:
+                self.add_loss(self.l2 * lookup_penalty(looked_up, feature_present))
+            logit = logit + ops.sum(looked_up * ops.cast(feature_present, weights.dtype), axis=1, keepdims=True)
         return logit
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "buckets": self.buckets}
+        return {**super().get_config(), "buckets": self.buckets, "l2": self.l2}
 
 
 @keras.saving.register_keras_serializable(package="dailyrec")

@@ -19,6 +19,7 @@ class ModelParams:
     hidden_units: tuple[int, ...] = (64, 32)
     dropout: float = 0.1
     learning_rate: float = 1e-3
+    l2: float = 0.0  # on the wide weights and embedding vectors a batch looks up (models.blocks.lookup_penalty)
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,15 @@ class EncodedFeatures:
     embeddings: dict[str, keras.KerasTensor]
 
 
-def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups: Sequence[str]) -> EncodedFeatures:
+def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups: Sequence[str], l2: float = 0.0
+                    ) -> EncodedFeatures:
     """Inputs for the features of `groups` (in spec order); embeddings for the categoricals of `deep` and `fm`."""
     used = [f for f in spec.features if any(f.in_group(g) for g in groups)]
     embedded = {f.name for g in groups if g in ("deep", "fm") for f in spec.group(g) if f.kind != "numeric"}
     inputs = {f.name: raw_input(f) for f in used}
     ids = {f.name: bucket_ids(f, inputs[f.name]) for f in used if f.kind != "numeric"}
     numerics = {f.name: standardized(f, inputs[f.name], stats) for f in used if f.kind == "numeric"}
-    embeddings = {f.name: pooled_embedding(f, ids[f.name]) for f in used if f.name in embedded}
+    embeddings = {f.name: pooled_embedding(f, ids[f.name], l2) for f in used if f.name in embedded}
     return EncodedFeatures(inputs, ids, numerics, embeddings)
 
 
@@ -48,11 +50,11 @@ def _reject_numerics(features: Sequence[Feature], part: str) -> None:
         raise ValueError(f"the {part} part takes categorical features only; got numeric {', '.join(numeric)}")
 
 
-def wide_logit(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
+def wide_logit(features: Sequence[Feature], encoded: EncodedFeatures, l2: float = 0.0) -> keras.KerasTensor:
     """(batch, 1) logit of the linear part over bucketed features."""
     _reject_numerics(features, "linear")
     ids = [encoded.ids[f.name] for f in features]
-    return Linear([f.buckets for f in features], name="linear")([i.ids for i in ids], [i.present for i in ids])
+    return Linear([f.buckets for f in features], l2, name="linear")([i.ids for i in ids], [i.present for i in ids])
 
 
 def deep_input(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
@@ -72,9 +74,9 @@ def fm_fields(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.Ke
 
 def build_lr(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
     """The baseline: ctr = sigmoid(linear over `wide` + one weight per standardised numeric of `deep`)."""
-    encoded = encode_features(spec, stats, ("wide", "deep"))
+    encoded = encode_features(spec, stats, ("wide", "deep"), params.l2)
     numerics = [encoded.numerics[f.name] for f in spec.group("deep") if f.kind == "numeric"]
-    linear = [wide_logit(spec.group("wide"), encoded)]
+    linear = [wide_logit(spec.group("wide"), encoded, params.l2)]
     if numerics:
         stacked = keras.layers.Concatenate(name="numerics")(numerics) if len(numerics) > 1 else numerics[0]
         linear.append(keras.layers.Dense(1, name="numeric_weights")(stacked))
@@ -85,9 +87,9 @@ def build_lr(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Model
 
 def build_wide_deep(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
     """ctr = sigmoid(linear over `wide` + dense over an MLP of the `deep` group)."""
-    encoded = encode_features(spec, stats, ("wide", "deep"))
+    encoded = encode_features(spec, stats, ("wide", "deep"), params.l2)
     deep = MLP(params.hidden_units, params.dropout, name="deep")(deep_input(spec.group("deep"), encoded))
-    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded)])
+    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2)])
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="wide_deep")
 
 
@@ -96,16 +98,16 @@ def build_deepfm(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: M
 
     The first-order term is the linear part over the `wide` group, so GBDT leaves count here too.
     """
-    encoded = encode_features(spec, stats, ("wide", "deep", "fm"))
+    encoded = encode_features(spec, stats, ("wide", "deep", "fm"), params.l2)
     second_order = FMInteraction(name="fm")(fm_fields(spec.group("fm"), encoded))
     deep = MLP(params.hidden_units, params.dropout, name="deep")(deep_input(spec.group("deep"), encoded))
-    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded), second_order])
+    ctr = task_head(deep, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2), second_order])
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="deepfm")
 
 
 def build_esmm(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
     """ESMM: a CTR and a CVR tower on shared `deep` embeddings; ctcvr = ctr * cvr, so CVR learns over all exposures."""
-    encoded = encode_features(spec, stats, ("deep",))
+    encoded = encode_features(spec, stats, ("deep",), params.l2)
     shared = deep_input(spec.group("deep"), encoded)
     ctr = task_head(MLP(params.hidden_units, params.dropout, name="ctr_tower")(shared), "ctr")
     cvr = task_head(MLP(params.hidden_units, params.dropout, name="cvr_tower")(shared), "cvr")

@@ -148,7 +148,7 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     began = time.perf_counter()
     stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))
     params = ModelParams(hidden_units=tuple(cfg.ranker.hidden_units), dropout=cfg.ranker.dropout,
-                         learning_rate=cfg.ranker.learning_rate)
+                         learning_rate=cfg.ranker.learning_rate, l2=cfg.ranker.l2)
     model = build_model(name, model_spec(cfg), stats, params)
     candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")
     warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None

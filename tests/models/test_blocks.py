@@ -40,6 +40,21 @@ def test_linear_sums_bucket_weights_of_present_entries_plus_bias():
     np.testing.assert_allclose(linear(ids, present), [[0.5 + 0.3 + 1.0 + 3.0], [0.5 + 2.0]], rtol=1e-6)
 
 
+def test_l2_penalises_only_the_present_entries_a_batch_looks_up_per_example():
+    linear = Linear([4, 3], l2=0.1)
+    linear.set_weights([np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, 2.0, 3.0]), np.array([0.5])])
+    ids = [tf.constant([[2], [0]], tf.int64), tf.constant([[0, 2], [1, 0]], tf.int64)]
+    present = [tf.constant([[True], [False]]), tf.constant([[True, True], [True, False]])]
+    linear(ids, present)
+    # Feature 0: only w0[2] = 0.3 is present; feature 1: w1[0], w1[2] and w1[1]. Two rows in the batch.
+    assert float(sum(linear.losses)) == pytest.approx(0.1 * (0.3 ** 2 + 1.0 + 9.0 + 4.0) / 2)
+    pooling = MaskedMeanPooling(l2=0.5)
+    vectors = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[7.0, 7.0], [8.0, 8.0], [9.0, 9.0]]], "float32")
+    pooling(vectors, np.array([[True, True, False], [False, False, False]]))
+    assert float(sum(pooling.losses)) == pytest.approx(0.5 * (1 + 4 + 9 + 16) / 2)
+    assert Linear([4]).losses == [] and Linear.from_config(linear.get_config()).l2 == 0.1
+
+
 def test_mlp_stacks_relu_layers_and_drops_out_only_in_training():
     mlp = MLP([2, 1], dropout=0.5)
     mlp.build((None, 2))

@@ -12,7 +12,7 @@ from models.registry import RANKERS, build_model, compile_model, output_labels
 from models.serving import Recalibrated, serving_model
 from tests.models.conftest import LABELS
 
-PARAMS = ModelParams(hidden_units=(8,), dropout=0.1, learning_rate=0.05)
+PARAMS = ModelParams(hidden_units=(8,), dropout=0.1, learning_rate=0.05, l2=1e-4)  # l2: exports must cope
 
 
 @dataclass
