@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.common import write_result
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.config import PipelineConfig, add_conf_option, load_config
 from core.metrics import auc
 from features.samples import label_columns
 from models.inputs import latest_snapshot
@@ -53,7 +53,7 @@ def compare(esmm: dict, ctr: dict, cvr: dict, click: str, conversion: str) -> di
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True)
-    parser.add_argument("--conf", default=DEFAULT_CONF)
+    add_conf_option(parser)
     parser.add_argument("--ctr-model", default="wide_deep", help="the separate CTR model (task ctr)")
     args = parser.parse_args(argv)
     cfg = load_config(args.conf)

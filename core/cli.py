@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 from typing import Any, Callable
 
-from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.config import PipelineConfig, add_conf_option, load_config
 from core.errors import PipelineError
 from core.spark import build_session
 
@@ -21,7 +21,7 @@ def parse_day(text: str) -> dt.date:
 def day_job_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--ds", type=parse_day, required=True, help="logical date D, YYYY-MM-DD")
-    parser.add_argument("--conf", default=DEFAULT_CONF, help=f"comma-separated overlays (default {DEFAULT_CONF})")
+    add_conf_option(parser)
     return parser
 
 

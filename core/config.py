@@ -17,6 +17,12 @@ BASE_CONF = REPO_ROOT / "conf" / "base.yaml"
 DEFAULT_CONF = "conf/local.yaml,conf/datasets/movielens_100k.yaml"
 
 
+def add_conf_option(parser) -> None:
+    """The `--conf` option of every entry point: comma-separated overlays on top of conf/base.yaml."""
+    parser.add_argument("--conf", default=DEFAULT_CONF,
+                        help=f"comma-separated config overlays (default {DEFAULT_CONF})")
+
+
 class ConfigError(PipelineError, ValueError):
     """A missing, unknown or mistyped config value; the message names the key and the file."""
 

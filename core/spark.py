@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, load_config
+from core.config import REPO_ROOT, PipelineConfig, add_conf_option, load_config
 
 LOG4J_CONF = REPO_ROOT / "conf" / "log4j2.properties"
 SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
@@ -136,7 +136,7 @@ def _as_spark_value(value: str | int | float | bool) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    add_conf_option(parser)
     parser.add_argument("--executor-py-files", help="the project zip (python -m ops.package) for the executors")
     args = parser.parse_args(argv)
     flags = submit_flags(load_config(args.conf), args.executor_py_files)

@@ -19,7 +19,7 @@ import sys
 import time
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, date_range, load_config
+from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
 from core.delta_arrow import is_delta_table
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=parse_day, help="first day (default: run.start of the config)")
     parser.add_argument("--end", type=parse_day, help="last day, included (default: run.end of the config)")
-    parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    add_conf_option(parser)
     parser.add_argument("--jobs", type=_job_names, default=[name for name, _ in DAY_JOBS],
                         help="comma-separated subset of the day jobs to run, kept in dependency order "
                              f"(default: all of {', '.join(name for name, _ in DAY_JOBS)})")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, REPO_ROOT, PipelineConfig, date_range, load_config
+from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
 from core.delta_arrow import delta_dataset, is_delta_table
 from core.errors import PipelineError
 from core.metrics import psi
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=parse_day, help="first day (default: 13 days before --end)")
     parser.add_argument("--end", type=parse_day, required=True, help="last day, included")
-    parser.add_argument("--conf", default=DEFAULT_CONF, help="comma-separated config overlays")
+    add_conf_option(parser)
     parser.add_argument("--out", type=Path,
                         help="HTML file (default <artifact_root>/reports/report_<start>_<end>.html)")
     parser.add_argument("--scaling", type=Path, default=SCALING_RESULT, help="bench/scaling result to plot")

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.config import PipelineConfig, add_conf_option, load_config
 from core.errors import PipelineError
 from core.metrics import auc, calibration, gauc, logloss, recalibrate
 from features.samples import label_columns
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="lr, wide_deep, deepfm or esmm")
     parser.add_argument("--task", choices=("ctr", "cvr"), default="ctr",
                         help="cvr: learn the conversion label on clicked samples only (a baseline for ESMM's cvr)")
-    parser.add_argument("--conf", default=DEFAULT_CONF)
+    add_conf_option(parser)
     args = parser.parse_args(argv)
     try:
         record = train(load_config(args.conf), args.ds, args.model, args.task)

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.config import PipelineConfig, add_conf_option, load_config
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from features.samples import label_columns
 from features.spec import GBDT_LEAVES
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D of the candidate, YYYY-MM-DD")
     parser.add_argument("--model", required=True, help="a ranker name trained by models.train")
-    parser.add_argument("--conf", default=DEFAULT_CONF)
+    add_conf_option(parser)
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.conf)

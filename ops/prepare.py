@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.config import DEFAULT_CONF, load_config
+from core.config import add_conf_option, load_config
 from core.errors import PipelineError
 from core.spark import build_session, cached_jars, jar_manifest
 from datasets.fetch import fetch_dataset
@@ -18,7 +18,7 @@ from datasets.fetch import fetch_dataset
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conf", default=DEFAULT_CONF, help=f"comma-separated overlays (default {DEFAULT_CONF})")
+    add_conf_option(parser)
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.conf)

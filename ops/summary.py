@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from core.cli import parse_day
-from core.config import DEFAULT_CONF, PipelineConfig, load_config
+from core.config import PipelineConfig, add_conf_option, load_config
 from core.delta_arrow import delta_dataset, is_delta_table
 from ops.digests import lake_tables
 
@@ -60,7 +60,7 @@ def read_day(cfg: PipelineConfig, table: str, column: str, ds: dt.date) -> list[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True)
-    parser.add_argument("--conf", default=DEFAULT_CONF)
+    add_conf_option(parser)
     parser.add_argument("--dag-id", default="dailyrec")
     args = parser.parse_args(argv)
     cfg, ds = load_config(args.conf), args.ds
