@@ -3,9 +3,10 @@ from core.spark import cached_jars, delta_package, jar_manifest, session_setting
 from tests.conftest import MOVIELENS, write_yaml
 
 
-def config(tmp_path):
-    overlay = write_yaml(tmp_path / "cache.yaml", {"cache_dir": str(tmp_path / "cache")})
-    return load_config(["conf/local.yaml", MOVIELENS, str(overlay)])
+def config(tmp_path, spark_settings: dict | None = None):
+    """conf/local.yaml (not the tests' Spark settings) with its own jar cache, plus these Spark settings."""
+    overlay = {"cache_dir": str(tmp_path / "cache"), "spark": {"settings": spark_settings or {}}}
+    return load_config(["conf/local.yaml", MOVIELENS, str(write_yaml(tmp_path / "overlay.yaml", overlay))])
 
 
 def test_delta_package_matches_installed_spark_and_delta():
@@ -37,8 +38,7 @@ def test_submit_flags_carry_master_jars_and_every_setting(tmp_path):
 
 def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
     assert session_settings(config(tmp_path))["spark.driver.extraJavaOptions"].startswith("-Dlog4j2.configurationFile=")
-    overlay = write_yaml(tmp_path / "jvm.yaml", {"spark": {"settings": {"spark.driver.extraJavaOptions": "-Xss4m"}}})
-    cfg = load_config(["conf/local.yaml", MOVIELENS, str(tmp_path / "cache.yaml"), str(overlay)])
+    cfg = config(tmp_path, {"spark.driver.extraJavaOptions": "-Xss4m"})
     options = session_settings(cfg)["spark.driver.extraJavaOptions"].split()
     assert options[0].startswith("-Dlog4j2.configurationFile=file:") and options[1:] == ["-Xss4m"]
 
@@ -46,7 +46,6 @@ def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
 def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(tmp_path, spark):
     cfg = config(tmp_path)
     assert session_settings(cfg)["spark.checkpoint.dir"] == f"{cfg.artifact_root}/spark-checkpoints"
-    overlay = write_yaml(tmp_path / "dir.yaml", {"spark": {"settings": {"spark.checkpoint.dir": "hdfs:///ckpt"}}})
-    cfg = load_config(["conf/local.yaml", MOVIELENS, str(tmp_path / "cache.yaml"), str(overlay)])
-    assert session_settings(cfg)["spark.checkpoint.dir"] == "hdfs:///ckpt"
+    assert session_settings(config(tmp_path, {"spark.checkpoint.dir": "hdfs:///ckpt"}))["spark.checkpoint.dir"] \
+        == "hdfs:///ckpt"
     assert "spark-checkpoints" in spark.sparkContext.getCheckpointDir()  # the suite's session has one
