@@ -14,7 +14,7 @@ def lookup_penalty(values: keras.KerasTensor, present: keras.KerasTensor) -> ker
     """Mean over the batch of the squared values a row looked up (absent entries excluded).
 
     The L2 of `ranker.l2` penalises only what a batch uses, so the gradient of a 100k-bucket table stays sparse
-    (a whole-table penalty would update every row every step), and rare ids, seen in few batches, shrink most.
+    (a whole-table penalty would update every row every step).
     """
     mask = ops.cast(present, values.dtype)
     if len(values.shape) > len(mask.shape):
