@@ -280,6 +280,9 @@ class RankerConfig(_Frozen):
     warm_start: bool  # start from the weights of the model's latest candidate before D, where shapes match
     negative_keep_rate: float  # < 1: train on that share of negatives; predictions are re-calibrated
     use_gbdt_leaves: bool  # add the `gbdt_leaves` of as_of D (jobs/gbdt_leaves.py) to the wide part
+    # Features of the spec the rankers do not take (the samples keep them, GBDT and reports still see them): on a
+    # small dataset, ids the models can only memorise. Checked against the spec when a model is built.
+    exclude_features: list[str]
     models: list[str]  # the rankers the daily DAG trains, gates and exports (names of models.registry)
     seed: int
 

@@ -60,7 +60,14 @@ def config_hash(cfg: PipelineConfig) -> str:
 
 
 def model_spec(cfg: PipelineConfig) -> FeatureSpec:
-    return feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
+    """The rankers' features: the samples' spec (with GBDT leaves if used) less `ranker.exclude_features`."""
+    spec = feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
+    excluded = set(cfg.ranker.exclude_features)
+    unknown = sorted(excluded - set(spec.names))
+    if unknown:
+        raise PipelineError(f"ranker.exclude_features names features not in the spec: {', '.join(unknown)}; "
+                            f"known: {', '.join(spec.names)}")
+    return FeatureSpec(tuple(f for f in spec.features if f.name not in excluded))
 
 
 def task_labels(cfg: PipelineConfig, task: str) -> tuple[str, ...]:

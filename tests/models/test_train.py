@@ -9,11 +9,12 @@ import pytest
 from deltalake import write_deltalake
 
 from core.delta_arrow import delta_dataset
+from core.errors import PipelineError
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.rankers import ModelParams
 from models.registry import build_model
-from models.train import TrainingDays, day_metrics, main, train, warm_start, write_metrics
+from models.train import TrainingDays, day_metrics, main, model_spec, train, warm_start, write_metrics
 from tests.conftest import MOVIELENS, config_for
 
 D = dt.date(1998, 4, 22)
@@ -70,6 +71,22 @@ def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
     assert [(r["model"], r["ds"], r["rows"]) for r in rows] == [("deepfm", D.isoformat(), record["rows"])]
     write_metrics(cfg.table_path("ranker_metrics"), {**record, "auc": 0.5})  # a re-run replaces its row
     assert [r["auc"] for r in delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()] == [0.5]
+
+
+def test_excluded_features_are_not_model_inputs_and_unknown_names_are_refused(tmp_path):
+    ids = ["user_id", "item_id", "user_recent_items"]
+    cfg = config_for(tmp_path, MOVIELENS, **{**SMALL, "ranker": {**SMALL["ranker"], "exclude_features": ids}})
+    assert set(feature_spec(cfg).names) - set(model_spec(cfg).names) == set(ids)
+    table = synthetic_samples(feature_spec(cfg), 2400, D - dt.timedelta(days=3), 4, seed=1)
+    write_deltalake(cfg.table_path("samples"), table, partition_by=["dt"])
+    record = train(cfg, D, "deepfm")
+    model = keras.saving.load_model(cfg.artifact_path("candidates", "deepfm", D.isoformat(), "model.keras"))
+    inputs = {tensor.name.split(":")[0] for tensor in model.inputs}
+    assert inputs == set(model_spec(cfg).names) and not inputs & set(ids)
+    assert record["gauc"] is not None  # user_id still groups the day's rows for GAUC
+    typo = config_for(tmp_path / "typo", MOVIELENS, ranker={"exclude_features": ["item_idd"]})
+    with pytest.raises(PipelineError, match="exclude_features names features not in the spec: item_idd; known: "):
+        model_spec(typo)
 
 
 def test_esmm_metrics_score_cvr_on_clicked_rows_only():
