@@ -1,18 +1,24 @@
 import datetime as dt
+import math
 import random
 
 import pytest
+from pyspark.ml.linalg import SparseVector
 from pyspark.sql import functions as F
 
 from core.config import GbdtConfig
 from core.lake import replace_partition
 from features.spec import GBDT_LEAVES, Feature, feature_spec
 from jobs.gbdt_leaves import (
+    at_most,
+    compare_models,
+    fit_lr,
     gbdt_leaves,
     global_leaf_ids,
     leaf_offsets,
     leaves_per_tree,
     train_gbdt,
+    with_leaf_vector,
     with_leaves,
     with_numeric_vector,
 )
@@ -67,6 +73,52 @@ def test_the_leaves_of_a_sample_scored_twice_are_equal(spark):
     twice = sorted(map(tuple, (r[GBDT_LEAVES] for r in with_leaves(model, frame, offsets).collect())))
     assert once == twice
     assert all(0 <= leaf < sum(leaves_per_tree(model)) for ids in once for leaf in ids)
+
+
+def test_leaf_vector_has_a_one_at_each_global_leaf_id(spark):
+    frame = spark.createDataFrame([([0, 2, 4],), ([1, 3, 5],), ([1, 2, 5],)], f"{GBDT_LEAVES} array<int>")
+    got = [row["leaf_vector"] for row in with_leaf_vector(frame, 6).collect()]
+    assert got == [SparseVector(6, [0, 2, 4], [1.0] * 3), SparseVector(6, [1, 3, 5], [1.0] * 3),
+                   SparseVector(6, [1, 2, 5], [1.0] * 3)]
+
+
+def test_at_most_keeps_a_small_frame_and_samples_a_large_one_with_its_seed(spark):
+    frame = stumps_frame(spark)  # 50 rows
+    assert at_most(frame, 50, 50, seed=7) is frame
+    sampled = sorted(map(tuple, at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
+    assert 0 < len(sampled) < 50
+    assert sampled == sorted(map(tuple, at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
+
+
+def test_the_evaluation_lr_fits_on_at_most_max_train_rows(spark):
+    frame = stumps_frame(spark)  # 50 rows
+    capped = fit_lr(frame, "raw", "label", 0.01, PARAMS.model_copy(update={"max_train_rows": 20}))
+    whole = fit_lr(frame, "raw", "label", 0.01, PARAMS)
+    assert capped.summary.predictions.count() == at_most(frame, 50, 20, PARAMS.seed).count() < 50
+    assert whole.summary.predictions.count() == 50
+
+
+def stacked_frame(spark, rows):
+    """(x, label, leaves, gbdt score) rows as compare_models gets them: the stumps' leaves below/above x = 5."""
+    frame = spark.createDataFrame(
+        [(float(x), label, [0, 2, 4] if x < 5 else [1, 3, 5], score) for x, label, score in rows],
+        f"x double, label int, {GBDT_LEAVES} array<int>, gbdt_score double")
+    return with_numeric_vector(frame, [X])
+
+
+def test_compare_models_scores_day_d_with_each_model_and_capped_lrs(spark):
+    train = stacked_frame(spark, [(float(x), int(x >= 5), 0.5) for x in range(10) for _ in range(5)])
+    day = stacked_frame(spark, [(1.0, 0, 0.2), (4.0, 0, 0.6), (6.0, 1, 0.4), (8.0, 1, 0.8)])
+    results = {r["model"]: r for r in compare_models(
+        train, train, day, "label", PARAMS.model_copy(update={"max_train_rows": 20}), total_leaves=6)}
+    assert set(results) == {"lr_raw", "gbdt", "gbdt_lr"}
+    assert all(r["rows"] == 4 and r["label_rate"] == 0.5 for r in results.values())
+    # The GBDT's own scores: positives at 0.4 and 0.8, negatives at 0.2 and 0.6 -> 3 of 4 pairs ordered right.
+    assert results["gbdt"]["auc"] == 0.75
+    expected = -(math.log(0.8) + math.log(0.4) + math.log(0.4) + math.log(0.8)) / 4
+    assert results["gbdt"]["logloss"] == pytest.approx(expected, abs=1e-9)  # exact_avg: terms to 2 ** -32
+    # Both LRs, each fitted on a sample of the 50 rows, learned "x >= 5": x = 6, 8 rank above x = 1, 4.
+    assert results["lr_raw"]["auc"] == results["gbdt_lr"]["auc"] == 1.0
 
 
 D = dt.date(1998, 4, 22)
