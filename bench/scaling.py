@@ -1,7 +1,7 @@
 """How the Spark part of the pipeline scales with the log: every day job (ingest to evaluate_recall) over a synthetic
 log of N events spread over a few days, for several N, in one Spark session, timed per job.
 
-    python -m bench.scaling [--events 1000000,10000000,50000000] [--days 3]   (BENCH_QUICK=1: one log of 20k events)
+    python -m bench.scaling [--events 1000000,10000000,50000000] [--days 4]   (BENCH_QUICK=1: one log of 20k events)
 Figure: seconds per million events at each size (all jobs of all days / events in the log) and of the last day
 alone (the one with history: profiles, samples, a trained forest, recall); ratio = seconds per million events at
 the largest size / at the smallest (1: cost grows linearly; below 1: fixed costs are amortised).
@@ -48,9 +48,10 @@ def overlay_for(events: int, days: int, root) -> str:
     shutil.rmtree(DATA_DIR / f"artifacts_scaling_{events}", ignore_errors=True)
     files = {"source": {"path": str(root / "events" / "dt={ds}")},
              "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
-    # A short log: the forest of the last day learns the first day, its stacked LR the day before D.
+    # A short log: the last day's forest learns days 2..D-2 (day 1 has no history, so its samples have no features
+    # to split on and the forest would be one-leaf trees), its stacked LR the day before D.
     values = {"lake_root": str(lake), "artifact_root": str(DATA_DIR / f"artifacts_scaling_{events}"),
-              "dataset": files, "gbdt": {"train_days": days - 1, "stack_days": 1},
+              "dataset": files, "gbdt": {"train_days": days - 2, "stack_days": 1},
               "recall": {"history_days": days - 1, "popular_days": days - 1}}
     return str(write_overlay(f"scaling_{events}", values))
 
@@ -89,12 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=parse_sizes, default="20000" if quick() else "1000000,10000000,50000000",
                         help="comma-separated log sizes (events in the whole log)")
-    parser.add_argument("--days", type=int, default=3, help="days the log spans (>= 3: the last needs two before it)")
+    parser.add_argument("--days", type=int, default=4,
+                        help="days the log spans (>= 4: the last day's forest learns a day with history)")
     parser.add_argument("--add", action="store_true",
                         help="keep the other sizes of the existing result (same days and mode) and add these")
     args = parser.parse_args(argv)
-    if args.days < 3:
-        parser.error("--days must be >= 3")
+    if args.days < 4:
+        parser.error("--days must be >= 4")
     spark = build_session(load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml"]))
     kept = earlier_sizes(args.days, set(args.events)) if args.add else []
     sizes = []
