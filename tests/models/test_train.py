@@ -24,8 +24,8 @@ SMALL = {"ranker": {"train_days": 3, "batch_size": 128, "max_epochs": 4, "hidden
          "profiles": {"windows": [7]}}
 
 
-def lake_with_samples(tmp_path, flip_day=None):
-    cfg = config_for(tmp_path, MOVIELENS, **SMALL)
+def lake_with_samples(tmp_path, flip_day=None, **ranker):
+    cfg = config_for(tmp_path, MOVIELENS, **{**SMALL, "ranker": {**SMALL["ranker"], **ranker}})
     table = synthetic_samples(feature_spec(cfg), 2400, D - dt.timedelta(days=3), 4, seed=1)
     if flip_day is not None:  # turn every label of one day upside down
         on_day = pc.equal(table.column("dt"), pa.scalar(flip_day, pa.date32()))
@@ -75,10 +75,8 @@ def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
 
 def test_excluded_features_are_not_model_inputs_and_unknown_names_are_refused(tmp_path):
     ids = ["user_id", "item_id", "user_recent_items"]
-    cfg = config_for(tmp_path, MOVIELENS, **{**SMALL, "ranker": {**SMALL["ranker"], "exclude_features": ids}})
+    cfg = lake_with_samples(tmp_path, exclude_features=ids)
     assert set(feature_spec(cfg).names) - set(model_spec(cfg).names) == set(ids)
-    table = synthetic_samples(feature_spec(cfg), 2400, D - dt.timedelta(days=3), 4, seed=1)
-    write_deltalake(cfg.table_path("samples"), table, partition_by=["dt"])
     record = train(cfg, D, "deepfm")
     model = keras.saving.load_model(cfg.artifact_path("candidates", "deepfm", D.isoformat(), "model.keras"))
     inputs = {tensor.name.split(":")[0] for tensor in model.inputs}
