@@ -135,14 +135,14 @@ def with_leaf_vector(frame: DataFrame, total_leaves: int) -> DataFrame:
         "leaf_tokens")
 
 
-def at_most(frame: DataFrame, rows: int, max_rows: int, seed: int) -> DataFrame:
+def rows_at_most(frame: DataFrame, rows: int, max_rows: int, seed: int) -> DataFrame:
     """`frame` (of `rows` rows) itself, or a seeded sample of about max_rows of its rows when it holds more."""
     return frame if rows <= max_rows else frame.sample(fraction=max_rows / rows, seed=seed)
 
 
 def fit_lr(train: DataFrame, column: str, label: str, l2: float, params: GbdtConfig) -> LogisticRegressionModel:
     """Logistic regression of the label on the vector `column`, on at most params.max_train_rows rows (seeded)."""
-    sample = at_most(train, train.count(), params.max_train_rows, params.seed)
+    sample = rows_at_most(train, train.count(), params.max_train_rows, params.seed)
     lr = LogisticRegression(featuresCol=column, labelCol=label, regParam=l2, maxIter=LR_MAX_ITER,
                             standardization=True)
     return lr.fit(sample.withColumn(label, F.col(label).cast("double")))
@@ -201,7 +201,7 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(LEAVES_TABLE), {"as_of": ds})
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
-    fit_rows = at_most(forest_days, stats["rows"], params.max_train_rows, params.seed)
+    fit_rows = rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed)
     forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, features, label, params,
                          params.reuse_model)
     total_leaves = sum(leaves_per_tree(forest.model))

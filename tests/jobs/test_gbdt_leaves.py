@@ -10,13 +10,13 @@ from core.config import GbdtConfig
 from core.lake import replace_partition
 from features.spec import GBDT_LEAVES, Feature, feature_spec
 from jobs.gbdt_leaves import (
-    at_most,
     compare_models,
     fit_lr,
     gbdt_leaves,
     global_leaf_ids,
     leaf_offsets,
     leaves_per_tree,
+    rows_at_most,
     train_gbdt,
     with_leaf_vector,
     with_leaves,
@@ -82,19 +82,19 @@ def test_leaf_vector_has_a_one_at_each_global_leaf_id(spark):
                    SparseVector(6, [1, 2, 5], [1.0] * 3)]
 
 
-def test_at_most_keeps_a_small_frame_and_samples_a_large_one_with_its_seed(spark):
+def test_rows_at_most_keeps_a_small_frame_and_samples_a_large_one_with_its_seed(spark):
     frame = stumps_frame(spark)  # 50 rows
-    assert at_most(frame, 50, 50, seed=7) is frame
-    sampled = sorted(map(tuple, at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
+    assert rows_at_most(frame, 50, 50, seed=7) is frame
+    sampled = sorted(map(tuple, rows_at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
     assert 0 < len(sampled) < 50
-    assert sampled == sorted(map(tuple, at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
+    assert sampled == sorted(map(tuple, rows_at_most(frame, 50, 20, seed=7).select("x", "y").collect()))
 
 
 def test_the_evaluation_lr_fits_on_at_most_max_train_rows(spark):
     frame = stumps_frame(spark)  # 50 rows
     capped = fit_lr(frame, "raw", "label", 0.01, PARAMS.model_copy(update={"max_train_rows": 20}))
     whole = fit_lr(frame, "raw", "label", 0.01, PARAMS)
-    assert capped.summary.predictions.count() == at_most(frame, 50, 20, PARAMS.seed).count() < 50
+    assert capped.summary.predictions.count() == rows_at_most(frame, 50, 20, PARAMS.seed).count() < 50
     assert whole.summary.predictions.count() == 50
 
 
