@@ -97,8 +97,9 @@ with DAG(
                            trigger_rule=TriggerRule.ALL_DONE, depends_on_past=False, retries=0)
 
     raw_data_available >> [jobs["ingest_attributes"], jobs["ingest_events"]]
-    jobs["ingest_events"] >> jobs["build_daily_rollups"] >> jobs["build_profiles"] >> jobs["build_samples"]
-    jobs["ingest_attributes"] >> jobs["build_samples"] >> jobs["gbdt_leaves"]
+    # The rollups read D's item snapshot (categories), so attributes come before them, not only before the samples.
+    [jobs["ingest_attributes"], jobs["ingest_events"]] >> jobs["build_daily_rollups"]
+    jobs["build_daily_rollups"] >> jobs["build_profiles"] >> jobs["build_samples"] >> jobs["gbdt_leaves"]
     recall_sources = [jobs["recall_als"], jobs["recall_itemcf"], jobs["recall_popular"]]
     jobs["build_daily_rollups"] >> recall_sources >> jobs["recall_merge"] >> jobs["evaluate_recall"] >> report
     for model in cfg.ranker.models:

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AttributeTable, PipelineConfig
+from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
 from datasets.fetch import ensure_attribute_file
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
@@ -100,14 +101,21 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
 
 
 def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
-    """The users/items snapshot of day D keyed by `user_id`/`item_id`; None when the dataset has no such table."""
+    """The users/items snapshot of day D keyed by `user_id`/`item_id`; None when the dataset has no such table.
+
+    Fails clearly when D has no snapshot (ingest_attributes for D has not run, or kept no row).
+    """
     table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
     if table is None:
         return None
     path = cfg.table_path(ATTRIBUTE_TABLES[kind])
     require_table(spark, path, f"ingest_attributes for {ds}")
     key = "user_id" if kind == "users" else "item_id"
-    return read_partitions(spark, path, "dt", ds, ds).withColumnRenamed(table.id_column, key)
+    snapshot = read_partitions(spark, path, "dt", ds, ds)
+    # An empty snapshot would join as "no attributes" and silently null every category or demographic of the day.
+    if snapshot.isEmpty():
+        raise PipelineError(f"no {kind} snapshot of {ds} in {path}; run ingest_attributes for {ds} first")
+    return snapshot.withColumnRenamed(table.id_column, key)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from jobs.backfill import DAY_JOBS
 MODELS = ("wide_deep", "deepfm")  # ranker.models of conf/base.yaml
 SPARK_EDGES = {
     ("ingest_events", "build_daily_rollups"), ("build_daily_rollups", "build_profiles"),
-    ("build_profiles", "build_samples"), ("ingest_attributes", "build_samples"), ("build_samples", "gbdt_leaves"),
+    ("build_profiles", "build_samples"), ("ingest_attributes", "build_daily_rollups"), ("build_samples", "gbdt_leaves"),
     ("build_daily_rollups", "recall_als"), ("build_daily_rollups", "recall_itemcf"),
     ("build_daily_rollups", "recall_popular"), ("recall_als", "recall_merge"), ("recall_itemcf", "recall_merge"),
     ("recall_popular", "recall_merge"), ("recall_merge", "evaluate_recall"),

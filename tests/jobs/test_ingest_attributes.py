@@ -1,7 +1,10 @@
 import datetime as dt
 
+import pytest
+
 from core.config import AttributeTable
-from jobs.ingest_attributes import ingest_attributes, one_row_per_id, parse_attributes
+from core.errors import PipelineError
+from jobs.ingest_attributes import ingest_attributes, one_row_per_id, parse_attributes, read_attribute_snapshot
 from tests.conftest import MOVIELENS, config_for, lines_frame
 
 ITEMS = AttributeTable(
@@ -49,3 +52,7 @@ def test_snapshot_of_movielens_attributes_lands_in_delta(spark, tmp_path):
         ("1", 24, "M", ds), ("2", 53, "F", ds)]
     items_table = spark.read.format("delta").load(cfg.table_path("item_attributes")).collect()
     assert [(r.item_id, r.genres) for r in items_table] == [("1", ["Animation", "Comedy"])]
+    assert [r.item_id for r in read_attribute_snapshot(spark, cfg, "items", ds).collect()] == ["1"]
+    # The next day's jobs must not join an absent snapshot as "no attributes".
+    with pytest.raises(PipelineError, match="no items snapshot of 1998-01-02 .*run ingest_attributes for 1998-01-02"):
+        read_attribute_snapshot(spark, cfg, "items", ds + dt.timedelta(days=1))
