@@ -93,6 +93,12 @@ def with_leaves(model: GBTClassificationModel, frame: DataFrame, offsets: Sequen
         "gbdt_score", vector_to_array("probability")[1]).drop("leaf", "probability", "rawPrediction", "prediction")
 
 
+# The gbdt settings that shape a forest: a saved forest is reused only when all of them are unchanged (the LRs'
+# strengths only shape the evaluation, and reuse_model is the switch itself).
+FOREST_SETTINGS = {"train_days", "stack_days", "num_trees", "max_depth", "step_size", "subsampling_rate",
+                   "min_instances_per_node", "max_train_rows", "seed"}
+
+
 @dataclass(frozen=True)
 class SavedForest:
     model: GBTClassificationModel
@@ -104,21 +110,23 @@ class SavedForest:
 
 def fit_or_load(path: Path, train: DataFrame, features: Sequence[Feature], label: str, params: GbdtConfig,
                 reuse: bool) -> SavedForest:
-    """Load the forest saved for this as_of when it was built from the same features and label, else train one
-    and save it; the save goes to a temporary folder that is renamed, so a crash never leaves half a model."""
+    """Load the forest saved for this as_of when it was built from the same features, label and forest settings,
+    else train one and save it; the save goes to a temporary folder that is renamed, so a crash never leaves half a
+    model."""
     names = [f.name for f in features]
+    settings = params.model_dump(mode="json", include=FOREST_SETTINGS)
     meta_file = path / "forest.json"
     if reuse and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
-        if meta["features"] == names and meta["label"] == label:
+        if meta["features"] == names and meta["label"] == label and meta.get("settings") == settings:
             return SavedForest(GBTClassificationModel.load(str(path / "model")), meta["offsets"], names, label, True)
     model = train_gbdt(train, params, label)
     offsets = leaf_offsets(leaves_per_tree(model))
     staging = path.with_name(path.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     model.write().overwrite().save(str(staging / "model"))
-    (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "offsets": offsets,
-                                                     "leaves": leaves_per_tree(model)}, indent=1))
+    (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "settings": settings,
+                                                     "offsets": offsets, "leaves": leaves_per_tree(model)}, indent=1))
     shutil.rmtree(path, ignore_errors=True)
     staging.rename(path)
     return SavedForest(model, offsets, names, label, False)

@@ -166,3 +166,7 @@ def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spa
     before = leaves_of_training_days(spark, clean)
     assert "(reused 4 trees" in gbdt_leaves(spark, clean, D)
     assert leaves_of_training_days(spark, clean) == before
+    # A changed forest setting trains a new forest rather than reusing the one saved with the old settings.
+    fewer_trees = config_for(tmp_path / "clean", MOVIELENS,
+                             **{**overrides, "gbdt": {**overrides["gbdt"], "num_trees": 3}})
+    assert gbdt_leaves(spark, fewer_trees, D).startswith(f"gbdt_leaves {D} (trained 3 trees")
