@@ -46,12 +46,13 @@ airflow-db: setup
 		|| (tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 # A backfill through Airflow itself: Airflow 3 backfills are run by the scheduler, so one is started for the
-# length of the backfill (with the dag processor that serialises the DAG for it), then stopped.
+# length of the backfill (after `airflow dags reserialize` has serialised the DAG for it), then stopped.
 airflow-backfill: airflow-db
 	test -n "$(START)" -a -n "$(END)" || (echo "usage: make airflow-backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2)
 	$(AIRFLOW) $(PY) -m ops.airflow_backfill --dag-id dailyrec --start $(START) --end $(END)
 
-# The project's modules as one zip for executors without the project installed (spark-submit --py-files).
+# The project's modules as one zip for executors without the project installed (DAILYREC_PY_FILES: it reaches
+# the executors' PYTHONPATH through spark.executorEnv, see core.spark).
 package: setup
 	$(PY) -m ops.package
 

@@ -13,8 +13,9 @@
    Serving's layout: the highest version is served, and it is the blessed one), keeping the newest
    gate.keep_versions.
 
-Fail closed: any failed check (or error while checking) leaves the published versions untouched and exits 1 with
-one line naming the check, its value and threshold. Every decision, pass or fail, is appended to the Delta table
+Fail closed: any failed check (or error while checking) leaves the published versions untouched. A rejection
+exits 2 (core.errors.GATE_REJECTED_EXIT) with one line naming the check, its value and threshold; exit 1 means the
+gate could not run. Every decision, pass or fail, is appended to the Delta table
 `model_registry` and written in full to `<artifact_root>/gate/<model>/<D>/report.json`.
 """
 from __future__ import annotations
