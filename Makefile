@@ -9,6 +9,8 @@ END ?=
 # make run: the daily DAG for one day, the last of the MovieLens window (its history is built first if missing).
 DAY ?= 1998-04-22
 SPARK_MASTER ?= local[*]
+# make airflow-backfill gives up waiting for the runs after this many seconds (they keep their state; re-run to resume).
+BACKFILL_TIMEOUT ?= 14400
 # Airflow on its embedded SQLite DB inside the repo; the DAG reads DAILYREC_CONF, the master comes from the connection.
 AIRFLOW_HOME ?= $(CURDIR)/.airflow
 AIRFLOW := env AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
@@ -49,7 +51,8 @@ airflow-db: setup
 # length of the backfill (after `airflow dags reserialize` has serialised the DAG for it), then stopped.
 airflow-backfill: airflow-db
 	test -n "$(START)" -a -n "$(END)" || (echo "usage: make airflow-backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2)
-	$(AIRFLOW) $(PY) -m ops.airflow_backfill --dag-id dailyrec --start $(START) --end $(END)
+	$(AIRFLOW) $(PY) -m ops.airflow_backfill --dag-id dailyrec --start $(START) --end $(END) \
+		--timeout $(BACKFILL_TIMEOUT)
 
 # The project's modules as one zip for executors without the project installed (DAILYREC_PY_FILES: it reaches
 # the executors' PYTHONPATH through spark.executorEnv, see core.spark).
@@ -77,5 +80,7 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
 	rm -rf .lock-venv
 
+# The lake with what belongs to it: the forests and candidates under artifacts/ are of its days, and the versions
+# under exports/ are the ones its model_registry recorded.
 clean-lake:
-	rm -rf lake
+	rm -rf lake artifacts exports
