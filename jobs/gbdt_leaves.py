@@ -93,10 +93,10 @@ def with_leaves(model: GBTClassificationModel, frame: DataFrame, offsets: Sequen
         "gbdt_score", vector_to_array("probability")[1]).drop("leaf", "probability", "rawPrediction", "prediction")
 
 
-# The gbdt settings that shape a forest: a saved forest is reused only when all of them are unchanged (the LRs'
-# strengths only shape the evaluation, and reuse_model is the switch itself).
-FOREST_SETTINGS = {"train_days", "stack_days", "num_trees", "max_depth", "step_size", "subsampling_rate",
-                   "min_instances_per_node", "max_train_rows", "seed"}
+# A saved forest is reused only when every gbdt setting is unchanged except these: the LRs' strengths only shape the
+# evaluation, reuse_model is the switch itself, and the label is compared on its own. Excluding (rather than listing)
+# means a setting added later invalidates reuse by default.
+NOT_FOREST_SETTINGS = {"lr_reg", "stack_lr_reg", "reuse_model", "label"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def fit_or_load(path: Path, train: DataFrame, features: Sequence[Feature], label
     else train one and save it; the save goes to a temporary folder that is renamed, so a crash never leaves half a
     model."""
     names = [f.name for f in features]
-    settings = params.model_dump(mode="json", include=FOREST_SETTINGS)
+    settings = params.model_dump(mode="json", exclude=NOT_FOREST_SETTINGS)
     meta_file = path / "forest.json"
     if reuse and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
