@@ -121,15 +121,14 @@ def test_event_id_depends_on_content_only(spark):
     assert all(len(value) == 32 and int(value, 16) >= 0 for value in (ids[lines[0]], ids[lines[2]]))
 
 
-def test_of_three_copies_the_first_raw_line_is_kept_and_a_rejected_row_is_never_a_copy(spark):
+def test_of_three_copies_the_first_in_read_order_is_kept_and_a_rejected_row_is_never_a_copy(spark):
     movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
     # The same rating three ways, the same content on a malformed line, and another rating.
     lines = ["1\t5\t3.00\t881250949", "1\t5\t3\t881250949", "1\t5\t3.0\t881250949",
              "1\t5\t3\t881250949\textra", "1\t6\t3\t881250949"]
     got = {row["raw"]: (row["reason"], row["event_id"] is not None)
            for row in classify_raw_events(lines_frame(spark, lines), movielens, dt.date(1997, 12, 4)).collect()}
-    # By raw line "1\t5\t3\t..." sorts first ("\t" < "."), then "3.0\t" before "3.00".
-    assert got == {lines[0]: ("duplicate", False), lines[1]: (None, True), lines[2]: ("duplicate", False),
+    assert got == {lines[0]: (None, True), lines[1]: ("duplicate", False), lines[2]: ("duplicate", False),
                    lines[3]: ("malformed", False), lines[4]: (None, True)}
 
 
