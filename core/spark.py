@@ -10,7 +10,9 @@ import importlib.metadata
 import os
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from core.config import REPO_ROOT, PipelineConfig, add_conf_option, load_config
 
@@ -82,6 +84,23 @@ def build_session(cfg: PipelineConfig):
     spark.sparkContext.setLogLevel("WARN")
     _remember_jars(cfg, spark)
     return spark
+
+
+@contextmanager
+def without_whole_stage_codegen(spark) -> Iterator[None]:
+    """Plan the queries run inside without whole-stage codegen, then restore the session's setting.
+
+    For very wide expressions (a forest compiled to SQL): fused into one generated method they pass Java's 64 KB
+    method limit, and Spark logs a compile error before it falls back. Without fusion, Spark splits each
+    projection's code into methods that compile (and that HotSpot will JIT).
+    """
+    key = "spark.sql.codegen.wholeStage"
+    previous = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, previous)
 
 
 def started_by_spark_submit() -> bool:

@@ -28,7 +28,7 @@ from pyspark.ml.classification import (
 )
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import CountVectorizerModel, VectorAssembler
-from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -36,6 +36,7 @@ from core.cli import run_day_job
 from core.config import GbdtConfig, PipelineConfig
 from core.lake import read_partitions, replace_partition, require_table
 from core.metrics import EPSILON
+from core.spark import without_whole_stage_codegen
 from core.sums import exact_avg
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec
@@ -58,24 +59,28 @@ def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
     return offsets
 
 
-def global_leaf_ids(ordinals: Sequence[float], offsets: Sequence[int]) -> list[int]:
-    """Spark's per-tree leaf ordinals (0-based, as doubles) -> ids unique across the forest."""
-    return [offset + int(ordinal) for ordinal, offset in zip(ordinals, offsets)]
-
-
-def with_numeric_vector(samples: DataFrame, features: Sequence[Feature], output: str = "raw") -> DataFrame:
-    """Add a dense vector of the numeric features: missing -> 0 (no history), log1p where the spec says."""
-    values = []
+def with_model_inputs(samples: DataFrame, features: Sequence[Feature]) -> DataFrame:
+    """Each numeric feature column replaced by what the models read: missing -> 0 (no history), log1p where the spec
+    says."""
+    values = {}
     for feature in features:
         value = F.coalesce(F.col(feature.name).cast("double"), F.lit(0.0))
-        values.append(F.log1p(F.greatest(value, F.lit(0.0))) if feature.log1p else value)
-    return samples.withColumn(output, array_to_vector(F.array(*values)))
+        values[feature.name] = F.log1p(F.greatest(value, F.lit(0.0))) if feature.log1p else value
+    return samples.withColumns(values)
+
+
+def with_numeric_vector(frame: DataFrame, inputs: Sequence[str], output: str = "raw") -> DataFrame:
+    """Add a dense vector of the (already prepared) input columns, in order, for Spark ML to fit on.
+
+    A vector costs about 8 us a row to build (50 s for 5.8M rows of 58 features), more than scoring itself, so
+    only the rows a model is fitted on get one; scoring reads the columns (`forest_leaves`, `lr_probability`)."""
+    return frame.withColumn(output, array_to_vector(F.array(*inputs)))
 
 
 def train_gbdt(train: DataFrame, params: GbdtConfig, label: str) -> GBTClassificationModel:
     gbt = GBTClassifier(featuresCol="raw", labelCol=label, maxIter=params.num_trees, maxDepth=params.max_depth,
                         stepSize=params.step_size, subsamplingRate=params.subsampling_rate,
-                        minInstancesPerNode=params.min_instances_per_node, seed=params.seed, leafCol="leaf")
+                        minInstancesPerNode=params.min_instances_per_node, seed=params.seed)
     return gbt.fit(train.withColumn(label, F.col(label).cast("double")))
 
 
@@ -84,13 +89,81 @@ def leaves_per_tree(model: GBTClassificationModel) -> list[int]:
     return [(tree.numNodes + 1) // 2 for tree in model.trees]
 
 
-def with_leaves(model: GBTClassificationModel, frame: DataFrame, offsets: Sequence[int]) -> DataFrame:
-    """Add `gbdt_leaves` (array<int>, one global id per tree) and `gbdt_score` (the GBDT's probability)."""
-    scored = model.transform(frame)
-    offset_array = F.array(*[F.lit(o) for o in offsets])
-    ids = F.zip_with(vector_to_array("leaf"), offset_array, lambda ordinal, offset: ordinal.cast("int") + offset)
-    return scored.withColumn(GBDT_LEAVES, ids).withColumn(
-        "gbdt_score", vector_to_array("probability")[1]).drop("leaf", "probability", "rawPrediction", "prediction")
+@dataclass(frozen=True)
+class Leaf:
+    value: float
+
+
+@dataclass(frozen=True)
+class Split:
+    """A sample goes left when its input `feature` (an index into the inputs) is <= threshold, as in Spark."""
+    feature: int
+    threshold: float
+    left: "Leaf | Split"
+    right: "Leaf | Split"
+
+
+Tree = Leaf | Split
+
+
+def tree_of(java_node) -> Tree:
+    """A Spark ML tree node (through py4j), as plain Python."""
+    if java_node.getClass().getSimpleName() == "LeafNode":
+        return Leaf(java_node.prediction())
+    split = java_node.split()
+    if split.getClass().getSimpleName() != "ContinuousSplit":
+        # The forest learns from a vector without categorical metadata, so Spark never makes a categorical split.
+        raise ValueError(f"unexpected {split.getClass().getSimpleName()} in a GBDT of numeric inputs")
+    return Split(split.featureIndex(), split.threshold(), tree_of(java_node.leftChild()),
+                 tree_of(java_node.rightChild()))
+
+
+def forest_trees(model: GBTClassificationModel) -> list[Tree]:
+    return [tree_of(tree._java_obj.rootNode()) for tree in model.trees]
+
+
+def leaf_values(tree: Tree) -> list[float]:
+    """The tree's leaf predictions, left to right: Spark's leaf ordinals (leafCol) number the leaves this way."""
+    return [tree.value] if isinstance(tree, Leaf) else leaf_values(tree.left) + leaf_values(tree.right)
+
+
+def leaf_ordinal(tree: Tree, inputs: Sequence[str], first: int = 0) -> Column:
+    """The ordinal of the leaf a row reaches, as a SQL expression over the input columns."""
+    if isinstance(tree, Leaf):
+        return F.lit(first)
+    return F.when(F.col(inputs[tree.feature]) <= F.lit(tree.threshold), leaf_ordinal(tree.left, inputs, first)) \
+        .otherwise(leaf_ordinal(tree.right, inputs, first + len(leaf_values(tree.left))))
+
+
+def with_leaves(frame: DataFrame, trees: Sequence[Tree], tree_weights: Sequence[float], offsets: Sequence[int],
+                inputs: Sequence[str]) -> DataFrame:
+    """Add `gbdt_leaves` (array<int>, one global id per tree) and `gbdt_score` (the GBDT's probability of the label).
+
+    Same results as the model's transform with leafCol (tests/jobs/test_gbdt_leaves.py checks it), but as SQL
+    expressions over the input columns: Spark compiles them, where transform needs a vector per row and runs a UDF
+    per output (5.8M rows: about 15 s instead of 100)."""
+    ids = F.array(*[leaf_ordinal(tree, inputs) + F.lit(offset) for tree, offset in zip(trees, offsets)])
+    # margin = sum over trees of weight * the reached leaf's prediction (GBTClassificationModel.margin), read from
+    # one array indexed by global leaf id; Spark's log loss turns it into p = 1 / (1 + exp(-2 margin)).
+    weighted = F.array(*[F.lit(weight * value) for tree, weight in zip(trees, tree_weights)
+                         for value in leaf_values(tree)])
+    with_ids = frame.withColumn(GBDT_LEAVES, ids)
+    margin = sum(F.element_at(weighted, F.col(GBDT_LEAVES)[t] + 1) for t in range(len(trees)))
+    return with_ids.withColumn("gbdt_score", 1 / (1 + F.exp(-2 * margin)))
+
+
+def lr_probability(model: LogisticRegressionModel, inputs: Sequence[str], trees: int = 0) -> Column:
+    """The binomial LR's probability as a SQL expression: sigmoid(intercept + coefficients . x), x being the input
+    columns, then (trees > 0) the one-hot of `gbdt_leaves` (the layout of fit_lr's vector)."""
+    coefficients = model.coefficients.toArray().tolist()
+    linear = F.lit(model.intercept)
+    for name, weight in zip(inputs, coefficients):
+        linear = linear + F.col(name) * F.lit(weight)
+    if trees:
+        leaf_weights = F.array(*[F.lit(w) for w in coefficients[len(inputs):]])
+        for t in range(trees):
+            linear = linear + F.element_at(leaf_weights, F.col(GBDT_LEAVES)[t] + 1)
+    return 1 / (1 + F.exp(-linear))
 
 
 # A saved forest is reused only when every gbdt setting is unchanged except these: the LRs' strengths only shape the
@@ -106,6 +179,10 @@ class SavedForest:
     features: list[str]
     label: str
     reused: bool
+
+    def score(self, frame: DataFrame) -> DataFrame:
+        """`frame` (with the prepared input columns) plus its leaves and GBDT score."""
+        return with_leaves(frame, forest_trees(self.model), self.model.treeWeights, self.offsets, self.features)
 
 
 def fit_or_load(path: Path, train: DataFrame, features: Sequence[Feature], label: str, params: GbdtConfig,
@@ -148,12 +225,18 @@ def rows_at_most(frame: DataFrame, rows: int, max_rows: int, seed: int) -> DataF
     return frame if rows <= max_rows else frame.sample(fraction=max_rows / rows, seed=seed)
 
 
-def fit_lr(train: DataFrame, column: str, label: str, l2: float, params: GbdtConfig) -> LogisticRegressionModel:
-    """Logistic regression of the label on the vector `column`, on at most params.max_train_rows rows (seeded)."""
+def fit_lr(train: DataFrame, inputs: Sequence[str], label: str, l2: float, params: GbdtConfig,
+           total_leaves: int = 0) -> LogisticRegressionModel:
+    """Logistic regression of the label on the input columns and (total_leaves > 0) the one-hot leaves after them, on
+    at most params.max_train_rows rows (seeded); the vectors are built for those rows only."""
     sample = rows_at_most(train, train.count(), params.max_train_rows, params.seed)
-    lr = LogisticRegression(featuresCol=column, labelCol=label, regParam=l2, maxIter=LR_MAX_ITER,
-                            standardization=True)
-    return lr.fit(sample.withColumn(label, F.col(label).cast("double")))
+    vectors = with_numeric_vector(sample, inputs)
+    if total_leaves:
+        both = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves")
+        vectors = both.transform(with_leaf_vector(vectors, total_leaves))
+    lr = LogisticRegression(featuresCol="raw_and_leaves" if total_leaves else "raw", labelCol=label, regParam=l2,
+                            maxIter=LR_MAX_ITER, standardization=True)
+    return lr.fit(vectors.withColumn(label, F.col(label).cast("double")))
 
 
 def logloss(label: str, probability: str) -> Column:
@@ -170,26 +253,26 @@ def auc(frame: DataFrame, label: str, probability: str) -> float:
 
 
 def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame, label: str, params: GbdtConfig,
-                   total_leaves: int) -> list[dict]:
-    """AUC and logloss on day D of LR on raw features (fitted on raw_train), the GBDT alone, and LR on leaves + raw
-    (fitted on stack_train); each LR on at most params.max_train_rows rows, like the forest."""
-    both = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves")
-    stack_train, day = (both.transform(with_leaf_vector(f, total_leaves)) for f in (stack_train, day))
-    results = []
-    for name, column, train, l2 in (("lr_raw", "raw", raw_train, params.lr_reg), ("gbdt", None, None, None),
-                                    ("gbdt_lr", "raw_and_leaves", stack_train, params.stack_lr_reg)):
-        if column is None:
-            scored = day.withColumn("p", F.col("gbdt_score"))
-        else:
-            model = fit_lr(train, column, label, l2, params)
-            scored = model.transform(day).withColumn("p", vector_to_array("probability")[1])
-        scored = scored.select(label, "p").persist()
-        # One pass for the sums; AUC is the evaluator's own job.
-        stats = scored.agg(logloss(label, "p").alias("logloss"), F.count(F.lit(1)).alias("rows"),
-                           F.avg(label).alias("label_rate")).first()
-        results.append({"model": name, "auc": auc(scored, label, "p"), **stats.asDict()})
+                   inputs: Sequence[str], total_leaves: int, trees: int) -> list[dict]:
+    """AUC and logloss on day D of LR on the raw inputs (fitted on raw_train), the GBDT alone (`gbdt_score`), and LR
+    on leaves + raw (fitted on stack_train); each LR on at most params.max_train_rows rows, like the forest."""
+    lr_raw = fit_lr(raw_train, inputs, label, params.lr_reg, params)
+    gbdt_lr = fit_lr(stack_train, inputs, label, params.stack_lr_reg, params, total_leaves)
+    probabilities = {"lr_raw": lr_probability(lr_raw, inputs), "gbdt": F.col("gbdt_score"),
+                     "gbdt_lr": lr_probability(gbdt_lr, inputs, trees)}
+    with without_whole_stage_codegen(day.sparkSession):  # the cache's plan is made here, the forest's SQL in it
+        scored = day.select(F.col(label).cast("double").alias(label),
+                            *[p.alias(name) for name, p in probabilities.items()]).persist()
+    try:
+        results = []
+        for name in probabilities:
+            # One pass for the sums; AUC is the evaluator's own job.
+            stats = scored.agg(logloss(label, name).alias("logloss"), F.count(F.lit(1)).alias("rows"),
+                               F.avg(label).alias("label_rate")).first()
+            results.append({"model": name, "auc": auc(scored, label, name), **stats.asDict()})
+        return results
+    finally:
         scored.unpersist()
-    return results
 
 
 def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
@@ -200,7 +283,9 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     path = cfg.table_path(SAMPLES_TABLE)
     require_table(spark, path, "build_samples")
     features = list(feature_spec(cfg).group("gbdt"))
-    samples = with_numeric_vector(read_partitions(spark, path, "dt", first_day, ds), features)
+    inputs = [f.name for f in features]
+    samples = with_model_inputs(read_partitions(spark, path, "dt", first_day, ds).select(*KEY_COLUMNS, label, *inputs),
+                                features)
     forest_days = samples.where(F.col("dt") < F.lit(stack_first))  # never the samples of D
     stats = forest_days.agg(F.count(F.lit(1)).alias("rows"), F.sum(label).alias("positives")).first()
     if not stats["rows"] or stats["positives"] in (0, stats["rows"]):
@@ -209,27 +294,27 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(LEAVES_TABLE), {"as_of": ds})
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
-    fit_rows = rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed)
+    fit_rows = with_numeric_vector(rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed), inputs)
     forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, features, label, params,
                          params.reuse_model)
     total_leaves = sum(leaves_per_tree(forest.model))
-    scored = with_leaves(forest.model, samples, forest.offsets).persist()
-    try:
-        leaves = scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of"))
-        replace_partition(leaves, cfg.table_path(LEAVES_TABLE), {"as_of": ds})
-        day = scored.where(F.col("dt") == F.lit(ds))
-        stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
-        metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
-            scored.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params, total_leaves)
-        if metrics:
-            rows = [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"], stats["rows"],
-                     total_leaves, ds) for m in metrics]
-            schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
-                      "forest_rows long, leaves int, as_of date")
-            replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
-        written = read_partitions(spark, cfg.table_path(LEAVES_TABLE), "as_of", ds, ds).count()
-    finally:
-        scored.unpersist()
+    # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.
+    scored = forest.score(samples)
+    with without_whole_stage_codegen(spark):
+        replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),
+                          cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+    day = scored.where(F.col("dt") == F.lit(ds))
+    stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
+    metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
+        samples.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params, inputs, total_leaves,
+        len(forest.offsets))
+    if metrics:
+        rows = [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"], stats["rows"],
+                 total_leaves, ds) for m in metrics]
+        schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
+                  "forest_rows long, leaves int, as_of date")
+        replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
+    written = read_partitions(spark, cfg.table_path(LEAVES_TABLE), "as_of", ds, ds).count()
     table = " ".join(f"{m['model']}: auc={m['auc']:.4f} logloss={m['logloss']:.4f}" for m in metrics)
     return (f"gbdt_leaves {ds} ({'reused' if forest.reused else 'trained'} {len(forest.offsets)} trees, "
             f"{total_leaves} leaves, on {first_day}..{stack_first - dt.timedelta(days=1)}, label {label}): "

@@ -1,5 +1,14 @@
+import pytest
+
 from core.config import load_config
-from core.spark import cached_jars, delta_package, jar_manifest, session_settings, submit_flags
+from core.spark import (
+    cached_jars,
+    delta_package,
+    jar_manifest,
+    session_settings,
+    submit_flags,
+    without_whole_stage_codegen,
+)
 from tests.conftest import MOVIELENS, write_yaml
 
 
@@ -49,3 +58,15 @@ def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(
     assert session_settings(config(tmp_path, {"spark.checkpoint.dir": "hdfs:///ckpt"}))["spark.checkpoint.dir"] \
         == "hdfs:///ckpt"
     assert "spark-checkpoints" in spark.sparkContext.getCheckpointDir()  # the suite's session has one
+
+
+def test_whole_stage_codegen_is_off_inside_and_restored_after_an_error(spark):
+    key = "spark.sql.codegen.wholeStage"
+    assert spark.conf.get(key) == "true"
+    with pytest.raises(RuntimeError), without_whole_stage_codegen(spark):
+        assert spark.conf.get(key) == "false"
+        plan = spark.range(3).selectExpr("id + 1 AS x")._jdf.queryExecution().executedPlan().toString()
+        assert "*(" not in plan  # no codegen stage id: the project runs outside whole-stage codegen
+        raise RuntimeError("a failing job")
+    assert spark.conf.get(key) == "true"
+    assert "*(" in spark.range(3).selectExpr("id + 1 AS x")._jdf.queryExecution().executedPlan().toString()

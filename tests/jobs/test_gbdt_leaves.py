@@ -3,6 +3,7 @@ import math
 import random
 
 import pytest
+from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.linalg import SparseVector
 from pyspark.sql import functions as F
 
@@ -10,16 +11,21 @@ from core.config import GbdtConfig
 from core.lake import replace_partition
 from features.spec import GBDT_LEAVES, Feature, feature_spec
 from jobs.gbdt_leaves import (
+    Leaf,
+    Split,
     compare_models,
     fit_lr,
+    forest_trees,
     gbdt_leaves,
-    global_leaf_ids,
     leaf_offsets,
+    leaf_ordinal,
     leaves_per_tree,
+    lr_probability,
     rows_at_most,
     train_gbdt,
     with_leaf_vector,
     with_leaves,
+    with_model_inputs,
     with_numeric_vector,
 )
 from tests.conftest import MOVIELENS, config_for
@@ -35,21 +41,47 @@ def test_leaf_offsets_by_hand():
     # Trees with 2, 4 and 3 leaves own ids 0-1, 2-5 and 6-8.
     offsets = leaf_offsets([2, 4, 3])
     assert offsets == [0, 2, 6]
-    assert global_leaf_ids([1.0, 3.0, 0.0], offsets) == [1, 5, 6]
-    assert global_leaf_ids([0.0, 0.0, 2.0], offsets) == [0, 2, 8]
 
 
-def test_numeric_vector_fills_missing_with_zero_and_applies_log1p(spark):
-    frame = spark.createDataFrame([(2.5, 3), (None, None)], "x double, y bigint")
-    got = [row["raw"].toArray().tolist() for row in with_numeric_vector(frame, [X, Y]).collect()]
+def test_model_inputs_fill_missing_with_zero_and_apply_log1p_and_the_vector_keeps_their_order(spark):
+    frame = with_model_inputs(spark.createDataFrame([(2.5, 3), (None, None)], "x double, y bigint"), [X, Y])
+    got = [row["raw"].toArray().tolist() for row in with_numeric_vector(frame, ["x", "y"]).collect()]
     assert got == [[2.5, pytest.approx(1.3862944)], [0.0, 0.0]]
+
+
+def test_leaf_ordinals_number_the_leaves_left_to_right_and_ties_go_left(spark):
+    #        x <= 2
+    #       /      \
+    #   y <= 0.5    leaf 2
+    #   /     \
+    # leaf 0  leaf 1
+    tree = Split(0, 2.0, Split(1, 0.5, Leaf(-1.0), Leaf(0.0)), Leaf(1.0))
+    frame = spark.createDataFrame([(1.0, 0.5), (2.0, 0.7), (2.5, 0.0), (-3.0, -1.0)], "x double, y double")
+    got = [row["leaf"] for row in frame.select(leaf_ordinal(tree, ["x", "y"]).alias("leaf")).collect()]
+    assert got == [0, 1, 2, 0]
+
+
+def test_leaves_and_score_from_literal_trees_by_hand(spark):
+    # Two stumps on x (threshold 1) and y (threshold 5), tree weights 1 and 0.5; leaf ids 0-1 and 2-3.
+    trees = [Split(0, 1.0, Leaf(-0.5), Leaf(0.5)), Split(1, 5.0, Leaf(0.2), Leaf(-0.4))]
+    frame = spark.createDataFrame([(0.0, 9.0), (3.0, 1.0)], "x double, y double")
+    got = with_leaves(frame, trees, [1.0, 0.5], [0, 2], ["x", "y"]).collect()
+    assert [row[GBDT_LEAVES] for row in got] == [[0, 3], [1, 2]]
+    # margins: -0.5 + 0.5 * -0.4 = -0.7 and 0.5 + 0.5 * 0.2 = 0.6; p = 1 / (1 + exp(-2 margin))
+    assert [row["gbdt_score"] for row in got] == [pytest.approx(1 / (1 + math.exp(1.4))),
+                                                  pytest.approx(1 / (1 + math.exp(-1.2)))]
 
 
 def stumps_frame(spark):
     """x decides the label: x >= 5 -> 1. Depth-1 trees split on x, so each has two leaves."""
     rng = random.Random(1)
     rows = [(float(x), rng.randrange(3), int(x >= 5)) for x in range(10) for _ in range(5)]
-    return with_numeric_vector(spark.createDataFrame(rows, "x double, y bigint, label int"), [X, Y])
+    return with_numeric_vector(with_model_inputs(spark.createDataFrame(rows, "x double, y bigint, label int"), [X, Y]),
+                               ["x", "y"])
+
+
+def scored_by_forest(model, frame):
+    return with_leaves(frame, forest_trees(model), model.treeWeights, leaf_offsets(leaves_per_tree(model)), ["x", "y"])
 
 
 def test_stump_forest_gives_known_leaf_ids(spark):
@@ -57,7 +89,7 @@ def test_stump_forest_gives_known_leaf_ids(spark):
     model = train_gbdt(frame, PARAMS, "label")
     assert leaves_per_tree(model) == [2, 2, 2]
     offsets = leaf_offsets(leaves_per_tree(model))
-    scored = with_leaves(model, frame, offsets)
+    scored = scored_by_forest(model, frame)
     by_x = {row["x"]: row[GBDT_LEAVES] for row in scored.select("x", GBDT_LEAVES).distinct().collect()}
     assert len({tuple(ids) for ids in by_x.values()}) == 2  # one leaf path below the split, one above
     # Spark numbers a stump's left leaf (x below the split) 0 and its right leaf 1.
@@ -65,14 +97,35 @@ def test_stump_forest_gives_known_leaf_ids(spark):
         assert ids == [offset + (1 if x >= 5 else 0) for offset in offsets] == ([0, 2, 4] if x < 5 else [1, 3, 5])
 
 
-def test_the_leaves_of_a_sample_scored_twice_are_equal(spark):
-    frame = stumps_frame(spark)
-    model = train_gbdt(frame, PARAMS.model_copy(update={"max_depth": 3}), "label")
+def test_the_sql_leaves_and_score_equal_the_forests_own_transform(spark):
+    # A forest of depth 3 on random inputs. (Spark puts thresholds between seen values, so ties at a threshold need
+    # the literal tree above.)
+    rng = random.Random(5)
+    rows = [(float(rng.randrange(8)) / 2, rng.randrange(6), int(rng.random() < 0.3 + 0.1 * (n % 5)))
+            for n in range(400)]
+    inputs = with_model_inputs(spark.createDataFrame(rows, "x double, y bigint, label int"), [X, Y])
+    frame = with_numeric_vector(inputs, ["x", "y"]).withColumn("row", F.monotonically_increasing_id())
+    model = train_gbdt(frame, PARAMS.model_copy(update={"num_trees": 4, "max_depth": 3}), "label")
+    assert max(leaves_per_tree(model)) > 2
     offsets = leaf_offsets(leaves_per_tree(model))
-    once = sorted(map(tuple, (r[GBDT_LEAVES] for r in with_leaves(model, frame, offsets).collect())))
-    twice = sorted(map(tuple, (r[GBDT_LEAVES] for r in with_leaves(model, frame, offsets).collect())))
-    assert once == twice
-    assert all(0 <= leaf < sum(leaves_per_tree(model)) for ids in once for leaf in ids)
+    theirs = {row["row"]: row for row in model.copy().setLeafCol("leaf").transform(frame).collect()}
+    for row in scored_by_forest(model, frame).collect():
+        spark_row = theirs[row["row"]]
+        assert row[GBDT_LEAVES] == [offset + int(o) for o, offset in zip(spark_row["leaf"], offsets)]
+        assert row["gbdt_score"] == pytest.approx(spark_row["probability"][1], abs=1e-12)
+
+
+def test_lr_probability_equals_the_models_own_transform(spark):
+    frame = stacked_frame(spark, [(float(x), int(x >= 5 or x == 2), 0.5) for x in range(10) for _ in range(3)])
+    for total_leaves, trees in ((0, 0), (6, 3)):
+        model = fit_lr(frame, ["x"], "label", 0.1, PARAMS, total_leaves)
+        ours = [row["p"] for row in frame.select(lr_probability(model, ["x"], trees).alias("p")).collect()]
+        vectors = with_numeric_vector(frame, ["x"])
+        if total_leaves:
+            vectors = VectorAssembler(inputCols=["raw", "leaf_vector"], outputCol="raw_and_leaves").transform(
+                with_leaf_vector(vectors, total_leaves))
+        theirs = [row["probability"][1] for row in model.transform(vectors).collect()]
+        assert ours == pytest.approx(theirs, abs=1e-12)
 
 
 def test_leaf_vector_has_a_one_at_each_global_leaf_id(spark):
@@ -92,8 +145,8 @@ def test_rows_at_most_keeps_a_small_frame_and_samples_a_large_one_with_its_seed(
 
 def test_the_evaluation_lr_fits_on_at_most_max_train_rows(spark):
     frame = stumps_frame(spark)  # 50 rows
-    capped = fit_lr(frame, "raw", "label", 0.01, PARAMS.model_copy(update={"max_train_rows": 20}))
-    whole = fit_lr(frame, "raw", "label", 0.01, PARAMS)
+    capped = fit_lr(frame, ["x", "y"], "label", 0.01, PARAMS.model_copy(update={"max_train_rows": 20}))
+    whole = fit_lr(frame, ["x", "y"], "label", 0.01, PARAMS)
     assert capped.summary.predictions.count() == rows_at_most(frame, 50, 20, PARAMS.seed).count() < 50
     assert whole.summary.predictions.count() == 50
 
@@ -103,14 +156,15 @@ def stacked_frame(spark, rows):
     frame = spark.createDataFrame(
         [(float(x), label, [0, 2, 4] if x < 5 else [1, 3, 5], score) for x, label, score in rows],
         f"x double, label int, {GBDT_LEAVES} array<int>, gbdt_score double")
-    return with_numeric_vector(frame, [X])
+    return with_model_inputs(frame, [X])
 
 
 def test_compare_models_scores_day_d_with_each_model_and_capped_lrs(spark):
     train = stacked_frame(spark, [(float(x), int(x >= 5), 0.5) for x in range(10) for _ in range(5)])
     day = stacked_frame(spark, [(1.0, 0, 0.2), (4.0, 0, 0.6), (6.0, 1, 0.4), (8.0, 1, 0.8)])
     results = {r["model"]: r for r in compare_models(
-        train, train, day, "label", PARAMS.model_copy(update={"max_train_rows": 20}), total_leaves=6)}
+        train, train, day, "label", PARAMS.model_copy(update={"max_train_rows": 20}), ["x"], total_leaves=6,
+        trees=3)}
     assert set(results) == {"lr_raw", "gbdt", "gbdt_lr"}
     assert all(r["rows"] == 4 and r["label_rate"] == 0.5 for r in results.values())
     # The GBDT's own scores: positives at 0.4 and 0.8, negatives at 0.2 and 0.6 -> 3 of 4 pairs ordered right.
