@@ -260,9 +260,8 @@ def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame,
     gbdt_lr = fit_lr(stack_train, inputs, label, params.stack_lr_reg, params, total_leaves)
     probabilities = {"lr_raw": lr_probability(lr_raw, inputs), "gbdt": F.col("gbdt_score"),
                      "gbdt_lr": lr_probability(gbdt_lr, inputs, trees)}
-    with without_whole_stage_codegen(day.sparkSession):  # the cache's plan is made here, the forest's SQL in it
-        scored = day.select(F.col(label).cast("double").alias(label),
-                            *[p.alias(name) for name, p in probabilities.items()]).persist()
+    scored = day.select(F.col(label).cast("double").alias(label),
+                        *[p.alias(name) for name, p in probabilities.items()]).persist()
     try:
         results = []
         for name in probabilities:
@@ -276,6 +275,15 @@ def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame,
 
 
 def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
+    # Whole-stage codegen fuses this job's wide projections (58 inputs, 32 of them log1p; a forest and two LRs as SQL)
+    # into one method per stage, too big for HotSpot to JIT (it runs interpreted: reading the 58 inputs of 5.8M
+    # samples took 47 s instead of 9) or for Java (past 64 KB Spark logs a compile error, then falls back). Without
+    # it Spark splits each projection's code into small methods.
+    with without_whole_stage_codegen(spark):
+        return leaves_as_of(spark, cfg, ds)
+
+
+def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     params = cfg.gbdt
     label = params.label or label_columns(cfg.samples.mode)[0]
     first_day, last_day = ds - dt.timedelta(days=params.train_days), ds - dt.timedelta(days=1)
@@ -300,9 +308,8 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     total_leaves = sum(leaves_per_tree(forest.model))
     # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.
     scored = forest.score(samples)
-    with without_whole_stage_codegen(spark):
-        replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),
-                          cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+    replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),
+                      cfg.table_path(LEAVES_TABLE), {"as_of": ds})
     day = scored.where(F.col("dt") == F.lit(ds))
     stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
     metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
