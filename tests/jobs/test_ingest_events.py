@@ -96,6 +96,20 @@ def test_a_dump_row_is_delivered_on_its_own_local_day(spark):
         (TAOBAO_LINES[3], None, dt.date(2017, 11, 26))]
 
 
+def test_an_epoch_outside_sparks_timestamp_range_is_a_bad_time_not_a_failed_day(spark):
+    taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
+    last_second = 253402214399  # 9999-12-30 23:59:59 UTC, the latest accepted time
+    lines = [f"2,100,5,pv,{LOCAL_1125_0030}000000",  # microseconds in a seconds column: overflowed a long before
+             f"2,100,5,pv,{last_second + 1}", "2,100,5,pv,-62135510401", f"2,100,5,pv,{last_second}"]
+    frame = lines_frame(spark, lines)
+    # Rows without a usable time arrive with the window's first day (D), a valid time after it with its last day.
+    assert sorted((row["raw"], row["reason"]) for row in classify_raw_events(frame, taobao, D).collect()) == sorted(
+        [(line, "bad_event_time") for line in lines[:3]])
+    assert [(row["raw"], row["reason"], row["event_time"]) for row in
+            classify_raw_events(frame, taobao, taobao.window.end).collect()] == [
+        (lines[3], "out_of_window", dt.datetime(9999, 12, 30, 23, 59, 59))]
+
+
 def test_rating_outside_range_or_not_a_number_is_bad_value(spark):
     movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
     lines = ["1\t2\t6\t881250949", "1\t3\tx\t881250949", "1\t4\t\t881250949", "1\t5\t3\t881250949"]
