@@ -36,7 +36,8 @@ def ensure_ids(spark: SparkSession, path: str, kind: str, ids: DataFrame) -> Dat
 
     empty = spark.createDataFrame([], "kind string, id string, index int")
     known = spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else empty
-    next_index = (known.where(F.col("kind") == kind).agg(F.max("index")).first()[0] or -1) + 1
+    highest = known.where(F.col("kind") == kind).agg(F.max("index")).first()[0]
+    next_index = 0 if highest is None else highest + 1  # not `highest or -1`: a highest index of 0 is falsy
     fresh = new_ids(known, ids, kind, next_index)
     fresh.write.format("delta").mode("append").save(path)
     mapping = spark.read.format("delta").load(path).where(F.col("kind") == kind)

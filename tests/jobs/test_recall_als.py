@@ -27,6 +27,8 @@ def test_an_id_keeps_its_integer_when_later_days_add_ids(spark, tmp_path):
     second = ensure_ids(spark, path, "item", spark.createDataFrame([("a",), ("c",)], "id string"))
     assert collect(second, "id", "index") == [("a", 2), ("c", 1)]
     assert ensure_ids(spark, path, "user", spark.createDataFrame([("a",)], "id string")).first()["index"] == 0
+    # One user so far (highest index 0): the next one gets 1, not a second 0.
+    assert ensure_ids(spark, path, "user", spark.createDataFrame([("b",)], "id string")).first()["index"] == 1
 
 
 def planted_log(spark, seed=5):
