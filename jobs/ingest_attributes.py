@@ -6,6 +6,7 @@ a movie's genres or an item's category, never behaviour, so joining it to day D'
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ def _typed(column: Column, name: str, table: AttributeTable) -> Column:
     if name in table.int_columns:
         return column.try_cast("int").alias(name)
     if name in table.list_columns:
-        return F.split(column, table.list_columns[name]).alias(name)
+        return F.split(column, re.escape(table.list_columns[name])).alias(name)  # a separator, not a regex ("|")
     return column.alias(name)
 
 

@@ -26,6 +26,14 @@ def test_attributes_are_typed_and_malformed_rows_marked(spark):
     ]
 
 
+def test_a_list_separator_is_taken_literally_not_as_a_regex(spark):
+    piped = AttributeTable(path="unused", delimiter=",", header=False, columns=["item_id", "genres"],
+                           id_column="item_id", keep=["genres"], rename={}, int_columns=[],
+                           list_columns={"genres": "|"})
+    got = parse_attributes(lines_frame(spark, ["1,Action|Comedy"]), piped).collect()
+    assert [r.genres for r in got] == [["Action", "Comedy"]]
+
+
 def test_one_row_per_id_keeps_the_most_frequent_variant_and_flags_the_conflict(spark):
     lines = ["7\tA\t1990\tDrama", "7\tA\t1990\tDrama", "7\tB\t1990\tDrama", "8\tC\t1991\tWar",
              "9\tZ\t1992\tX", "9\tY\t1992\tX"]
