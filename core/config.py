@@ -145,6 +145,13 @@ class RateSpec(_Frozen):
     denominator: str  # n_<event type> or value_count
     prior_weight: float
 
+    @field_validator("prior_weight")
+    @classmethod
+    def _positive_weight(cls, weight: float) -> float:
+        if not weight > 0:  # 0 divides by zero for an entity with no denominator in a window (an error under ANSI)
+            raise ValueError(f"must be > 0, got {weight}")
+        return weight
+
 
 class ProfileConfig(_Frozen):
     windows: list[int]  # N of each N-day window; a profile as of D uses days [D-N, D-1]

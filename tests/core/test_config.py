@@ -63,6 +63,13 @@ def test_unknown_time_zone_and_event_type_rule_are_rejected(tmp_path):
         load_config(["conf/local.yaml", MOVIELENS, str(both)])
 
 
+def test_a_rate_prior_weight_must_be_positive(tmp_path):
+    zero = write_yaml(tmp_path / "zero.yaml", {"profiles": {"rates": [
+        {"name": "mean_rating", "numerator": "value_sum", "denominator": "value_count", "prior_weight": 0}]}})
+    with pytest.raises(ConfigError, match=r"profiles\.rates\.0\.prior_weight: .*must be > 0, got 0"):
+        load_config(["conf/local.yaml", MOVIELENS, str(zero)])
+
+
 def test_missing_overlay_file_is_named():
     with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
         load_config(["conf/nope.yaml"])
