@@ -178,6 +178,10 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     day_events = attributed.where(F.col("dt") == ds)
     if day_events.isEmpty():
         raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
+    sample_type = {"impressions": rules.exposure_type, "sampled_negatives": rules.click_type}.get(rules.mode)
+    if sample_type is not None and day_events.where(F.col("event_type") == sample_type).isEmpty():
+        raise PipelineError(f"no samples of {ds}: samples mode {rules.mode!r} makes them from the {sample_type!r} "
+                            f"events of the day, and {ds} has none in {events_path}")
 
     user_profile = read_partitions(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds, ds)
     item_profile = read_partitions(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds, ds)

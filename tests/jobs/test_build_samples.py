@@ -118,3 +118,12 @@ def test_samples_wait_for_the_attribution_window_to_close(spark, tmp_path):
         .save(cfg.table_path("events"))
     with pytest.raises(PipelineError, match="labels of 2024-01-02 are not mature: they need the events of 2024-01-03"):
         build_samples(spark, cfg, D)
+
+
+def test_a_day_without_the_event_type_samples_are_made_from_fails_clearly(spark, tmp_path):
+    cfg = config_for(tmp_path, SYNTHETIC)  # impressions mode: one sample per impression of D
+    events(spark, [("u1", "i1", "click", D, None)]).write.format("delta").partitionBy("dt") \
+        .save(cfg.table_path("events"))
+    with pytest.raises(PipelineError, match="no samples of 2024-01-02: samples mode 'impressions' makes them from "
+                                            "the 'impression' events of the day, and 2024-01-02 has none"):
+        build_samples(spark, cfg, D)
