@@ -282,6 +282,14 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         return leaves_as_of(spark, cfg, ds)
 
 
+def write_metrics(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, rows: list[tuple]) -> None:
+    """Replace D's metrics partition, also with no rows: a re-run with nothing to evaluate must not leave the metrics
+    of an earlier forest behind."""
+    schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
+              "forest_rows long, leaves int, as_of date")
+    replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
+
+
 def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     params = cfg.gbdt
     label = params.label or label_columns(cfg.samples.mode)[0]
@@ -299,6 +307,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         # The first days of a lake: no history, or one class only (e.g. the first Taobao day has no negatives).
         empty = spark.createDataFrame([], f"dt date, user_id string, item_id string, {GBDT_LEAVES} array<int>")
         replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+        write_metrics(spark, cfg, ds, [])
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
     fit_rows = with_numeric_vector(rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed), inputs)
@@ -314,12 +323,8 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
         samples.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params, inputs, total_leaves,
         len(forest.offsets))
-    if metrics:
-        rows = [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"], stats["rows"],
-                 total_leaves, ds) for m in metrics]
-        schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
-                  "forest_rows long, leaves int, as_of date")
-        replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
+    write_metrics(spark, cfg, ds, [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"],
+                                    stats["rows"], total_leaves, ds) for m in metrics])
     written = read_partitions(spark, cfg.table_path(LEAVES_TABLE), "as_of", ds, ds).count()
     table = " ".join(f"{m['model']}: auc={m['auc']:.4f} logloss={m['logloss']:.4f}" for m in metrics)
     return (f"gbdt_leaves {ds} ({'reused' if forest.reused else 'trained'} {len(forest.offsets)} trees, "

@@ -224,3 +224,10 @@ def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spa
     fewer_trees = config_for(tmp_path / "clean", MOVIELENS,
                              **{**overrides, "gbdt": {**overrides["gbdt"], "num_trees": 3}})
     assert gbdt_leaves(spark, fewer_trees, D).startswith(f"gbdt_leaves {D} (trained 3 trees")
+    # A re-run with nothing to evaluate (no stacking day) leaves none of the earlier forest's metrics behind.
+    unstacked = config_for(tmp_path / "clean", MOVIELENS,
+                           **{**overrides, "gbdt": {**overrides["gbdt"], "stack_days": 0}})
+    assert gbdt_leaves(spark, unstacked, D).endswith(f"no samples of {D} (or of {D}..{D - dt.timedelta(days=1)}) "
+                                                     "to evaluate")
+    metrics_of_d = spark.read.format("delta").load(clean.table_path("gbdt_metrics")).where(F.col("as_of") == F.lit(D))
+    assert metrics_of_d.count() == 0
