@@ -71,6 +71,9 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
     A user's scores do not depend on which users share its batch (see dot_products), so a re-run writes the same
     scores to the last bit however Spark partitioned the users.
     """
+    schema = "user_id string, position int, score double, rank int"
+    if len(item_vectors) == 0:  # e.g. no interactions in a popularity window: nothing to rank (max() of nothing fails)
+        return users.sparkSession.createDataFrame([], schema)
     items, item_scale = quantised(np.asarray(item_vectors, dtype=np.float64), per_row=False)
     batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, items.shape[0]))
 
@@ -82,7 +85,6 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
                 scores = dot_products(vectors, items, item_scale)
                 yield _top_rows(chunk["user_id"].tolist(), scores, chunk["seen"].tolist(), k)
 
-    schema = "user_id string, position int, score double, rank int"
     return users.select("user_id", "vector", F.coalesce("seen", F.array().cast("array<int>")).alias("seen")) \
         .mapInPandas(score, schema)
 

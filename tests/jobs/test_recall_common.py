@@ -75,6 +75,11 @@ def test_dot_products_are_exact_for_short_vectors_and_independent_of_the_batch()
     assert np.abs(whole - vectors.astype(np.float64) @ matrix.T.astype(np.float64)).max() < 1e-4
 
 
+def test_top_k_against_no_items_is_empty(spark):
+    users = spark.createDataFrame([("u1", [1.0], None)], "user_id string, vector array<float>, seen array<int>")
+    assert top_k_unseen(users, np.zeros((0, 1)), k=3).collect() == []
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_top_k_never_returns_more_than_the_unseen_items(spark, k):
     users = spark.createDataFrame([("u1", [1.0], [0])], "user_id string, vector array<float>, seen array<int>")
