@@ -1,10 +1,15 @@
 """How the Spark part of the pipeline scales with the log: every day job (ingest to evaluate_recall) over a synthetic
 log of N events spread over a few days, for several N, in one Spark session, timed per job.
 
-    python -m bench.scaling [--events 1000000,10000000,50000000] [--days 4]   (BENCH_QUICK=1: one log of 20k events)
+    python -m bench.scaling [--events 1000000,10000000,50000000] [--days 4] [--add] [--resume]
+    (BENCH_QUICK=1: one log of 20k events)
 Figure: seconds per million events at each size (all jobs of all days / events in the log) and of the last day
 alone (the one with history: profiles, samples, a trained forest, recall); ratio = seconds per million events at
 the largest size / at the smallest (1: cost grows linearly; below 1: fixed costs are amortised).
+
+Every job is timed on its own, so a size may be measured over several processes: after each day the timings so far
+are kept next to the lake, and `--resume` (same commit) continues a stopped run at its first unfinished day, which
+runs again from its first job. The result says how many processes measured each size.
 """
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ import datetime as dt
 import json
 import shutil
 import time
+from pathlib import Path
 
-from bench.common import DATA_DIR, RESULTS_DIR, quick, write_overlay, write_result
+from bench.common import DATA_DIR, RESULTS_DIR, commit, quick, write_overlay, write_result
 from core.config import date_range, load_config
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
@@ -42,10 +48,12 @@ def synthetic_log(events: int, days: int):
     return root
 
 
-def overlay_for(events: int, days: int, root) -> str:
+def overlay_for(events: int, days: int, root, fresh: bool = True) -> str:
+    """The config overlay of one size; `fresh` starts from an empty lake and no saved models."""
     lake = DATA_DIR / f"lake_scaling_{events}"
-    shutil.rmtree(lake, ignore_errors=True)
-    shutil.rmtree(DATA_DIR / f"artifacts_scaling_{events}", ignore_errors=True)
+    if fresh:
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.rmtree(DATA_DIR / f"artifacts_scaling_{events}", ignore_errors=True)
     files = {"source": {"path": str(root / "events" / "dt={ds}")},
              "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
     # A short log: the last day's forest learns days 2..D-2 (day 1 has no history, so its samples have no features
@@ -56,18 +64,53 @@ def overlay_for(events: int, days: int, root) -> str:
     return str(write_overlay(f"scaling_{events}", values))
 
 
+def logged_events(spark, cfg) -> int:
+    """The events ingested from the log (its size, rejected rows aside)."""
+    return spark.read.format("delta").load(cfg.table_path("events")).count()
+
+
 def per_million(seconds: float, events: int) -> float:
     return round(seconds / (events / 1e6), 2)
 
 
-def run_size(spark, events: int, days: int) -> dict:
+def progress_path(events: int, days: int) -> Path:
+    return DATA_DIR / f"scaling_{events}_{days}d_progress.json"
+
+
+def resumable_progress(events: int, days: int) -> dict | None:
+    """The kept timings of a stopped run of this size, or None; refuses those of other code."""
+    path = progress_path(events, days)
+    if not path.is_file():
+        return None
+    progress = json.loads(path.read_text())
+    if progress["commit"] != commit() or progress["quick"] != quick():
+        raise SystemExit(f"{path} was measured at commit {progress['commit']} (quick={progress['quick']}), this is "
+                         f"{commit()} (quick={quick()}): resume with the same code, or run without --resume")
+    return progress
+
+
+def forget_saved_models(artifacts: Path, days: list[dt.date]) -> None:
+    """Drop the models a stopped run saved for days that run again, so that they are trained (and timed) again."""
+    for day in days:
+        for saved in artifacts.glob(f"*/{day.isoformat()}"):
+            shutil.rmtree(saved)
+
+
+def run_size(spark, events: int, days: int, resume: bool = False) -> dict:
     """Every day job of every day of one log, timed; the figures of that size."""
     root = synthetic_log(events, days)
-    cfg = load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml", overlay_for(events, days, root)])
-    per_job: dict[str, float] = {}
-    last_day: dict[str, float] = {}
+    progress = resumable_progress(events, days) if resume else None
+    if progress is None:
+        progress = {"commit": commit(), "quick": quick(), "days_done": 0, "processes": 0,
+                    "per_job_seconds": {}, "last_day_per_job_seconds": {}}
+    overlay = overlay_for(events, days, root, fresh=progress["days_done"] == 0)
+    cfg = load_config(["conf/local.yaml", "conf/datasets/synthetic.yaml", overlay])
+    per_job: dict[str, float] = progress["per_job_seconds"]
+    last_day: dict[str, float] = progress["last_day_per_job_seconds"]
+    progress["processes"] += 1
     days_run = date_range(START, START + dt.timedelta(days=days - 1))
-    for ds in days_run:
+    forget_saved_models(Path(cfg.artifact_root), days_run[progress["days_done"]:])
+    for ds in days_run[progress["days_done"]:]:
         for name, job in DAY_JOBS:
             began = time.perf_counter()
             message = job(spark, cfg, ds)
@@ -76,14 +119,17 @@ def run_size(spark, events: int, days: int) -> dict:
             if ds == days_run[-1]:
                 last_day[name] = round(seconds, 2)
             print(f"{events:>10} {str(message).splitlines()[0][:110]}  [{seconds:.1f}s]", flush=True)
-    written = spark.read.format("delta").load(cfg.table_path("events")).count()
+        progress["days_done"] += 1
+        progress_path(events, days).write_text(json.dumps(progress, indent=2) + "\n")
+    progress_path(events, days).unlink()
+    written = logged_events(spark, cfg)
     total = sum(per_job.values())
     return {"requested": events, "events": written, "days": days, "seconds": round(total, 1),
             "seconds_per_million_events": per_million(total, written),
             "last_day_seconds": round(sum(last_day.values()), 1),
             "last_day_seconds_per_million_events": per_million(sum(last_day.values()), written / days),
             "per_job_seconds": {name: round(value, 1) for name, value in per_job.items()},
-            "last_day_per_job_seconds": last_day}
+            "last_day_per_job_seconds": last_day, "processes": progress["processes"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="days the log spans (>= 4: the last day's forest learns a day with history)")
     parser.add_argument("--add", action="store_true",
                         help="keep the other sizes of the existing result (same days and mode) and add these")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each size's stopped run (same commit) at its first unfinished day")
     args = parser.parse_args(argv)
     if args.days < 4:
         parser.error("--days must be >= 4")
@@ -101,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = earlier_sizes(args.days, set(args.events)) if args.add else []
     sizes = []
     for events in args.events:
-        sizes.append(run_size(spark, events, args.days))
+        sizes.append(run_size(spark, events, args.days, args.resume))
         print(f"== {events} events: {sizes[-1]['seconds']}s, {sizes[-1]['seconds_per_million_events']} s/M events",
               flush=True)
         write_scaling(kept + sizes)  # after every size, so a run stopped at a large size keeps the smaller ones

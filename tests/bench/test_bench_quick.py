@@ -2,6 +2,7 @@
 (BENCH_QUICK=1) so their scripts cannot rot."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -51,6 +52,46 @@ def test_scaling_figures():
     assert scaling.per_million(30.0, 2_000_000) == 15.0
     with pytest.raises(Exception, match="positive"):
         scaling.parse_sizes("0")
+
+
+def test_a_stopped_scaling_run_resumes_at_its_first_unfinished_day_with_the_same_code(monkeypatch, tmp_path):
+    import bench.common
+    monkeypatch.setattr(scaling, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(bench.common, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(scaling, "synthetic_log", lambda events, days: tmp_path / "log")
+    monkeypatch.setattr(scaling, "logged_events", lambda spark, cfg: 2_000_000)
+    monkeypatch.setattr(scaling, "commit", lambda: "abc1234")
+    artifacts = tmp_path / "artifacts_scaling_2000000"
+    calls, stop_on = [], {"day": scaling.START + dt.timedelta(days=1)}
+
+    def ingest(spark, cfg, ds):
+        calls.append(("ingest", ds))
+        return "ingested"
+
+    def train(spark, cfg, ds):
+        assert not (artifacts / "gbdt" / ds.isoformat()).exists()  # a model saved by the stopped run is not reused
+        (artifacts / "gbdt" / ds.isoformat()).mkdir(parents=True)
+        calls.append(("train", ds))
+        if ds == stop_on["day"]:
+            raise RuntimeError("stopped")
+        return "trained"
+
+    monkeypatch.setattr(scaling, "DAY_JOBS", [("ingest", ingest), ("train", train)])
+    with pytest.raises(RuntimeError, match="stopped"):
+        scaling.run_size(None, 2_000_000, 4)
+    assert json.loads(scaling.progress_path(2_000_000, 4).read_text())["days_done"] == 1
+    monkeypatch.setattr(scaling, "commit", lambda: "def5678")
+    with pytest.raises(SystemExit, match="measured at commit abc1234"):
+        scaling.run_size(None, 2_000_000, 4, resume=True)
+    monkeypatch.setattr(scaling, "commit", lambda: "abc1234")
+    calls.clear()
+    stop_on["day"] = None
+    size = scaling.run_size(None, 2_000_000, 4, resume=True)
+    days = [scaling.START + dt.timedelta(days=n) for n in (1, 2, 3)]
+    assert calls == [(job, day) for day in days for job in ("ingest", "train")]
+    assert size["processes"] == 2 and size["events"] == 2_000_000
+    assert set(size["per_job_seconds"]) == set(size["last_day_per_job_seconds"]) == {"ingest", "train"}
+    assert not scaling.progress_path(2_000_000, 4).exists()
 
 
 @pytest.mark.slow
