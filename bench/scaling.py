@@ -17,11 +17,12 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from bench.common import DATA_DIR, RESULTS_DIR, commit, quick, write_overlay, write_result
-from core.config import date_range, load_config
+from core.config import REPO_ROOT, date_range, load_config
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.backfill import DAY_JOBS
@@ -77,15 +78,25 @@ def progress_path(events: int, days: int) -> Path:
     return DATA_DIR / f"scaling_{events}_{days}d_progress.json"
 
 
+# What a scaling run measures: a stopped run resumes only if none of it changed since the run began.
+MEASURED_CODE = ("core", "datasets", "features", "jobs", "conf", "bench/scaling.py", "requirements.lock")
+
+
+def measured_code_changed(since: str) -> bool:
+    changed = subprocess.run(["git", "diff", "--quiet", since, "HEAD", "--", *MEASURED_CODE], cwd=REPO_ROOT)
+    return changed.returncode != 0  # 1: changed; anything else (an unknown commit): cannot tell, so changed
+
+
 def resumable_progress(events: int, days: int) -> dict | None:
-    """The kept timings of a stopped run of this size, or None; refuses those of other code."""
+    """The kept timings of a stopped run of this size, or None; refuses those of other code or mode."""
     path = progress_path(events, days)
     if not path.is_file():
         return None
     progress = json.loads(path.read_text())
-    if progress["commit"] != commit() or progress["quick"] != quick():
-        raise SystemExit(f"{path} was measured at commit {progress['commit']} (quick={progress['quick']}), this is "
-                         f"{commit()} (quick={quick()}): resume with the same code, or run without --resume")
+    if progress["quick"] != quick() or measured_code_changed(progress["commit"]):
+        raise SystemExit(f"{path} was measured at commit {progress['commit']} (quick={progress['quick']}), and "
+                         f"{', '.join(MEASURED_CODE)} differ at {commit()} (quick={quick()}): resume with the same "
+                         "code, or run without --resume")
     return progress
 
 
@@ -129,7 +140,7 @@ def run_size(spark, events: int, days: int, resume: bool = False) -> dict:
             "last_day_seconds": round(sum(last_day.values()), 1),
             "last_day_seconds_per_million_events": per_million(sum(last_day.values()), written / days),
             "per_job_seconds": {name: round(value, 1) for name, value in per_job.items()},
-            "last_day_per_job_seconds": last_day, "processes": progress["processes"]}
+            "last_day_per_job_seconds": last_day, "processes": progress["processes"], "commit": progress["commit"]}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,18 +80,24 @@ def test_a_stopped_scaling_run_resumes_at_its_first_unfinished_day_with_the_same
     with pytest.raises(RuntimeError, match="stopped"):
         scaling.run_size(None, 2_000_000, 4)
     assert json.loads(scaling.progress_path(2_000_000, 4).read_text())["days_done"] == 1
-    monkeypatch.setattr(scaling, "commit", lambda: "def5678")
+    monkeypatch.setattr(scaling, "measured_code_changed", lambda since: True)
     with pytest.raises(SystemExit, match="measured at commit abc1234"):
         scaling.run_size(None, 2_000_000, 4, resume=True)
-    monkeypatch.setattr(scaling, "commit", lambda: "abc1234")
+    monkeypatch.setattr(scaling, "measured_code_changed", lambda since: since != "abc1234")
     calls.clear()
     stop_on["day"] = None
     size = scaling.run_size(None, 2_000_000, 4, resume=True)
     days = [scaling.START + dt.timedelta(days=n) for n in (1, 2, 3)]
     assert calls == [(job, day) for day in days for job in ("ingest", "train")]
-    assert size["processes"] == 2 and size["events"] == 2_000_000
+    assert size["processes"] == 2 and size["events"] == 2_000_000 and size["commit"] == "abc1234"
     assert set(size["per_job_seconds"]) == set(size["last_day_per_job_seconds"]) == {"ingest", "train"}
     assert not scaling.progress_path(2_000_000, 4).exists()
+
+
+def test_scaling_sees_a_change_of_the_measured_code_since_a_commit():
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
+    assert not scaling.measured_code_changed(head)
+    assert scaling.measured_code_changed("0" * 40)  # not a commit: cannot tell, so changed
 
 
 @pytest.mark.slow
