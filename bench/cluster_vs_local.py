@@ -5,7 +5,8 @@ submits the range runner for that day (the 11 day jobs in one driver, as `jobs.b
     python -m bench.cluster_vs_local [--ds 1998-04-22 --history-days 3]      (BENCH_QUICK=1: 1 history day)
 Figures: wall time of the day's jobs in each mode; the tables whose rows for D differ between the two (none): every
 table bit for bit, except the evaluation metrics (gbdt_metrics, recall_metrics) within a relative 1e-9.
-Only the master changes between the sides (the overlay's spark.master); everything else is the same config.
+Besides the master (the overlay's spark.master), the cluster side sizes its executors (CLUSTER_SPARK) and each side has
+its own lake and artifact roots; everything else is the same config.
 """
 from __future__ import annotations
 

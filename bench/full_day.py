@@ -1,5 +1,5 @@
 """One full day of the pipeline on MovieLens 100k, stage by stage: every Spark day job for D, each ranker of
-`ranker.models` trained on the days before D, the gate (models.validate_and_export, when present) and the run report.
+`ranker.models` trained on the days before D, the gate (models.validate_and_export) and the run report.
 
     python -m bench.full_day [--ds 1998-04-22] [--history-days 30]     (BENCH_QUICK=1: 3 history days, lr, 1 epoch)
 The history days before D get only what D needs (rollups, profiles, samples), timed apart as preparation.

@@ -1,6 +1,7 @@
 """Day-D quality of the rankers forward in time: for every D in the range, each model trains on the samples
-before D (models.train) and is scored on D, next to two baselines scored on the same rows: the item's smoothed
-rate before D (a popularity/item-rate baseline, no training) and the `lr` model on the same features.
+before D (models.train) and is scored on D, next to two baselines scored on the same rows: an item feature known
+before D (its smoothed rate, or its popularity rank for sampled negatives; no training) and the `lr` model on the
+same features.
 
     python -m bench.ranker_quality --lake DIR --start 1998-04-09 --end 1998-04-22 [--models lr,wide_deep,deepfm]
 The lake must hold the samples (e.g. from bench.quality or jobs.backfill). Figures: mean AUC, logloss and GAUC

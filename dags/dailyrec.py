@@ -13,10 +13,11 @@ Each run handles one logical day D = `{{ ds }}` (the UTC day whose data interval
 4. `report` summarises the day whatever happened; `fail_run_if_a_task_failed` keeps a failed task (or a
    rejected model) visible as a failed run, since `report` alone would end it green.
 
-Ordering across days: every task depends on its own previous day (`depends_on_past`), because the jobs read
-earlier days' partitions (30-day profiles, recall history, 14 training days) and training warm-starts from
-the latest earlier candidate; a failed day therefore stops later days from reading a gap. `max_active_runs=1`
-also keeps the gates in date order (each compares with the version blessed the day before). `catchup` is on:
+Ordering across days: every job and training task depends on its own previous day (`depends_on_past`; the gate,
+`report` and `fail_run_if_a_task_failed` do not), because the jobs read earlier days' partitions (30-day profiles,
+recall history, 14 training days) and training warm-starts from the latest earlier candidate; a failed day therefore
+stops later days from reading a gap. `max_active_runs=1` also keeps the gates in date order (each compares with the
+version blessed the day before). `catchup` is on:
 a backfill is `airflow backfill create --dag-id dailyrec --from-date A --to-date B --max-active-runs 1
 --reprocess-behavior completed` (Airflow requires a reprocess behavior when tasks depend on the past).
 
