@@ -8,8 +8,8 @@ alone (the one with history: profiles, samples, a trained forest, recall); ratio
 the largest size / at the smallest (1: cost grows linearly; below 1: fixed costs are amortised).
 
 Every job is timed on its own, so a size may be measured over several processes: after each day the timings so far
-are kept next to the lake, and `--resume` (same commit) continues a stopped run at its first unfinished day, which
-runs again from its first job. The result says how many processes measured each size.
+are kept next to the lake, and `--resume` (same measured code) continues a stopped run at its first unfinished day,
+which runs again from its first job. The result says how many processes measured each size.
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--add", action="store_true",
                         help="keep the other sizes of the existing result (same days and mode) and add these")
     parser.add_argument("--resume", action="store_true",
-                        help="continue each size's stopped run (same commit) at its first unfinished day")
+                        help="continue each size's stopped run (same measured code) at its first unfinished day")
     args = parser.parse_args(argv)
     if args.days < 4:
         parser.error("--days must be >= 4")

@@ -193,6 +193,11 @@ class SampleConfig(_Frozen):
             raise ValueError("attribution_days must be >= 0 and negatives_per_click >= 1")
         return self
 
+    @property
+    def sample_event_type(self) -> str | None:
+        """The event type whose (user, item) pairs of day D become samples; None in ratings mode (rated events)."""
+        return {"impressions": self.exposure_type, "sampled_negatives": self.click_type}.get(self.mode)
+
 
 class AlsConfig(_Frozen):
     rank: int
@@ -220,7 +225,7 @@ class RecallConfig(_Frozen):
     exclude_seen: bool  # never recommend an item the user interacted with in [D-N, D-1]
     top_k: int  # candidates per user and source
     eval_k: list[int]
-    popular_days: int  # the popularity baseline ranks items by strength over [D-P, D-1]
+    popular_days: int  # the popularity baseline ranks items by distinct users over [D-P, D-1]
     rrf_k: int  # merge: reciprocal rank fusion, score = sum over sources of 1 / (rrf_k + rank)
     als: AlsConfig
     itemcf: ItemCfConfig
@@ -246,7 +251,7 @@ class FeatureKnobs(_Frozen):
 
 
 class GbdtConfig(_Frozen):
-    """GBDT leaf encoding (He et al. 2014): a GBTClassifier as of D, trained on the samples of [D-M, D-1]."""
+    """GBDT leaf encoding (He et al. 2014): a GBTClassifier as of D, trained on the samples of [D-M, D-S-1]."""
 
     train_days: int  # M
     # S: the forest learns [D-M, D-S-1] and the LR on its leaves learns [D-S, D-1], where the leaves are out of

@@ -49,15 +49,12 @@ def rating_samples(day_events: DataFrame, like_threshold: float) -> DataFrame:
     return rated.select("user_id", "item_id", (F.col("rating") >= like_threshold).cast("int").alias("label_like"))
 
 
-def impression_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
-    """One sample per impressed (user, item); label_conversion needs a click and a conversion (CTCVR)."""
-    exposures = _pairs(day_events, rules.exposure_type)
+def funnel_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
+    """One sample per (user, item) with a `rules.sample_event_type` event on D: an impression, or a click in
+    sampled_negatives mode (sample_negatives adds the negatives). label_conversion needs a click and a conversion
+    (CTCVR)."""
+    exposures = _pairs(day_events, rules.sample_event_type)
     return _with_funnel_labels(exposures, day_events, attributed_events, rules)
-
-
-def click_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
-    """One sample per clicked (user, item), label_click = 1 (negatives are added by sample_negatives)."""
-    return _with_funnel_labels(_pairs(day_events, rules.click_type), day_events, attributed_events, rules)
 
 
 def _pairs(events: DataFrame, event_type: str) -> DataFrame:
@@ -178,7 +175,7 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     day_events = attributed.where(F.col("dt") == ds)
     if day_events.isEmpty():
         raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
-    sample_type = {"impressions": rules.exposure_type, "sampled_negatives": rules.click_type}.get(rules.mode)
+    sample_type = rules.sample_event_type
     if sample_type is not None and day_events.where(F.col("event_type") == sample_type).isEmpty():
         raise PipelineError(f"no samples of {ds}: samples mode {rules.mode!r} makes them from the {sample_type!r} "
                             f"events of the day, and {ds} has none in {events_path}")
@@ -212,9 +209,9 @@ def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, item_profile: D
                    cfg: PipelineConfig, ds: dt.date) -> DataFrame:
     if rules.mode == "ratings":
         return rating_samples(day_events, rules.like_threshold)
+    positives = funnel_samples(day_events, attributed, rules)
     if rules.mode == "impressions":
-        return impression_samples(day_events, attributed, rules)
-    positives = click_samples(day_events, attributed, rules)
+        return positives
     longest = max(cfg.profiles.windows)
     weight = total_events(cfg.dataset.canonical_event_types, longest)
     popularity = item_profile.select("item_id", weight.alias("weight")).where("weight > 0").orderBy("item_id")

@@ -4,7 +4,8 @@ NDCG@K (binary relevance) and catalogue coverage@K per source, written to `recal
 Protocol: the evaluated users are those with history in [D-N, D-1] (every source can serve them) and at least
 one positive on D. A positive is a (user, item) with strength > 0 on D; with `exclude_seen` the items the user
 already had in [D-N, D-1] are not positives either, since no source may recommend them. A user for whom a
-source has no candidates scores 0 for that source. Metrics are means over the evaluated users.
+source has no candidates scores 0 for that source. Metrics are means over the evaluated users, except coverage@K:
+the share of the catalogue (the items interacted with in [D-N, D-1]) that is in any user's top K of the source.
 """
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ def rows_at_most(frame: DataFrame, rows: int, max_rows: int, seed: int) -> DataF
 def fit_lr(train: DataFrame, inputs: Sequence[str], label: str, l2: float, params: GbdtConfig,
            total_leaves: int = 0) -> LogisticRegressionModel:
     """Logistic regression of the label on the input columns and (total_leaves > 0) the one-hot leaves after them, on
-    at most params.max_train_rows rows (seeded); the vectors are built for those rows only."""
+    about params.max_train_rows rows (seeded); the vectors are built for those rows only."""
     sample = rows_at_most(train, train.count(), params.max_train_rows, params.seed)
     vectors = with_numeric_vector(sample, inputs)
     if total_leaves:
@@ -254,7 +254,7 @@ def auc(frame: DataFrame, label: str, probability: str) -> float:
 def compare_models(raw_train: DataFrame, stack_train: DataFrame, day: DataFrame, label: str, params: GbdtConfig,
                    inputs: Sequence[str], total_leaves: int, trees: int) -> list[dict]:
     """AUC and logloss on day D of LR on the raw inputs (fitted on raw_train), the GBDT alone (`gbdt_score`), and LR
-    on leaves + raw (fitted on stack_train); each LR on at most params.max_train_rows rows, like the forest."""
+    on leaves + raw (fitted on stack_train); each LR on about params.max_train_rows rows, like the forest."""
     lr_raw = fit_lr(raw_train, inputs, label, params.lr_reg, params)
     gbdt_lr = fit_lr(stack_train, inputs, label, params.stack_lr_reg, params, total_leaves)
     probabilities = {"lr_raw": lr_probability(lr_raw, inputs), "gbdt": F.col("gbdt_score"),

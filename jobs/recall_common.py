@@ -75,7 +75,7 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
     if len(item_vectors) == 0:  # e.g. no interactions in a popularity window: nothing to rank (max() of nothing fails)
         return users.sparkSession.createDataFrame([], schema)
     items, item_scale = quantised(np.asarray(item_vectors, dtype=np.float64), per_row=False)
-    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, items.shape[0]))
+    batch_rows = max(1, SCORE_CELLS_PER_BATCH // items.shape[0])
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in batches:

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.config import ConfigError, date_range, load_config
-from tests.conftest import MOVIELENS, TAOBAO, write_yaml
+from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, write_yaml
 
 
 def test_default_config_layers_base_local_and_movielens():
@@ -78,3 +78,9 @@ def test_missing_overlay_file_is_named():
 def test_date_range_includes_both_ends():
     assert date_range(dt.date(2017, 11, 30), dt.date(2017, 12, 2)) == [
         dt.date(2017, 11, 30), dt.date(2017, 12, 1), dt.date(2017, 12, 2)]
+
+
+def test_each_sample_mode_names_the_event_type_its_samples_come_from():
+    assert load_config(["conf/local.yaml", MOVIELENS]).samples.sample_event_type is None  # ratings: rated events
+    assert load_config(["conf/local.yaml", TAOBAO]).samples.sample_event_type == "pv"  # clicks, negatives sampled
+    assert load_config(["conf/local.yaml", SYNTHETIC]).samples.sample_event_type == "impression"

@@ -14,7 +14,7 @@ from jobs.build_samples import (
     build_samples,
     check_against_spec,
     check_label_leak,
-    impression_samples,
+    funnel_samples,
     rating_samples,
     sample_negatives,
     user_category_history,
@@ -54,7 +54,7 @@ def test_impressions_get_click_and_click_through_conversion_labels(spark):
         ("u2", "i1", "impression", D, None), ("u2", "i1", "impression", D, None),  # one sample per pair
         ("u2", "i4", "click", D, None),  # clicked without an impression: not an exposure
     ])
-    got = impression_samples(log.where(log.dt == D), log, FUNNEL)
+    got = funnel_samples(log.where(log.dt == D), log, FUNNEL)
     assert pairs(got, "label_click", "label_conversion") == [
         ("u1", "i1", 1, 1), ("u1", "i2", 1, 1), ("u1", "i3", 0, 0), ("u2", "i1", 0, 0)]
 
