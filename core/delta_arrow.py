@@ -4,6 +4,7 @@ The one way this project reads Delta outside Spark; every such reader goes throu
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from urllib.parse import urlparse
 
@@ -28,6 +29,20 @@ def is_delta_table(path: str) -> bool:
     from deltalake import DeltaTable
 
     return DeltaTable.is_deltatable(path)
+
+
+def partition_days(path: str, column: str, version: int | None = None) -> set[dt.date]:
+    """The days of partition `column` the table holds (at `version`), from its log: no data file is opened."""
+    from deltalake import DeltaTable
+
+    return {dt.date.fromisoformat(str(part[column])) for part in DeltaTable(path, version=version).partitions()}
+
+
+def rows_of_day(path: str, column: str, day: dt.date) -> int:
+    """Rows of the table whose partition `column` is `day` (0 without a table); only that partition is read."""
+    if not is_delta_table(path):
+        return 0
+    return delta_dataset(path).count_rows(filter=pads.field(column) == day)
 
 
 def _local_filesystem(path: str) -> pafs.FileSystem | None:

@@ -8,6 +8,9 @@ Each run handles one logical day D = `{{ ds }}` (the UTC day whose data interval
 2. The Spark day jobs of `jobs/` (`ingest_* → build_daily_rollups → build_profiles → build_samples →
    gbdt_leaves`; `recall_als / recall_itemcf / recall_popular → recall_merge → evaluate_recall`), each a
    `spark-submit jobs/<task>.py --ds D --conf $DAILYREC_CONF` on the Spark connection `dailyrec_spark`.
+   Between `ingest_events` and the rest, `day_has_events` (`python -m ops.day_events`) skips the run's later tasks
+   when D is an empty day of a dump (no raw row at all on D, e.g. MovieLens 100k's 1997-12-11): the run ends
+   green with those tasks skipped, and the next day runs (a skipped task satisfies `depends_on_past`).
 3. Per ranker in `ranker.models`: `train_<model>` (TensorFlow, its own process) then
    `validate_and_export_<model>` (the gate; publishes `<export_root>/<model>/<version>/` only if it passes).
 4. `report` summarises the day whatever happened; `fail_run_if_a_task_failed` keeps a failed task (or a
@@ -47,6 +50,7 @@ PYTHON = os.environ.get("DAILYREC_PYTHON", sys.executable)  # the project's venv
 PY_FILES = os.environ.get("DAILYREC_PY_FILES") or None
 SPARK_CONNECTION = "dailyrec_spark"
 RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
+EMPTY_DAY = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
 DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"
 
 cfg = load_config(CONF)
@@ -97,9 +101,13 @@ with DAG(
     report = python_module("report", f"models.report --start {{{{ ds }}}} --end {{{{ ds }}}} --conf {CONF}",
                            trigger_rule=TriggerRule.ALL_DONE, depends_on_past=False, retries=0)
 
+    day_has_events = python_module("day_has_events", f"ops.day_events {DAY_ARGS}", skip_on_exit_code=EMPTY_DAY,
+                                   retries=0)
+
     raw_data_available >> [jobs["ingest_attributes"], jobs["ingest_events"]]
+    jobs["ingest_events"] >> day_has_events
     # The rollups read D's item snapshot (categories), so attributes come before them, not only before the samples.
-    [jobs["ingest_attributes"], jobs["ingest_events"]] >> jobs["build_daily_rollups"]
+    [jobs["ingest_attributes"], day_has_events] >> jobs["build_daily_rollups"]
     jobs["build_daily_rollups"] >> jobs["build_profiles"] >> jobs["build_samples"] >> jobs["gbdt_leaves"]
     recall_sources = [jobs["recall_als"], jobs["recall_itemcf"], jobs["recall_popular"]]
     jobs["build_daily_rollups"] >> recall_sources >> jobs["recall_merge"] >> jobs["evaluate_recall"] >> report

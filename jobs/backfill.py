@@ -9,6 +9,9 @@ out of the Spark driver), so a range gets the candidates and model versions dail
 not stop the range (the DAG's gate does not block the next day either), but the backfill then exits 1 naming it.
 The first day trains on the days before the range: when the lake's samples lack any of them, their data jobs
 (HISTORY_JOBS) run first, in the same session.
+
+An empty day of a dump (jobs.ingest_events) is ingested, and its later jobs and training are skipped, as the DAG
+skips them.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import time
 
 from core.cli import parse_day
 from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
-from core.delta_arrow import is_delta_table
+from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
 from jobs.build_daily_rollups import build_daily_rollups
@@ -29,7 +32,7 @@ from jobs.build_samples import build_samples
 from jobs.evaluate_recall import evaluate_recall
 from jobs.gbdt_leaves import gbdt_leaves
 from jobs.ingest_attributes import ingest_attributes
-from jobs.ingest_events import ingest_day
+from jobs.ingest_events import day_has_events, ingest_day
 from jobs.recall_als import recall_als
 from jobs.recall_itemcf import recall_itemcf
 from jobs.recall_merge import recall_merge
@@ -74,16 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.with_models:
             for ds in history_to_build(cfg, start, sample_days(cfg)):
                 run_day_jobs(spark, cfg, ds, HISTORY_JOBS)
-        rejected = []
+        rejected, empty = [], []
         for ds in date_range(start, end):
-            run_day_jobs(spark, cfg, ds, args.jobs)
-            if args.with_models:
+            if not run_day_jobs(spark, cfg, ds, args.jobs):
+                empty.append(str(ds))
+            elif args.with_models:
                 rejected += [f"{model} {ds}" for model in cfg.ranker.models
                              if not train_and_gate(args.conf, model, ds)]
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days in "
+    empty_days = f"({len(empty)} empty: {', '.join(empty)}) " if empty else ""
+    print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days {empty_days}in "
           f"{time.perf_counter() - began:.1f}s; tables under {cfg.lake_root}")
     if rejected:
         print(f"rejected by the gate (blessed versions kept): {', '.join(rejected)}", file=sys.stderr)
@@ -91,10 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> None:
-    for name, job in [(name, job) for name, job in DAY_JOBS if name in names]:
+def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> bool:
+    """Run the named jobs for ds in order; False when ingest_events found ds an empty day (the rest are skipped)."""
+    selected = [(name, job) for name, job in DAY_JOBS if name in names]
+    for position, (name, job) in enumerate(selected):
         began = time.perf_counter()
         print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - began:.1f}s]", flush=True)
+        if name == "ingest_events" and not day_has_events(cfg, ds):
+            rest = [later for later, _ in selected[position + 1:]]
+            print(f"{ds} is an empty day of the dump: {', '.join(rest) or 'no job'} skipped", flush=True)
+            return False
+    return True
 
 
 def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> list[dt.date]:
@@ -112,11 +124,7 @@ def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> l
 def sample_days(cfg: PipelineConfig) -> set[dt.date]:
     """The days the lake's samples table holds (from its log's partition values: no data file is opened)."""
     path = cfg.table_path("samples")
-    if not is_delta_table(path):
-        return set()
-    from deltalake import DeltaTable
-
-    return {dt.date.fromisoformat(str(part["dt"])) for part in DeltaTable(path).partitions()}
+    return partition_days(path, "dt") if is_delta_table(path) else set()
 
 
 def train_and_gate(conf: str, model: str, ds: dt.date) -> bool:

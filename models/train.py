@@ -1,4 +1,5 @@
 """Train a ranker as of D: fit on the samples of [D-M, D-2], early-stop on D-1, evaluate on D.
+(When D-1 is an empty day, without samples, the latest earlier day with samples takes its place.)
 
     python -m models.train --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
 
@@ -17,13 +18,14 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import keras
 import numpy as np
 
 from core.cli import parse_day
 from core.config import PipelineConfig, add_conf_option, load_config
+from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.metrics import auc, calibration, gauc, logloss, recalibrate
 from features.samples import label_columns
@@ -43,13 +45,19 @@ CANDIDATES = "candidates"
 @dataclasses.dataclass(frozen=True)
 class TrainingDays:
     fit_first: dt.date
-    fit_last: dt.date  # D-2
-    validation: dt.date  # D-1: early stopping
+    fit_last: dt.date  # the day before validation
+    validation: dt.date  # early stopping: D-1, or the latest earlier day with samples
     evaluation: dt.date  # D
 
     @classmethod
-    def as_of(cls, ds: dt.date, train_days: int) -> "TrainingDays":
-        return cls(ds - dt.timedelta(days=train_days), ds - dt.timedelta(days=2), ds - dt.timedelta(days=1), ds)
+    def as_of(cls, ds: dt.date, train_days: int, days_with_samples: Collection[dt.date] = ()) -> "TrainingDays":
+        """Fit on [D-M, V-1], early-stop on V, evaluate on D. V is D-1, unless D-1 has no samples (an empty day of a
+        dump) while an earlier day of the M has: then V is the latest such day, since early stopping on no rows has
+        nothing to monitor."""
+        first = ds - dt.timedelta(days=train_days)
+        earlier = [day for day in days_with_samples if first < day < ds]
+        validation = max(earlier, default=ds - dt.timedelta(days=1))
+        return cls(first, validation - dt.timedelta(days=1), validation, ds)
 
 
 def config_hash(cfg: PipelineConfig) -> str:
@@ -149,8 +157,8 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
 
 def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dict:
     keras.utils.set_random_seed(cfg.ranker.seed)
-    days = TrainingDays.as_of(ds, cfg.ranker.train_days)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
+    days = TrainingDays.as_of(ds, cfg.ranker.train_days, partition_days(snapshot.path, "dt", snapshot.version))
     data = training_input(cfg, name, days, snapshot, task)
     began = time.perf_counter()
     stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))
@@ -174,6 +182,7 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
               "epochs": len(history.history["loss"]), "train_seconds": round(train_seconds, 1),
               "samples_version": snapshot.version,
               "fit_days": [days.fit_first.isoformat(), days.fit_last.isoformat()],
+              "validation_day": days.validation.isoformat(),
               "warm_start_from": warm_from, "config_hash": config_hash(cfg),
               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     out = candidates / ds.isoformat()

@@ -8,7 +8,7 @@ from jobs.backfill import DAY_JOBS
 
 MODELS = ("wide_deep", "deepfm")  # ranker.models of conf/base.yaml
 SPARK_EDGES = {
-    ("ingest_events", "build_daily_rollups"), ("build_daily_rollups", "build_profiles"),
+    ("build_daily_rollups", "build_profiles"),
     ("build_profiles", "build_samples"), ("ingest_attributes", "build_daily_rollups"), ("build_samples", "gbdt_leaves"),
     ("build_daily_rollups", "recall_als"), ("build_daily_rollups", "recall_itemcf"),
     ("build_daily_rollups", "recall_popular"), ("recall_als", "recall_merge"), ("recall_itemcf", "recall_merge"),
@@ -16,7 +16,7 @@ SPARK_EDGES = {
 }
 EXPECTED_EDGES = (
     {("raw_data_available", "ingest_attributes"), ("raw_data_available", "ingest_events"),
-     ("evaluate_recall", "report")}
+     ("ingest_events", "day_has_events"), ("day_has_events", "build_daily_rollups"), ("evaluate_recall", "report")}
     | SPARK_EDGES
     | {("gbdt_leaves", f"train_{model}") for model in MODELS}
     | {(f"train_{model}", f"validate_and_export_{model}") for model in MODELS}
@@ -55,7 +55,8 @@ def test_spark_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
     order = [name for name, _ in DAY_JOBS]
     spark_tasks = {task.task_id for task in dag.tasks if task.task_type == "SparkSubmitOperator"}
     assert spark_tasks == set(order)
-    assert all(order.index(up) < order.index(down) for up, down in SPARK_EDGES)
+    ordered = SPARK_EDGES | {("ingest_events", "build_daily_rollups")}  # through day_has_events
+    assert all(order.index(up) < order.index(down) for up, down in ordered)
 
 
 def test_spark_tasks_submit_their_job_file_with_ds_and_conf_on_the_spark_connection(dag):
@@ -73,6 +74,18 @@ def test_raw_data_sensor_waits_on_the_checks_not_yet_code_and_fails_on_others(da
     sensor = dag.get_task("raw_data_available")
     assert sensor.retry_exit_code == NOT_YET and sensor.mode == "reschedule"
     assert "-m ops.raw_data --ds {{ ds }}" in sensor.bash_command
+
+
+def test_an_empty_day_skips_the_tasks_after_ingest_events(dag):
+    from ops.day_events import EMPTY_DAY
+
+    check = dag.get_task("day_has_events")
+    assert "-m ops.day_events --ds {{ ds }}" in check.bash_command
+    assert check.skip_on_exit_code == [EMPTY_DAY] and check.retries == 0
+    # Every task after it needs all its upstreams to succeed, so a skip reaches each of them; only the report (and
+    # the watcher, on no failure) runs past it.
+    after = check.get_flat_relative_ids(upstream=False)
+    assert {dag.get_task(task).trigger_rule for task in after - {"report", WATCHER}} == {"all_success"}
 
 
 def test_training_and_gate_run_the_model_modules_for_each_configured_ranker(dag):

@@ -2,8 +2,10 @@
 - a backfill of one day through Airflow's scheduler (`ops.airflow_backfill`, as `make airflow-backfill` runs it)
   runs every task, writes every table's partition and publishes model version 1; the range runner then re-runs
   the day and writes the very same rows;
-- the range runner with models backfills 3 days: every day gets every partition and its own model version, and the
-  rows agree with u.data.
+- the range runner with models backfills 3 days around an empty day of the dump (1997-12-11, without a rating): the
+  two others get every partition and their own model version, the empty day only its ingest, and the rows agree with
+  u.data;
+- `airflow dags test` of that empty day ingests it, skips every later task but the report, and ends green.
 Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. A DAG day costs
 minutes (11 spark-submits of ~30 s of JVM start each), so CI runs one through Airflow; the 3-day Airflow backfill is
 measured with `make airflow-backfill` (README). `airflow dags test` runs the same tasks (`make run`)."""
@@ -23,11 +25,13 @@ import pytest
 from core.config import REPO_ROOT, load_config
 from core.delta_arrow import delta_dataset
 from jobs.backfill import DAY_JOBS
-from ops.digests import day_digests
+from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from ops.digests import day_digests, lake_tables
 from tests.conftest import MOVIELENS, overlays_for
 
 BIN = Path(sys.executable).parent
 DAY = dt.date(1998, 4, 19)
+EMPTY_DAY = dt.date(1997, 12, 11)  # inside MovieLens 100k's window, without a rating (UTC); so is 1997-12-16
 # Orchestration is under test, not model quality: one ranker fit on D-3..D-2 and early-stopped on D-1, two epochs,
 # and a forest on D-2 with its LR stacked on D-1. The history to build first is those three days; the first of them
 # has no history of its own (empty profiles), hence three and not two.
@@ -39,7 +43,9 @@ SMALL_DAY = {"ranker": {"train_days": 3, "max_epochs": 2, "models": ["wide_deep"
 # These tests are about orchestration; the gate's thresholds are set for 14 training days and full 30-day profiles
 # (make run), so here only its mechanics are held: checks run, export, serving parity, versions, registry.
 # (1998-04-19 has 98 samples, under the default floor of 100.)
-LENIENT_GATE = {"data": {"min_rows": 10, "max_psi": 100.0, "null_rate_ceilings": {"item_n_rating_30d": 1.0}},
+# A lake of a few days has mostly cold users (null profiles), and the day after an empty day null 1-day features.
+LENIENT_GATE = {"data": {"min_rows": 10, "max_psi": 100.0, "max_null_rate": 1.0,
+                         "null_rate_ceilings": {"item_n_rating_30d": 1.0}},
                 "model": {"min_auc": 0.0, "max_auc_drop": 1.0, "max_logloss": 10.0, "calibration": [0.01, 100.0]}}
 DAY_TABLES = ("events", "user_daily", "item_daily", "user_category_daily", "user_item_daily", "user_profile",
               "item_profile", "samples", "gbdt_leaves", "recall_candidates", "recall_metrics", "ranker_metrics")
@@ -76,6 +82,14 @@ def task_states(day: dt.date, env: dict) -> dict[str, str]:
         os.environ.update(saved)
 
 
+def only_attributes_written(cfg, day: dt.date) -> bool:
+    """Of the tables partitioned by day, only the attribute snapshots hold rows of `day` (an empty day)."""
+    lake = Path(cfg.lake_root)
+    by_day = {name for name, _, column in lake_tables(lake) if column}  # day_digests also digests whole tables
+    written = {table for table, (rows, _) in day_digests(lake, day).items() if rows and table in by_day}
+    return written == set(ATTRIBUTE_TABLES.values())
+
+
 def passed_versions(cfg, model: str) -> dict[str, int]:
     """ds -> published version of the model's passed gate decisions."""
     rows = delta_dataset(cfg.table_path("model_registry")).to_table().to_pylist()
@@ -94,8 +108,8 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
         env)
     states = task_states(DAY, env)
     assert states.pop("fail_run_if_a_task_failed") == "skipped"  # nothing failed
-    # raw_data_available, the 11 Spark jobs, train and gate per model, report
-    assert set(states.values()) == {"success"} and len(states) == 1 + len(DAY_JOBS) + 2 * len(cfg.ranker.models) + 1
+    # raw_data_available, the 11 Spark jobs, day_has_events, train and gate per model, report
+    assert set(states.values()) == {"success"} and len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 1
     digests = day_digests(Path(cfg.lake_root), DAY)
     assert all(digests[table][0] > 0 for table in DAY_TABLES), digests
     for model in cfg.ranker.models:
@@ -113,23 +127,45 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
 @pytest.mark.slow
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~7.5 min alone on 2 cores, ~14 next to the other tests
-def test_a_3_day_range_backfill_with_models_writes_every_partition_and_model_version(tmp_path):
+def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_partition_and_model_version(tmp_path):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
-    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    days = [EMPTY_DAY + dt.timedelta(days=n) for n in (-1, 0, 1)]
     # On an empty lake: the range runner first builds the 3 days the first day trains on.
     out = run([sys.executable, "-m", "jobs.backfill", "--start", str(days[0]), "--end", str(days[-1]),
                "--with-models", "--conf", conf], env)
-    assert f"backfill {days[0]}..{days[-1]} of movielens_100k: 3 days" in out
-    history = [DAY - dt.timedelta(days=n) for n in (3, 2, 1)]
+    assert f"backfill {days[0]}..{days[-1]} of movielens_100k: 3 days (1 empty: {EMPTY_DAY}) in" in out
+    assert f"ingest_events {EMPTY_DAY}: empty day" in out and f"{EMPTY_DAY} is an empty day of the dump" in out
+    history = [days[0] - dt.timedelta(days=n) for n in (3, 2, 1)]
     assert [day for day in history if f"build_samples {day}: rows=" in out] == history
-    for day in days:
+    full_days = [days[0], days[-1]]
+    for day in full_days:
         digests = day_digests(Path(cfg.lake_root), day)
         assert all(digests[table][0] > 0 for table in DAY_TABLES), (day, digests)
+    assert only_attributes_written(cfg, EMPTY_DAY)
     for model in cfg.ranker.models:
-        assert passed_versions(cfg, model) == {str(day): version for version, day in enumerate(days, start=1)}
-        assert sorted(p.name for p in (Path(cfg.gate.export_root) / model).iterdir()) == ["1", "2", "3"]
-    agrees_with_u_data(cfg, days)
+        assert passed_versions(cfg, model) == {str(day): version for version, day in enumerate(full_days, start=1)}
+        assert sorted(p.name for p in (Path(cfg.gate.export_root) / model).iterdir()) == ["1", "2"]
+        # The day after the empty one early-stopped on the day before it.
+        metrics = json.loads(cfg.artifact_path("candidates", model, str(days[-1]), "metrics.json").read_text())
+        assert metrics["validation_day"] == str(days[0])
+    agrees_with_u_data(cfg, history + days)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~3 min alone on 2 cores: two spark-submits, the check and the report
+def test_a_dag_run_of_an_empty_day_ingests_it_then_skips_every_task_but_the_report_and_ends_green(tmp_path):
+    conf, env = lake_conf_and_env(tmp_path)
+    cfg = load_config(conf)
+    run([str(BIN / "airflow"), "db", "migrate"], env)
+    run([str(BIN / "airflow"), "dags", "test", "dailyrec", str(EMPTY_DAY)], env)
+    states = task_states(EMPTY_DAY, env)
+    ran = {"raw_data_available", "ingest_attributes", "ingest_events", "report"}
+    assert {task: state for task, state in states.items() if task in ran} == dict.fromkeys(ran, "success")
+    assert set(state for task, state in states.items() if task not in ran) == {"skipped"}
+    assert len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 2  # every task has a state (+ watcher)
+    assert only_attributes_written(cfg, EMPTY_DAY)
+    assert (Path(cfg.artifact_root) / "reports" / f"report_{EMPTY_DAY}_{EMPTY_DAY}.html").is_file()
 
 
 def ratings_of_utc_days(inter_file: Path) -> tuple[collections.Counter, collections.Counter]:
@@ -144,15 +180,16 @@ def ratings_of_utc_days(inter_file: Path) -> tuple[collections.Counter, collecti
 
 
 def agrees_with_u_data(cfg, days: list[dt.date]) -> None:
-    """Every rating of each day is an event, a rollup count and a sample (labelled like when >= 4), and the profile
-    as of the next day counts the day's ratings in its 1-day window."""
+    """Every rating of each of the consecutive days is an event, a rollup count and a sample (labelled like when
+    >= 4), none of an empty day; the profile as of the next day counts the day's ratings in its 1-day window, and the
+    profile as of the last day its 7-day window's ratings (the gap of an empty day read around)."""
     ratings, likes = ratings_of_utc_days(Path(cfg.dataset.source.path))
 
     def per_day(table: str, day_column: str, column: str | None = None) -> dict[dt.date, int]:
         frame = delta_dataset(cfg.table_path(table)).to_table().to_pandas()
         grouped = frame.groupby(day_column)
         totals = grouped.size() if column is None else grouped[column].sum()
-        return {day: int(totals[day]) for day in days}
+        return {day: int(totals.get(day, 0)) for day in days}
 
     assert per_day("events", "dt") == {day: ratings[day] for day in days}
     assert per_day("user_daily", "dt", "n_rating") == {day: ratings[day] for day in days}
@@ -160,5 +197,8 @@ def agrees_with_u_data(cfg, days: list[dt.date]) -> None:
     assert per_day("samples", "dt", "label_like") == {day: likes[day] for day in days}
     as_of_next = delta_dataset(cfg.table_path("user_profile")).to_table(filter=pc.field("as_of") == days[1])
     assert pc.sum(as_of_next["n_rating_1d"]).as_py() == ratings[days[0]]
+    as_of_last = delta_dataset(cfg.table_path("user_profile")).to_table(filter=pc.field("as_of") == days[-1])
+    week = [day for day in days if days[-1] - dt.timedelta(days=7) <= day < days[-1]]
+    assert pc.sum(as_of_last["n_rating_7d"]).as_py() == sum(ratings[day] for day in week)
     samples = delta_dataset(cfg.table_path("samples")).to_table(filter=pc.field("dt") == days[-1])
     assert samples["user_n_rating_7d"].null_count < len(samples)  # users with history got their profile joined

@@ -6,7 +6,7 @@ from pyspark.sql import Row
 from core.config import load_config
 from datasets.fetch import MissingSourceError
 from features.schema import EVENTS, EVENTS_QUARANTINE
-from jobs.ingest_events import NoInputError, classify_raw_events, ingest_day
+from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, ingest_day
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
 
 # Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.
@@ -194,13 +194,29 @@ def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(sp
 
 def test_a_day_without_input_fails_clearly(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
-    with pytest.raises(NoInputError, match="no raw rows for 2017-11-27"):
-        ingest_day(spark, cfg, dt.date(2017, 11, 27))
     with pytest.raises(NoInputError, match="outside the window"):
         ingest_day(spark, cfg, dt.date(2017, 12, 4))
     daily = config_for(tmp_path, SYNTHETIC, dataset={"source": {"path": str(tmp_path / "raw/dt={ds}")}})
     with pytest.raises(MissingSourceError, match="raw/dt=2024-01-05 does not exist"):
         ingest_day(spark, daily, dt.date(2024, 1, 5))
+    (tmp_path / "raw/dt=2024-01-05").mkdir(parents=True)
+    (tmp_path / "raw/dt=2024-01-05/part-0.csv").write_text("")  # delivered, but without a row
+    with pytest.raises(NoInputError, match="no raw rows for 2024-01-05"):
+        ingest_day(spark, daily, dt.date(2024, 1, 5))
+
+
+def test_an_empty_day_of_a_dump_is_replaced_by_nothing_and_reported(spark, tmp_path):
+    day = dt.date(2017, 11, 26)
+    cfg = taobao_config(tmp_path, TAOBAO_LINES)  # one event and nothing quarantined on 11-26
+    ingest_day(spark, cfg, day)
+    assert day_has_events(cfg, day)
+    cfg = taobao_config(tmp_path, [line for line in TAOBAO_LINES if str(LOCAL_1126_0030) not in line])
+    report = ingest_day(spark, cfg, day)  # the dump has no row of 11-26 any more, though it is inside its window
+    assert (report.read, report.written, report.quarantined) == (0, 0, {})
+    assert str(report) == ("ingest_events 2017-11-26: empty day, the dump has no row of it: nothing written, "
+                           "later jobs skip it")
+    assert not day_has_events(cfg, day)
+    assert read_table(spark, cfg, "events").where(f"dt = '{day}'").count() == 0
 
 
 def test_a_day_whose_rows_are_all_rejected_fails_after_writing_the_quarantine(spark, tmp_path):

@@ -44,12 +44,22 @@ def test_training_days_leave_d_for_evaluation():
     days = TrainingDays.as_of(D, 14)
     assert (days.fit_first, days.fit_last, days.validation, days.evaluation) == (
         dt.date(1998, 4, 8), dt.date(1998, 4, 20), dt.date(1998, 4, 21), D)
+    assert TrainingDays.as_of(D, 14, {dt.date(1998, 4, 20), dt.date(1998, 4, 21), D}) == days
+
+
+def test_an_empty_day_before_d_gives_its_place_as_validation_day_to_the_latest_day_with_samples():
+    with_samples = {dt.date(1998, 4, 8), dt.date(1998, 4, 19), dt.date(1998, 4, 20), D}  # 04-21 is an empty day
+    days = TrainingDays.as_of(D, 14, with_samples)
+    assert (days.fit_first, days.fit_last, days.validation, days.evaluation) == (
+        dt.date(1998, 4, 8), dt.date(1998, 4, 19), dt.date(1998, 4, 20), D)
+    assert TrainingDays.as_of(D, 14, {dt.date(1998, 4, 8), D}).validation == dt.date(1998, 4, 21)  # D-M is fit only
 
 
 def test_training_never_reads_the_samples_of_d(tmp_path):
     clean = lake_with_samples(tmp_path / "clean")
     record = train(clean, D, "wide_deep")
     assert record["fit_days"] == ["1998-04-19", "1998-04-20"] and record["samples_version"] == 0
+    assert record["validation_day"] == "1998-04-21"
     assert record["auc"] > 0.6  # the hidden rule is learnable
     flipped = lake_with_samples(tmp_path / "flipped", flip_day=D)
     other = train(flipped, D, "wide_deep")

@@ -1,0 +1,41 @@
+"""Does the lake hold day D's events? The DAG's check between ingest_events and the jobs that read them.
+
+    python -m ops.day_events --ds 1997-12-11 --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
+Exit 0: it does. Exit 99 (EMPTY_DAY): D is an empty day of a dump (see jobs.ingest_events), and the DAG skips the
+run's later tasks (BashOperator skip_on_exit_code); the next day runs as usual. Exit 1: the config is bad, or a
+daily delivery has no events of D (ingest_events fails on such a day, so its partition was removed since).
+Reads the lake without Spark. One line says which, naming the day and the table.
+"""
+from __future__ import annotations
+
+import sys
+
+from core.cli import day_job_parser
+from core.config import load_config
+from core.errors import PipelineError
+from jobs.ingest_events import EVENTS_TABLE, day_has_events
+
+EMPTY_DAY = 99  # the DAG task's skip_on_exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = day_job_parser(__doc__.splitlines()[0]).parse_args(argv)
+    try:
+        cfg = load_config(args.conf)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    table = cfg.table_path(EVENTS_TABLE)
+    if day_has_events(cfg, args.ds):
+        print(f"events of {args.ds}: in {table}", flush=True)
+        return 0
+    if cfg.dataset.source.layout == "dump":
+        print(f"{args.ds} is an empty day of the {cfg.dataset.name} dump (no events in {table}): the day's later "
+              f"tasks are skipped", flush=True)
+        return EMPTY_DAY
+    print(f"error: no events of {args.ds} in {table}; run ingest_events for {args.ds}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
