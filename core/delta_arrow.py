@@ -38,11 +38,11 @@ def partition_days(path: str, column: str, version: int | None = None) -> set[dt
     return {dt.date.fromisoformat(str(part[column])) for part in DeltaTable(path, version=version).partitions()}
 
 
-def rows_of_day(path: str, column: str, day: dt.date) -> int:
-    """Rows of the table whose partition `column` is `day` (0 without a table); only that partition is read."""
+def rows_between(path: str, column: str, first: dt.date, last: dt.date) -> int:
+    """Rows of the table whose partition `column` is in [first, last] (0 without a table); only those are read."""
     if not is_delta_table(path):
         return 0
-    return delta_dataset(path).count_rows(filter=pads.field(column) == day)
+    return delta_dataset(path).count_rows(filter=(pads.field(column) >= first) & (pads.field(column) <= last))
 
 
 def _local_filesystem(path: str) -> pafs.FileSystem | None:

@@ -39,6 +39,7 @@ class Feature:
     buckets: int = 0
     embedding_dim: int = 0
     max_length: int = 0  # multi_categorical: values kept per row
+    window_days: int | None = None  # a value over the N days before D (null when those days hold no event)
 
     def in_group(self, group: str) -> bool:
         return group in self.groups
@@ -69,8 +70,8 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
     knobs = cfg.features
     windows, event_types = cfg.profiles.windows, cfg.dataset.canonical_event_types
 
-    def numeric(name: str, dtype: str = "bigint", log1p: bool = True) -> Feature:
-        return Feature(name, "numeric", dtype, ("deep", "gbdt"), log1p=log1p)
+    def numeric(name: str, dtype: str = "bigint", log1p: bool = True, days: int | None = None) -> Feature:
+        return Feature(name, "numeric", dtype, ("deep", "gbdt"), log1p=log1p, window_days=days)
 
     def categorical(name: str, buckets: int) -> Feature:
         return Feature(name, "categorical", "string", ("wide", "deep", "fm"), buckets=buckets,
@@ -83,10 +84,11 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
     def profile(entity: str) -> list[Feature]:
         columns = []
         for days in windows:
-            columns += [numeric(f"{entity}_{window_column(count_column(kind), days)}") for kind in event_types]
-            columns.append(numeric(f"{entity}_{window_column('active_days', days)}", log1p=False))
+            columns += [numeric(f"{entity}_{window_column(count_column(kind), days)}", days=days)
+                        for kind in event_types]
+            columns.append(numeric(f"{entity}_{window_column('active_days', days)}", log1p=False, days=days))
         columns.append(numeric(f"{entity}_days_since_last_event", "int", log1p=False))
-        columns += [numeric(f"{entity}_{window_column(rate.name, days)}", "double", log1p=False)
+        columns += [numeric(f"{entity}_{window_column(rate.name, days)}", "double", log1p=False, days=days)
                     for rate in cfg.profiles.rates for days in windows]
         return columns
 
@@ -94,7 +96,7 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
     features += profile("user")
     features += [multi("user_top_categories", knobs.category_buckets), multi("user_recent_items", knobs.id_buckets)]
     features += profile("item")
-    features += [numeric(f"item_{window_column('popularity_rank', days)}", "int") for days in windows]
+    features += [numeric(f"item_{window_column('popularity_rank', days)}", "int", days=days) for days in windows]
     for kind, prefix in (("users", "user_"), ("items", "item_")):
         table = getattr(cfg.dataset.attributes, kind)
         for column in table.keep if table else []:
@@ -106,7 +108,7 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
             else:
                 features.append(categorical(name, knobs.category_buckets))
     if cfg.dataset.item_category is not None:
-        features += [numeric(f"cross_category_events_{days}d") for days in windows]
+        features += [numeric(window_column("cross_category_events", days), days=days) for days in windows]
     if with_gbdt_leaves:
         # Global leaf ids are below trees * 2 ** depth; each id gets its own weight in the wide part.
         leaves = cfg.gbdt.num_trees * 2 ** cfg.gbdt.max_depth

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import DatasetConfig, PipelineConfig
-from core.delta_arrow import rows_of_day
+from core.delta_arrow import rows_between
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from datasets.fetch import ensure_source
@@ -229,7 +229,7 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
 def day_has_events(cfg: PipelineConfig, ds: dt.date) -> bool:
     """Whether the lake holds events of D (read without Spark). After ingest_events succeeded, False means that D is
     an empty day of a dump: every later job of D needs its events (samples, recall evaluation, training on D)."""
-    return rows_of_day(cfg.table_path(EVENTS_TABLE), "dt", ds) > 0
+    return rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds) > 0
 
 
 if __name__ == "__main__":

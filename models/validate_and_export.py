@@ -3,6 +3,8 @@
     python -m models.validate_and_export --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,...
 
 1. Data: day D's samples against a row floor, label-rate bounds, null-rate ceilings, and PSI drift against D-1.
+   A feature over a window of days without any event (the 1-day ones after an empty day of a dump) is null by
+   right: its null rate is noted, not held to a ceiling.
 2. Model: the candidate (`models.train`'s `candidates/<model>/<D>/model.keras`) scored on D against absolute
    bounds, and against the blessed version re-scored on the same rows through its export (the first model of a
    name has no baseline; the record says so). ESMM is held to this on ctr and ctcvr.
@@ -37,9 +39,10 @@ import pyarrow.dataset as pads
 
 from core.cli import parse_day
 from core.config import PipelineConfig, add_conf_option, load_config
+from core.delta_arrow import rows_between
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from features.samples import label_columns
-from features.spec import GBDT_LEAVES
+from features.spec import GBDT_LEAVES, FeatureSpec
 from models.checks import Check, data_checks, model_checks, noted, serving_checks
 from models.inputs import Snapshot, TrainingInput, latest_snapshot
 from models.serving import (
@@ -63,6 +66,7 @@ from models.serving import (
 from models.train import CANDIDATES, SAMPLES_TABLE, TrainingDays, day_metrics, model_spec, predict_day, training_input
 
 REGISTRY_TABLE = "model_registry"
+EVENTS_TABLE = "events"  # jobs.ingest_events' table (the TF processes do not import the Spark jobs)
 GATE_REPORTS = "gate"
 REGISTRY_SCHEMA = pa.schema([
     ("model", pa.string()), ("ds", pa.string()), ("decided_at", pa.string()), ("version", pa.int64()),
@@ -126,7 +130,16 @@ def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Che
     labels = list(label_columns(cfg.samples.mode))
     today = day_table(snapshot, ds, features + labels)
     yesterday = day_table(snapshot, ds - dt.timedelta(days=1), cfg.gate.data.drift_features)
-    return data_checks(today, yesterday, features, labels, cfg.gate.data)
+    return data_checks(today, yesterday, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds))
+
+
+def eventless_features(cfg: PipelineConfig, spec: FeatureSpec, ds: dt.date) -> set[str]:
+    """The features whose window of days before D holds no event in the lake (e.g. 1-day ones after an empty day)."""
+    events = cfg.table_path(EVENTS_TABLE)
+    windows = {f.window_days for f in spec.features if f.window_days}
+    empty = {days for days in windows if not rows_between(events, "dt", ds - dt.timedelta(days=days),
+                                                          ds - dt.timedelta(days=1))}
+    return {f.name for f in spec.features if f.window_days in empty}
 
 
 def checked_prefixes(name: str) -> tuple[str, ...]:

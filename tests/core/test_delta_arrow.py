@@ -7,7 +7,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from core.config import REPO_ROOT
-from core.delta_arrow import delta_dataset, is_delta_table, partition_days, rows_of_day
+from core.delta_arrow import delta_dataset, is_delta_table, partition_days, rows_between
 
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 
@@ -30,12 +30,13 @@ def test_reads_every_row_with_typed_partition_values_at_a_version(tmp_path):
     assert is_delta_table(str(path)) and not is_delta_table(str(tmp_path / "missing"))
 
 
-def test_days_of_a_partition_column_and_rows_of_one_day(tmp_path):
+def test_days_of_a_partition_column_and_rows_of_a_range_of_days(tmp_path):
     path = str(tmp_path / "scores")
     write_two_versions(path)
     assert partition_days(path, "dt") == {D1, D2} and partition_days(path, "dt", version=0) == {D1}
-    assert [rows_of_day(path, "dt", day) for day in (D1, D2, dt.date(2024, 3, 3))] == [1, 1, 0]
-    assert rows_of_day(str(tmp_path / "missing"), "dt", D1) == 0
+    assert [rows_between(path, "dt", day, day) for day in (D1, D2, dt.date(2024, 3, 3))] == [1, 1, 0]
+    assert rows_between(path, "dt", D1, D2) == 2 and rows_between(path, "dt", dt.date(2024, 2, 1), D1) == 1
+    assert rows_between(str(tmp_path / "missing"), "dt", D1, D1) == 0
 
 
 def test_a_process_that_read_delta_exits_cleanly(tmp_path):

@@ -17,6 +17,10 @@ def test_movielens_spec_follows_the_config(tmp_path):
     assert spec["user_id"].buckets == cfg.features.id_buckets
     assert spec.names[-2:] == ("cross_category_events_1d", "cross_category_events_7d")
     assert GBDT_LEAVES not in spec.names
+    windows = {name: spec[name].window_days for name in ("user_n_rating_1d", "item_mean_rating_7d",
+               "item_popularity_rank_7d", "cross_category_events_1d", "user_days_since_last_event", "user_age")}
+    assert windows == {"user_n_rating_1d": 1, "item_mean_rating_7d": 7, "item_popularity_rank_7d": 7,
+                       "cross_category_events_1d": 1, "user_days_since_last_event": None, "user_age": None}
 
 
 def test_groups_pick_features_for_each_model_part(tmp_path):

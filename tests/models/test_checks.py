@@ -55,6 +55,14 @@ def test_drift_is_noted_not_failed_without_a_previous_day_or_drift_features():
     assert not failed(first_day) and not failed(unwatched)
 
 
+def test_a_feature_over_a_window_without_events_may_be_null():
+    all_null = TODAY.set_column(0, "clicks", pa.array([None] * 4, pa.float64()))
+    assert failed(data_checks(all_null, None, ["clicks"], ["label"], DataChecks(**PASSING))) == {"null_rate:clicks"}
+    checks = data_checks(all_null, None, ["clicks"], ["label"], DataChecks(**PASSING), eventless={"clicks"})
+    assert not failed(checks)
+    assert [c.threshold for c in checks if c.check == "null_rate:clicks"] == ["its window has no event: null expected"]
+
+
 def test_an_empty_day_fails_rows_and_label_rate():
     empty = TODAY.slice(0, 0)
     assert failed(data_checks(empty, YESTERDAY, ["clicks"], ["label"], DataChecks(**PASSING))) == {

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
@@ -19,7 +20,7 @@ from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import REGISTRY_TABLE, main, validate_and_export
+from models.validate_and_export import REGISTRY_TABLE, eventless_features, main, validate_and_export
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
@@ -195,3 +196,15 @@ def test_a_backfilled_day_is_judged_against_what_was_blessed_by_then_and_a_newer
     assert decision.passed and decision.baseline_version is None and decision.version is None
     assert checks["auc_vs_blessed"].threshold == "no blessed model yet: absolute checks only"
     assert "stays served" in checks["publish"].threshold and versions(model_dir(cfg)) == [1]
+
+
+def test_features_over_days_without_events_are_the_eventless_ones(tmp_path):
+    cfg = load_config(overlays_for(tmp_path, MOVIELENS))
+    spec = feature_spec(cfg)
+    events = pa.table({"event_id": ["e1"], "dt": pa.array([D - dt.timedelta(days=3)], pa.date32())})
+    write_deltalake(cfg.table_path("events"), events, partition_by=["dt"])
+    # Events 3 days before D only: the 1-day windows (D-1) hold none, the 3-, 7- and 30-day ones do.
+    assert eventless_features(cfg, spec, D) == {f.name for f in spec.features if f.window_days == 1}
+    assert "user_n_rating_1d" in eventless_features(cfg, spec, D) and "user_n_rating_3d" not in \
+        eventless_features(cfg, spec, D)
+    assert eventless_features(cfg, spec, D - dt.timedelta(days=2)) == set()  # its 1-day window is that day
