@@ -50,7 +50,7 @@ PYTHON = os.environ.get("DAILYREC_PYTHON", sys.executable)  # the project's venv
 PY_FILES = os.environ.get("DAILYREC_PY_FILES") or None
 SPARK_CONNECTION = "dailyrec_spark"
 RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
-EMPTY_DAY = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
+EMPTY_DAY_EXIT = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
 DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"
 
 cfg = load_config(CONF)
@@ -101,7 +101,7 @@ with DAG(
     report = python_module("report", f"models.report --start {{{{ ds }}}} --end {{{{ ds }}}} --conf {CONF}",
                            trigger_rule=TriggerRule.ALL_DONE, depends_on_past=False, retries=0)
 
-    day_has_events = python_module("day_has_events", f"ops.day_events {DAY_ARGS}", skip_on_exit_code=EMPTY_DAY,
+    day_has_events = python_module("day_has_events", f"ops.day_events {DAY_ARGS}", skip_on_exit_code=EMPTY_DAY_EXIT,
                                    retries=0)
 
     raw_data_available >> [jobs["ingest_attributes"], jobs["ingest_events"]]

@@ -39,10 +39,10 @@ class IngestReport:
     quarantined: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.quarantined.items())) or "none"
-        total = sum(self.quarantined.values())
         if self.read == 0:
             return f"ingest_events {self.ds}: empty day, the dump has no row of it: nothing written, later jobs skip it"
+        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.quarantined.items())) or "none"
+        total = sum(self.quarantined.values())
         return f"ingest_events {self.ds}: read={self.read} written={self.written} quarantined={total} ({reasons})"
 
 

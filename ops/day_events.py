@@ -1,7 +1,7 @@
 """Does the lake hold day D's events? The DAG's check between ingest_events and the jobs that read them.
 
     python -m ops.day_events --ds 1997-12-11 --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
-Exit 0: it does. Exit 99 (EMPTY_DAY): D is an empty day of a dump (see jobs.ingest_events), and the DAG skips the
+Exit 0: it does. Exit 99 (EMPTY_DAY_EXIT): D is an empty day of a dump (see jobs.ingest_events), and the DAG skips the
 run's later tasks (BashOperator skip_on_exit_code); the next day runs as usual. Exit 1: the config is bad, or a
 daily delivery has no events of D (ingest_events fails on such a day, so its partition was removed since).
 Reads the lake without Spark. One line says which, naming the day and the table.
@@ -15,7 +15,7 @@ from core.config import load_config
 from core.errors import PipelineError
 from jobs.ingest_events import EVENTS_TABLE, day_has_events
 
-EMPTY_DAY = 99  # the DAG task's skip_on_exit_code
+EMPTY_DAY_EXIT = 99  # the DAG task's skip_on_exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.dataset.source.layout == "dump":
         print(f"{args.ds} is an empty day of the {cfg.dataset.name} dump (no events in {table}): the day's later "
               f"tasks are skipped", flush=True)
-        return EMPTY_DAY
+        return EMPTY_DAY_EXIT
     print(f"error: no events of {args.ds} in {table}; run ingest_events for {args.ds}", file=sys.stderr)
     return 1
 

@@ -77,11 +77,11 @@ def test_raw_data_sensor_waits_on_the_checks_not_yet_code_and_fails_on_others(da
 
 
 def test_an_empty_day_skips_the_tasks_after_ingest_events(dag):
-    from ops.day_events import EMPTY_DAY
+    from ops.day_events import EMPTY_DAY_EXIT
 
     check = dag.get_task("day_has_events")
     assert "-m ops.day_events --ds {{ ds }}" in check.bash_command
-    assert check.skip_on_exit_code == [EMPTY_DAY] and check.retries == 0
+    assert check.skip_on_exit_code == [EMPTY_DAY_EXIT] and check.retries == 0
     # Every task after it needs all its upstreams to succeed, so a skip reaches each of them; only the report (and
     # the watcher, on no failure) runs past it.
     after = check.get_flat_relative_ids(upstream=False)

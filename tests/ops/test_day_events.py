@@ -7,7 +7,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from core.config import load_config
-from ops.day_events import EMPTY_DAY, main
+from ops.day_events import EMPTY_DAY_EXIT, main
 from tests.conftest import MOVIELENS, SYNTHETIC, overlays_for
 
 WITH_EVENTS, WITHOUT = dt.date(1997, 12, 10), dt.date(1997, 12, 11)
@@ -22,7 +22,7 @@ def test_exit_codes_go_on_skip_an_empty_day_of_a_dump_or_fail_a_daily_delivery(t
     dump = overlays_for(tmp_path / "dump", MOVIELENS)
     lake_with_events_of(dump, WITH_EVENTS)
     assert main(["--ds", str(WITH_EVENTS), "--conf", dump]) == 0
-    assert main(["--ds", str(WITHOUT), "--conf", dump]) == EMPTY_DAY == 99
+    assert main(["--ds", str(WITHOUT), "--conf", dump]) == EMPTY_DAY_EXIT == 99
     assert f"{WITHOUT} is an empty day of the movielens_100k dump" in capsys.readouterr().out
     daily = overlays_for(tmp_path / "daily", SYNTHETIC)
     assert main(["--ds", "2024-01-02", "--conf", daily]) == 1  # no events table at all
