@@ -24,15 +24,15 @@ from core.metrics import auc
 from features.samples import label_columns
 from models.inputs import latest_snapshot
 from models.serving import keras_scorer
-from models.train import CANDIDATES, SAMPLES_TABLE, TrainingDays, predict_day, training_input
+from models.train import CANDIDATES, SAMPLES_TABLE, predict_day, training_days, training_input
 
 
 def day_scores(cfg: PipelineConfig, ds: dt.date, candidate: str, name: str) -> dict[str, np.ndarray]:
     """Every sample of D scored by `candidates/<candidate>/<D>`, with the labels."""
     model = keras.saving.load_model(cfg.artifact_path(CANDIDATES, candidate, ds.isoformat(), "model.keras"),
                                     compile=False)
-    data = training_input(cfg, name, TrainingDays.as_of(ds, cfg.ranker.train_days),
-                          latest_snapshot(cfg.table_path(SAMPLES_TABLE)))
+    snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
+    data = training_input(cfg, name, training_days(cfg, ds, snapshot), snapshot)
     return predict_day(keras_scorer(model), data, ds, label_columns(cfg.samples.mode))
 
 

@@ -46,9 +46,10 @@ def noted(name: str, why: str) -> Check:
     return Check(name, None, why, True)
 
 
-def data_checks(today: pa.Table, yesterday: pa.Table | None, features: Sequence[str], labels: Sequence[str],
+def data_checks(today: pa.Table, reference: pa.Table | None, features: Sequence[str], labels: Sequence[str],
                 limits: DataChecks, eventless: Collection[str] = ()) -> list[Check]:
-    """Day D's samples: row floor, label-rate bounds, null-rate ceilings, and PSI drift of numerics against D-1.
+    """Day D's samples: row floor, label-rate bounds, null-rate ceilings, and PSI drift of numerics against the
+    `reference` day's samples (D-1, or the latest earlier day with samples when D-1 is an empty day).
 
     `eventless`: features over a window of days without a single event (after an empty day of a dump). They are
     null by right, so their null rate is noted, not held to a ceiling that is there to catch a broken join."""
@@ -65,10 +66,11 @@ def data_checks(today: pa.Table, yesterday: pa.Table | None, features: Sequence[
                               limits.null_rate_ceilings.get(name, limits.max_null_rate)))
     if not limits.drift_features:
         return checks + [noted("psi", "no drift features configured")]
-    if yesterday is None or yesterday.num_rows == 0:
-        return checks + [noted("psi", "no samples of D-1: drift not checked")]
+    if reference is None or reference.num_rows == 0:
+        return checks + [noted("psi", "no samples of D-1 or of an earlier day in the training window: "
+                                      "drift not checked")]
     for name in limits.drift_features:
-        drift = psi(_floats(yesterday.column(name)), _floats(today.column(name)), limits.drift_bins)
+        drift = psi(_floats(reference.column(name)), _floats(today.column(name)), limits.drift_bins)
         checks.append(at_most(f"psi:{name}", drift, limits.max_psi))
     return checks
 

@@ -294,9 +294,10 @@ def labels_section(cfg: PipelineConfig, first: dt.date, last: dt.date) -> Sectio
 
 
 def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
-    """PSI of D against D-1 from the samples themselves (the gate's own measure: core.metrics.psi with its bins), so
-    the report covers every day and every numeric feature, gated or not; `gated` marks the features the gate holds
-    to max_psi (gate.data.drift_features, all numerics when empty)."""
+    """PSI of D against D-1 (after an empty day, the last earlier day with samples) from the samples themselves (the
+    gate's own measure: core.metrics.psi with its bins), so the report covers every day and every numeric feature,
+    gated or not; `gated` marks the features the gate holds to max_psi (gate.data.drift_features, all numerics
+    when empty)."""
     limits = cfg.gate.data
     numerics = [f.name for f in feature_spec(cfg).features if f.kind == "numeric"]
     gated = set(limits.drift_features or numerics)
@@ -311,21 +312,25 @@ def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
     if not is_delta_table(path):
         return Section("drift", "Top feature drifts", no_data(f"no samples table at {path}"))
     rows, worst = [], {}
-    before = day_values(days[0] - dt.timedelta(days=1))
+    reference_day = days[0] - dt.timedelta(days=1)
+    before = day_values(reference_day)
     for day in days:
         today = day_values(day)
-        if today is None or before is None:
-            before = today
+        if today is None:  # an empty day: the next day is compared with the last one with samples, as in the gate
+            continue
+        if before is None:
+            reference_day, before = day, today
             continue
         drifts = feature_drifts(before, today, limits.drift_bins)
-        before = today
+        against = reference_day
+        reference_day, before = day, today
         gated_drifts = [value for name, value in drifts if name in gated]
         if gated_drifts:
             worst[day] = gated_drifts[0]
         for rank, (name, value) in enumerate(drifts, start=1):
             if rank > TOP_DRIFTS and name not in gated:
                 continue
-            rows.append({"dt": day, "rank": rank, "feature": name, "psi": value,
+            rows.append({"dt": day, "against": against, "rank": rank, "feature": name, "psi": value,
                          "gated": "yes" if name in gated else "",
                          "over max_psi": "yes" if value > limits.max_psi else ""})
     if not rows:
@@ -333,8 +338,9 @@ def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
     threshold = [(f"max_psi {limits.max_psi:g}", limits.max_psi)]
     plot = lines_plot({"largest psi of a gated feature": pd.DataFrame({"psi": pd.Series(worst)})},
                       thresholds={"largest psi of a gated feature": threshold})
-    note = (f"<p>PSI of each numeric feature of the samples of D against D-1 ({limits.drift_bins} quantile bins of "
-            f"D-1, missing values a bin of their own): the {TOP_DRIFTS} largest per day, and every <i>gated</i> "
+    note = (f"<p>PSI of each numeric feature of the samples of D against D-1, or against the last earlier day with "
+            f"samples when D-1 has none (<i>against</i>; {limits.drift_bins} quantile bins of that day, missing "
+            f"values a bin of their own): the {TOP_DRIFTS} largest per day, and every <i>gated</i> "
             f"feature, the ones the gate holds to max_psi {limits.max_psi:g}.</p>")
     return Section("drift", "Top feature drifts", note + plot + html_table(pd.DataFrame(rows)))
 

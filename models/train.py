@@ -60,6 +60,11 @@ class TrainingDays:
         return cls(first, validation - dt.timedelta(days=1), validation, ds)
 
 
+def training_days(cfg: PipelineConfig, ds: dt.date, snapshot: Snapshot) -> TrainingDays:
+    """The days of D's training as the samples table stands at `snapshot` (the gate judges on the same ones)."""
+    return TrainingDays.as_of(ds, cfg.ranker.train_days, partition_days(snapshot.path, "dt", snapshot.version))
+
+
 def config_hash(cfg: PipelineConfig) -> str:
     """A short hash of the merged config (minus where files live), recorded with every model."""
     where = {"sources": True, "lake_root": True, "artifact_root": True, "cache_dir": True, "gate": {"export_root"}}
@@ -158,7 +163,7 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
 def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dict:
     keras.utils.set_random_seed(cfg.ranker.seed)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
-    days = TrainingDays.as_of(ds, cfg.ranker.train_days, partition_days(snapshot.path, "dt", snapshot.version))
+    days = training_days(cfg, ds, snapshot)
     data = training_input(cfg, name, days, snapshot, task)
     began = time.perf_counter()
     stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))

@@ -2,7 +2,8 @@
 
     python -m models.validate_and_export --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,...
 
-1. Data: day D's samples against a row floor, label-rate bounds, null-rate ceilings, and PSI drift against D-1.
+1. Data: day D's samples against a row floor, label-rate bounds, null-rate ceilings, and PSI drift against D-1 (or,
+   when D-1 is an empty day, against the latest earlier day with samples, the one the candidate early-stopped on).
    A feature over a window of days without any event (the 1-day ones after an empty day of a dump) is null by
    right: its null rate is noted, not held to a ceiling.
 2. Model: the candidate (`models.train`'s `candidates/<model>/<D>/model.keras`) scored on D against absolute
@@ -63,7 +64,7 @@ from models.serving import (
     weights_digest,
     write_version_info,
 )
-from models.train import CANDIDATES, SAMPLES_TABLE, TrainingDays, day_metrics, model_spec, predict_day, training_input
+from models.train import CANDIDATES, SAMPLES_TABLE, day_metrics, model_spec, predict_day, training_days, training_input
 
 REGISTRY_TABLE = "model_registry"
 EVENTS_TABLE = "events"  # jobs.ingest_events' table (the TF processes do not import the Spark jobs)
@@ -129,8 +130,12 @@ def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Che
                             f"(drift) or features of the spec (null rates)")
     labels = list(label_columns(cfg.samples.mode))
     today = day_table(snapshot, ds, features + labels)
-    yesterday = day_table(snapshot, ds - dt.timedelta(days=1), cfg.gate.data.drift_features)
-    return data_checks(today, yesterday, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds))
+    reference_day = training_days(cfg, ds, snapshot).validation
+    reference = day_table(snapshot, reference_day, cfg.gate.data.drift_features)
+    checks = data_checks(today, reference, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds))
+    if reference_day != ds - dt.timedelta(days=1) and cfg.gate.data.drift_features and reference.num_rows:
+        checks.append(noted("psi_reference", f"D-1 has no samples: drift against {reference_day}"))
+    return checks
 
 
 def eventless_features(cfg: PipelineConfig, spec: FeatureSpec, ds: dt.date) -> set[str]:
@@ -208,7 +213,7 @@ def validate_and_export(cfg: PipelineConfig, ds: dt.date, name: str) -> Decision
     checks = check_data(cfg, snapshot, ds)
 
     model = keras.saving.load_model(candidate_path, compile=False)
-    data = training_input(cfg, name, TrainingDays.as_of(ds, cfg.ranker.train_days), snapshot)
+    data = training_input(cfg, name, training_days(cfg, ds, snapshot), snapshot)
     labels = list(label_columns(cfg.samples.mode))
     metrics, baseline = score_candidate_and_blessed(cfg, name, ds, model, data, model_dir, blessed, checks)
     size, version = None, None

@@ -49,7 +49,8 @@ def test_each_data_check_fails_on_its_own(change, today, yesterday, fails):
 
 def test_drift_is_noted_not_failed_without_a_previous_day_or_drift_features():
     first_day = data_checks(TODAY, None, ["clicks"], ["label"], DataChecks(**PASSING))
-    assert [c.threshold for c in first_day if c.check == "psi"] == ["no samples of D-1: drift not checked"]
+    assert [c.threshold for c in first_day if c.check == "psi"] == [
+        "no samples of D-1 or of an earlier day in the training window: drift not checked"]
     unwatched = data_checks(TODAY, YESTERDAY, ["clicks"], ["label"], DataChecks(**{**PASSING, "drift_features": []}))
     assert [c.threshold for c in unwatched if c.check == "psi"] == ["no drift features configured"]
     assert not failed(first_day) and not failed(unwatched)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from core.metrics import psi
 from models import report
@@ -104,9 +104,9 @@ def test_every_section_with_its_numbers(lake, tmp_path):
     drift = cells(section(page, "drift"))
     shift = f"{FULL_SHIFT_PSI:.4f}"
     assert FULL_SHIFT_PSI > GATE["data"]["max_psi"]  # so flagged
-    assert drift[:6] == ["2024-01-02", "1", "item_mean_rating_30d", shift, "", "yes"]
-    assert drift[6:12] == ["2024-01-02", "2", "user_age", "0.0000", "yes", ""]
-    assert drift[12:18] == ["2024-01-03", "1", "user_age", shift, "yes", "yes"]
+    assert drift[:7] == ["2024-01-02", "2024-01-01", "1", "item_mean_rating_30d", shift, "", "yes"]
+    assert drift[7:14] == ["2024-01-02", "2024-01-01", "2", "user_age", "0.0000", "yes", ""]
+    assert drift[14:21] == ["2024-01-03", "2024-01-02", "1", "user_age", shift, "yes", "yes"]
     recall = section(page, "recall")
     assert "Latest day (2024-01-03)" in recall
     assert cells(recall)[:5] == ["2024-01-03", "als", "20", "4", "0.3750"]
@@ -169,5 +169,11 @@ def test_main_writes_the_default_path_and_rejects_a_reversed_range(lake, tmp_pat
 def test_drift_lists_the_gated_features_beyond_the_top(lake, tmp_path, monkeypatch):
     monkeypatch.setattr(report, "TOP_DRIFTS", 1)
     drift = cells(section(report.build_report(lake, D1, D2, tmp_path / "absent.json"), "drift"))
-    assert [(day, rank, name) for day, rank, name in zip(drift[::6], drift[1::6], drift[2::6])] == [
+    assert [(day, rank, name) for day, rank, name in zip(drift[::7], drift[2::7], drift[3::7])] == [
         ("2024-01-02", "1", "item_mean_rating_30d"), ("2024-01-02", "2", "user_age"), ("2024-01-03", "1", "user_age")]
+
+
+def test_drift_after_a_day_without_samples_is_against_the_last_day_with_samples(lake, tmp_path):
+    DeltaTable(lake.table_path("samples")).delete(f"dt = '{D1}'")  # D1 is an empty day
+    drift = cells(section(report.build_report(lake, D1, D2, tmp_path / "absent.json"), "drift"))
+    assert {(day, against) for day, against in zip(drift[::7], drift[1::7])} == {(str(D2), str(DAY0))}

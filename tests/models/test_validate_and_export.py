@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from deltalake import write_deltalake
 
@@ -18,9 +19,10 @@ from core.delta_arrow import delta_dataset
 from core.errors import GATE_REJECTED_EXIT
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
+from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import REGISTRY_TABLE, eventless_features, main, validate_and_export
+from models.validate_and_export import REGISTRY_TABLE, check_data, eventless_features, main, validate_and_export
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
@@ -208,3 +210,19 @@ def test_features_over_days_without_events_are_the_eventless_ones(tmp_path):
     assert "user_n_rating_1d" in eventless_features(cfg, spec, D) and "user_n_rating_3d" not in \
         eventless_features(cfg, spec, D)
     assert eventless_features(cfg, spec, D - dt.timedelta(days=2)) == set()  # its 1-day window is that day
+
+
+def test_drift_after_an_empty_day_is_measured_against_the_day_the_candidate_early_stopped_on(tmp_path):
+    cfg = load_config(overlays_for(tmp_path, MOVIELENS, **GATE_SMALL))
+    samples = synthetic_samples(feature_spec(cfg), 2400, D - dt.timedelta(days=3), 4, seed=1)
+    day_before = pa.scalar(D - dt.timedelta(days=1), pa.date32())
+    without_d1 = samples.filter(pc.not_equal(samples["dt"], day_before))  # D-1 is an empty day
+    write_deltalake(cfg.table_path("samples"), without_d1, partition_by=["dt"])
+    checks = {c.check: c for c in check_data(cfg, latest_snapshot(cfg.table_path("samples")), D)}
+    watched = cfg.gate.data.drift_features
+    assert watched and all(checks[f"psi:{name}"].value is not None for name in watched)
+    assert checks["psi_reference"].threshold == f"D-1 has no samples: drift against {D - dt.timedelta(days=2)}"
+
+    write_deltalake(cfg.table_path("samples"), samples, partition_by=["dt"], mode="overwrite")
+    checks = {c.check: c for c in check_data(cfg, latest_snapshot(cfg.table_path("samples")), D)}
+    assert "psi_reference" not in checks and all(f"psi:{name}" in checks for name in watched)
