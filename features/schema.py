@@ -1,5 +1,5 @@
 """Canonical table schemas every dataset is mapped onto, and the quarantine reasons."""
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
 # One row per distinct event. `event_time` is an instant (UTC); `dt` is its local day in the dataset's
 # time zone. Events with equal event_time are ordered by event_id, so every ordering is deterministic.
@@ -20,6 +20,17 @@ EVENTS_QUARANTINE = StructType(
     [
         StructField("reason", StringType(), False),
         StructField("raw", StringType(), False),
+        StructField("dt", DateType(), False),
+    ]
+)
+
+# One row per day that ingest_events finished, with its counts. For an empty day of a dump (read = 0) it is the only
+# trace that the day was ingested, so a backfill can tell that day done from a day never ingested.
+INGEST_LOG = StructType(
+    [
+        StructField("read", LongType(), False),
+        StructField("written", LongType(), False),
+        StructField("quarantined", LongType(), False),
         StructField("dt", DateType(), False),
     ]
 )

@@ -32,7 +32,7 @@ from jobs.build_samples import build_samples
 from jobs.evaluate_recall import evaluate_recall
 from jobs.gbdt_leaves import gbdt_leaves
 from jobs.ingest_attributes import ingest_attributes
-from jobs.ingest_events import day_has_events, ingest_day
+from jobs.ingest_events import day_has_events, empty_days, ingest_day
 from jobs.recall_als import recall_als
 from jobs.recall_itemcf import recall_itemcf
 from jobs.recall_merge import recall_merge
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         spark = build_session(cfg)
         began = time.perf_counter()
         if args.with_models:
-            for ds in history_to_build(cfg, start, sample_days(cfg)):
+            for ds in history_to_build(cfg, start, built_days(cfg)):
                 run_day_jobs(spark, cfg, ds, HISTORY_JOBS)
         rejected, empty = [], []
         for ds in date_range(start, end):
@@ -110,7 +110,7 @@ def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> bool:
 
 
 def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> list[dt.date]:
-    """The days whose data jobs must run before ds can be trained on, given the days whose samples are `built`.
+    """The days whose data jobs must run before ds can be trained on, given the days that are `built` (built_days).
 
     ds's rankers and forest train on the days before it (`ranker.train_days`, `gbdt.train_days`, the dataset's
     window permitting). From the first of them that is missing on, every day is rebuilt: a day's profiles read the
@@ -121,10 +121,11 @@ def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> l
     return wanted[wanted.index(missing[0]):] if missing else []
 
 
-def sample_days(cfg: PipelineConfig) -> set[dt.date]:
-    """The days the lake's samples table holds (from its log's partition values: no data file is opened)."""
+def built_days(cfg: PipelineConfig) -> set[dt.date]:
+    """The days whose data jobs are done: those the samples table holds (from its log's partition values, no data
+    file is opened), and the empty days ingest_events logged, which have nothing to build after ingest."""
     path = cfg.table_path("samples")
-    return partition_days(path, "dt") if is_delta_table(path) else set()
+    return (partition_days(path, "dt") if is_delta_table(path) else set()) | empty_days(cfg)
 
 
 def train_and_gate(conf: str, model: str, ds: dt.date) -> bool:

@@ -4,6 +4,7 @@ A day without raw rows fails, except inside a dump's window: a dump replays a fi
 without a single row (MovieLens 100k has two, 1997-12-11 and 1997-12-16 UTC). Such an *empty day* is a fact of the
 log, not a late delivery: its partitions are replaced by nothing, the job succeeds, and the day's later jobs are
 skipped (`day_has_events`; the DAG's `day_has_events` task, the range runner). Later days read around it.
+Every finished ingest is recorded in `ingest_log` (read, written, quarantined), an empty day as read = 0.
 """
 from __future__ import annotations
 
@@ -11,20 +12,22 @@ import datetime as dt
 import sys
 from dataclasses import dataclass, field
 
+import pyarrow.dataset as pads
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import DatasetConfig, PipelineConfig
-from core.delta_arrow import rows_between
+from core.delta_arrow import delta_dataset, is_delta_table, rows_between
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from datasets.fetch import ensure_source
-from features.schema import EVENTS, QUARANTINE_REASONS
+from features.schema import EVENTS, INGEST_LOG, QUARANTINE_REASONS
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
 
 EVENTS_TABLE = "events"
 QUARANTINE_TABLE = "events_quarantine"
+INGEST_LOG_TABLE = "ingest_log"
 
 
 class NoInputError(PipelineError):
@@ -219,10 +222,10 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
     quarantined = {row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()}
     read = written + sum(quarantined.values())
     report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
-    if read == 0:  # an empty day of a dump (see the module's doc)
-        return report
-    if written == 0:
+    if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
         raise NoInputError(f"{report}: every row of {ds} was quarantined; see {cfg.table_path(QUARANTINE_TABLE)}")
+    log = spark.createDataFrame([(read, written, read - written, ds)], INGEST_LOG)
+    replace_partition(log, cfg.table_path(INGEST_LOG_TABLE), {"dt": ds})
     return report
 
 
@@ -230,6 +233,14 @@ def day_has_events(cfg: PipelineConfig, ds: dt.date) -> bool:
     """Whether the lake holds events of D (read without Spark). After ingest_events succeeded, False means that D is
     an empty day of a dump: every later job of D needs its events (samples, recall evaluation, training on D)."""
     return rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds) > 0
+
+
+def empty_days(cfg: PipelineConfig) -> set[dt.date]:
+    """The days ingest_events found empty (a dump without a row of the day), from `ingest_log` (read without Spark)."""
+    path = cfg.table_path(INGEST_LOG_TABLE)
+    if not is_delta_table(path):
+        return set()
+    return set(delta_dataset(path).to_table(columns=["dt"], filter=pads.field("read") == 0).column("dt").to_pylist())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from core.config import REPO_ROOT, load_config
 from core.delta_arrow import delta_dataset
 from jobs.backfill import DAY_JOBS
 from jobs.ingest_attributes import ATTRIBUTE_TABLES
+from jobs.ingest_events import empty_days
 from ops.digests import day_digests, lake_tables
 from tests.conftest import MOVIELENS, overlays_for
 
@@ -83,11 +84,12 @@ def task_states(day: dt.date, env: dict) -> dict[str, str]:
 
 
 def only_attributes_written(cfg, day: dt.date) -> bool:
-    """Of the tables partitioned by day, only the attribute snapshots hold rows of `day` (an empty day)."""
+    """Of the tables partitioned by day, only the attribute snapshots and ingest's log (its read = 0 row) hold rows
+    of `day` (an empty day)."""
     lake = Path(cfg.lake_root)
     by_day = {name for name, _, column in lake_tables(lake) if column}  # day_digests also digests whole tables
     written = {table for table, (rows, _) in day_digests(lake, day).items() if rows and table in by_day}
-    return written == set(ATTRIBUTE_TABLES.values())
+    return written == set(ATTRIBUTE_TABLES.values()) | {"ingest_log"} and day in empty_days(cfg)
 
 
 def passed_versions(cfg, model: str) -> dict[str, int]:
@@ -150,6 +152,9 @@ def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_par
         metrics = json.loads(cfg.artifact_path("candidates", model, str(days[-1]), "metrics.json").read_text())
         assert metrics["validation_day"] == str(days[0])
     agrees_with_u_data(cfg, history + days)
+    # The next day's training days are 12-10..12-12, all built: the logged empty day is not rebuilt as missing.
+    out = run([sys.executable, "-m", "ops.history", "--ds", str(days[-1] + dt.timedelta(days=1)), "--conf", conf], env)
+    assert "history for 1997-12-13: already in" in out
 
 
 @pytest.mark.slow

@@ -3,13 +3,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 import jobs.backfill
 from core.config import REPO_ROOT
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import submit_flags
-from jobs.backfill import history_to_build
+from jobs.backfill import built_days, history_to_build
 from jobs.backfill import main as backfill
 from jobs.backfill import train_and_gate
 from jobs.ingest_events import ingest_day
@@ -91,3 +93,18 @@ def test_history_to_build_is_the_training_days_from_the_first_missing_one_clampe
     window_start = cfg.dataset.window.start  # nothing to build before the dataset's first day
     assert history_to_build(cfg, window_start + dt.timedelta(days=1), set()) == [window_start]
     assert history_to_build(cfg, window_start, set()) == []
+
+
+def test_built_days_are_the_days_with_samples_and_the_logged_empty_days(tmp_path):
+    cfg = config_for(tmp_path, MOVIELENS, ranker={"train_days": 3}, gbdt={"train_days": 2, "stack_days": 1})
+    assert built_days(cfg) == set()
+    day = dt.date(1997, 12, 10)
+    samples = pa.table({"user_id": ["u1"], "dt": pa.array([day], pa.date32())})
+    write_deltalake(cfg.table_path("samples"), samples, partition_by=["dt"])
+    empty, ingested = dt.date(1997, 12, 11), dt.date(1997, 12, 12)  # 12-12: ingested, samples not built yet
+    log = pa.table({"read": [0, 5], "written": [0, 5], "quarantined": [0, 0],
+                    "dt": pa.array([empty, ingested], pa.date32())})
+    write_deltalake(cfg.table_path("ingest_log"), log, partition_by=["dt"])
+    assert built_days(cfg) == {day, empty}
+    # 12-13's training days are 12-10..12: only 12-12 is left to build, not everything from the empty day on.
+    assert history_to_build(cfg, dt.date(1997, 12, 13), built_days(cfg)) == [ingested]

@@ -6,7 +6,7 @@ from pyspark.sql import Row
 from core.config import load_config
 from datasets.fetch import MissingSourceError
 from features.schema import EVENTS, EVENTS_QUARANTINE
-from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, ingest_day
+from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, ingest_day
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
 
 # Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.
@@ -178,6 +178,8 @@ def test_ingest_writes_typed_events_and_quarantine_and_counts_everything(spark, 
     quarantine = read_table(spark, cfg, "events_quarantine")
     assert quarantine.schema.simpleString() == EVENTS_QUARANTINE.simpleString()
     assert quarantine.count() == 8 and {r.dt for r in quarantine.collect()} == {D}
+    assert [tuple(r) for r in read_table(spark, cfg, "ingest_log").collect()] == [(12, 4, 8, D)]
+    assert empty_days(cfg) == set()
 
 
 def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(spark, tmp_path):
@@ -217,6 +219,8 @@ def test_an_empty_day_of_a_dump_is_replaced_by_nothing_and_reported(spark, tmp_p
                            "later jobs skip it")
     assert not day_has_events(cfg, day)
     assert read_table(spark, cfg, "events").where(f"dt = '{day}'").count() == 0
+    assert empty_days(cfg) == {day}  # its log row was replaced: (1 read, 1 written) before, (0, 0) now
+    assert [tuple(r) for r in read_table(spark, cfg, "ingest_log").orderBy("dt").collect()] == [(0, 0, 0, day)]
 
 
 def test_a_day_whose_rows_are_all_rejected_fails_after_writing_the_quarantine(spark, tmp_path):
