@@ -1,13 +1,17 @@
 """Delta tables read without a JVM (deltalake -> pyarrow dataset): the TF process, the report and the ops tools.
 
-The one way this project reads Delta outside Spark; every such reader goes through `delta_dataset`.
+The one way this project reads Delta outside Spark; every such reader goes through `delta_dataset`. Small records
+(a day's ingest counts, a model's day metrics) are written here too (`replace_rows`): a one-row write through Spark
+costs seconds of jobs and commit checks, through deltalake milliseconds.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
@@ -17,6 +21,19 @@ def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
     from deltalake import DeltaTable
 
     return DeltaTable(path, version=version).to_pyarrow_dataset(filesystem=_local_filesystem(path))
+
+
+def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partition_by: Sequence[str]) -> None:
+    """Replace the table's rows with `column = value` for every item of `where` by `rows` (which must match it); the
+    first write creates the table, partitioned by `partition_by`. New columns of `rows` are added to the schema."""
+    from deltalake import write_deltalake
+
+    if not is_delta_table(path):
+        write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
+        return
+    quoted = {column: str(value).replace("'", "''") for column, value in where.items()}
+    predicate = " AND ".join(f"{column} = '{value}'" for column, value in quoted.items())
+    write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate)
 
 
 def partition_columns(path: str) -> list[str]:

@@ -1,5 +1,6 @@
 """Canonical table schemas every dataset is mapped onto, and the quarantine reasons."""
-from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+import pyarrow as pa
+from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
 
 # One row per distinct event. `event_time` is an instant (UTC); `dt` is its local day in the dataset's
 # time zone. Events with equal event_time are ordered by event_id, so every ordering is deterministic.
@@ -25,15 +26,10 @@ EVENTS_QUARANTINE = StructType(
 )
 
 # One row per day that ingest_events finished, with its counts. For an empty day of a dump (read = 0) it is the only
-# trace that the day was ingested, so a backfill can tell that day done from a day never ingested.
-INGEST_LOG = StructType(
-    [
-        StructField("read", LongType(), False),
-        StructField("written", LongType(), False),
-        StructField("quarantined", LongType(), False),
-        StructField("dt", DateType(), False),
-    ]
-)
+# trace that the day was ingested, so a backfill can tell that day done from a day never ingested. Written through
+# deltalake (core.delta_arrow.replace_rows), hence an Arrow schema.
+INGEST_LOG = pa.schema([("read", pa.int64(), False), ("written", pa.int64(), False),
+                        ("quarantined", pa.int64(), False), ("dt", pa.date32(), False)])
 
 # Reasons in the order they are checked; a row gets the first that applies.
 QUARANTINE_REASONS = (

@@ -12,13 +12,14 @@ import datetime as dt
 import sys
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import DatasetConfig, PipelineConfig
-from core.delta_arrow import delta_dataset, is_delta_table, rows_between
+from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from datasets.fetch import ensure_source
@@ -224,8 +225,9 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
     report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
     if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
         raise NoInputError(f"{report}: every row of {ds} was quarantined; see {cfg.table_path(QUARANTINE_TABLE)}")
-    log = spark.createDataFrame([(read, written, read - written, ds)], INGEST_LOG)
-    replace_partition(log, cfg.table_path(INGEST_LOG_TABLE), {"dt": ds})
+    log = pa.Table.from_pylist([{"read": read, "written": written, "quarantined": read - written, "dt": ds}],
+                               INGEST_LOG)
+    replace_rows(cfg.table_path(INGEST_LOG_TABLE), log, {"dt": ds}, ["dt"])
     return report
 
 

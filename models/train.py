@@ -201,17 +201,11 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
 def write_metrics(path: str, record: dict) -> None:
     """Replace this (ds, model)'s row of the ranker_metrics Delta table."""
     import pyarrow as pa
-    from deltalake import write_deltalake
 
-    from core.delta_arrow import is_delta_table
+    from core.delta_arrow import replace_rows
 
     row = {key: (json.dumps(value) if isinstance(value, (list, dict)) else value) for key, value in record.items()}
-    table = pa.Table.from_pylist([row])
-    if is_delta_table(path):
-        write_deltalake(path, table, mode="overwrite", schema_mode="merge",
-                        predicate=f"ds = '{record['ds']}' AND model = '{record['model']}'")
-    else:
-        write_deltalake(path, table, mode="append", partition_by=["ds"])
+    replace_rows(path, pa.Table.from_pylist([row]), {"ds": record["ds"], "model": record["model"]}, ["ds"])
 
 
 def main(argv: list[str] | None = None) -> int:
