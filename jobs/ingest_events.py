@@ -23,7 +23,7 @@ from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_b
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from datasets.fetch import ensure_source
-from features.schema import EVENTS, INGEST_LOG, QUARANTINE_REASONS
+from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
 
 EVENTS_TABLE = "events"
@@ -86,27 +86,41 @@ def check_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> D
     )
 
 
-def duplicate_groups(checked: DataFrame) -> DataFrame:
-    """The content keys of good rows delivered more than once: `copies` and the `first_line` among them.
+def exceptional_lines(checked: DataFrame) -> DataFrame:
+    """What a day has to set aside, found in one pass: a row per rejected line (`group_high` = its `line`,
+    `group_low` null, `reason_code` = 1 + its index in QUARANTINE_REASONS) and a row per event delivered more than
+    once (`group_high`, `group_low` = its content key, `reason_code` null), each with `copies`, `first_line` and
+    `last_line`.
 
-    Only these keys (usually few) leave the scan, so de-duplicating a day shuffles two longs per row.
+    Only these rows (usually few) leave the scan, so this shuffles two longs and a position per line; the rejected
+    lines become groups of their own instead of a second pass over the day.
     """
-    return (checked.where(F.col("key_high").isNotNull())
-            .groupBy("key_high", "key_low")
-            .agg(F.count(F.lit(1)).alias("copies"), F.min("line").alias("first_line"))
-            .where(F.col("copies") > 1))
+    good = F.col("key_high").isNotNull()
+    code = F.array_position(F.array(*[F.lit(reason) for reason in QUARANTINE_REASONS]), F.col("reason")).cast("int")
+    return (checked.select(F.when(good, F.col("key_high")).otherwise(F.col("line")).alias("group_high"),
+                           F.col("key_low").alias("group_low"), "line", F.when(~good, code).alias("reason_code"))
+            .groupBy("group_high", "group_low")
+            .agg(F.count(F.lit(1)).alias("copies"), F.min("line").alias("first_line"),
+                 F.max("line").alias("last_line"), F.max("reason_code").alias("reason_code"))
+            .where((F.col("copies") > 1) | F.col("reason_code").isNotNull()))
+
+
+def duplicate_groups(exceptions: DataFrame) -> DataFrame:
+    """The content keys of good rows delivered more than once, with the `first_line` among their copies."""
+    return exceptions.where(F.col("group_low").isNotNull()).select(
+        F.col("group_high").alias("key_high"), F.col("group_low").alias("key_low"), "first_line", "copies")
 
 
 def classify_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> DataFrame:
-    """check_raw_events, then mark_duplicates in one plan (ingest_day materializes the duplicate groups first)."""
+    """check_raw_events, then mark_duplicates in one plan (ingest_day materializes the exceptional lines first)."""
     checked = check_raw_events(lines, dataset, ds)
-    return mark_duplicates(checked, duplicate_groups(checked))
+    return mark_duplicates(checked, duplicate_groups(exceptional_lines(checked)))
 
 
 def mark_duplicates(checked: DataFrame, duplicates: DataFrame) -> DataFrame:
     """Every checked line with its final `reason`: the 2nd+ copies of an event, in read order, become `duplicate`;
     a good row gets its `event_id`."""
-    marked = checked.join(duplicates, ["key_high", "key_low"], "left")  # null keys (rejected rows) match nothing
+    marked = checked.join(duplicates.drop("copies"), ["key_high", "key_low"], "left")  # null keys match nothing
     later_copy = F.col("first_line").isNotNull() & (F.col("line") != F.col("first_line"))
     reason = F.when(later_copy, F.lit("duplicate")).otherwise(F.col("reason"))
     return marked.select(
@@ -120,8 +134,31 @@ def valid_events(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNull()).select(*EVENTS.fieldNames())
 
 
-def quarantined_rows(classified: DataFrame, ds: dt.date) -> DataFrame:
-    return classified.where(F.col("reason").isNotNull()).select("reason", "raw", F.lit(ds).alias("dt"))
+def quarantined_rows(checked: DataFrame, exceptions: DataFrame, ds: dt.date) -> DataFrame:
+    """The rows to quarantine, each with its raw line: found by position in a re-read that does not parse.
+
+    The positions are the rejected lines and the later copies of each duplicated event: for an event delivered
+    twice that is its `last_line`; an event with 3+ copies needs the positions of all of them, which only a parse
+    of the day (joined with those few keys) gives, so that pass runs only when there is such an event.
+    """
+    rejected = exceptions.where(F.col("group_low").isNull()).select(
+        F.col("first_line").alias("line"),
+        F.element_at(F.array(*[F.lit(reason) for reason in QUARANTINE_REASONS]), F.col("reason_code")).alias("reason"))
+    duplicated = F.col("group_low").isNotNull()
+    second_copies = exceptions.where(duplicated & (F.col("copies") == 2)).select(
+        F.col("last_line").alias("line"), F.lit("duplicate").alias("reason"))
+    positions = rejected.unionByName(second_copies)
+    many_copies = duplicate_groups(exceptions.where(duplicated & (F.col("copies") > 2))).drop("copies")
+    if not many_copies.isEmpty():
+        later_copies = (checked.join(many_copies, ["key_high", "key_low"])
+                        .where(F.col("line") != F.col("first_line"))
+                        .select("line", F.lit("duplicate").alias("reason")))
+        positions = positions.unionByName(later_copies)
+    # `raw` and `line` only: the optimizer prunes the parse away, except what a dump's delivery filter needs, so the
+    # positions are those of the pass that found them. No broadcast hint: a day delivered twice over has as many
+    # positions as lines, and the joins see the materialized size of `exceptions`.
+    return (checked.select("raw", "line").join(positions, "line")
+            .select("reason", "raw", F.lit(ds).alias("dt")))
 
 
 def _event_type(dataset: DatasetConfig) -> Column:
@@ -204,17 +241,21 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
     checked = check_raw_events(read_lines(spark, path, dataset.source.header), dataset, ds)
     if dataset.source.layout == "daily" and checked.isEmpty():
         raise NoInputError(f"no raw rows for {ds} in {path} (dataset {dataset.name})")
-    # Three passes over the raw lines, and only two longs per line shuffled: on 10M synthetic events this was ~6%
-    # faster than one pass that sorted whole rows by content to find the copies and cached them, and no cache of
-    # the day has to fit in memory.
-    duplicates = duplicate_groups(checked).persist()
+    # Two passes that parse the raw lines (find the exceptional lines, write the events) and, when there is anything
+    # to quarantine, a third that only reads them. No cache of the day has to fit in memory: on 10M synthetic events
+    # one pass that sorted whole rows by content to find the copies and cached them was slower.
+    exceptions = exceptional_lines(checked).persist()
     try:
-        duplicates.count()  # materialized first, so that the joins below see its true (usually tiny) size
-        classified = mark_duplicates(checked, duplicates)
+        # Materialized first, so that the joins below see its true (usually tiny) size.
+        nothing_to_quarantine = exceptions.count() == 0
+        classified = mark_duplicates(checked, duplicate_groups(exceptions))
         replace_partition(valid_events(classified), cfg.table_path(EVENTS_TABLE), {"dt": ds})
-        replace_partition(quarantined_rows(classified, ds), cfg.table_path(QUARANTINE_TABLE), {"dt": ds})
+        # A clean day still replaces its quarantine partition: a re-run drops the rows of an earlier delivery.
+        quarantine = (spark.createDataFrame([], EVENTS_QUARANTINE) if nothing_to_quarantine
+                      else quarantined_rows(checked, exceptions, ds))
+        replace_partition(quarantine, cfg.table_path(QUARANTINE_TABLE), {"dt": ds})
     finally:
-        duplicates.unpersist()
+        exceptions.unpersist()
     # Counted from the partitions just written (the events counted, the small quarantine grouped), not with a Spark
     # Observation: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
     # ObservationManager" (the range runner's gbdt_leaves).

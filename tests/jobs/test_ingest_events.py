@@ -182,6 +182,32 @@ def test_ingest_writes_typed_events_and_quarantine_and_counts_everything(spark, 
     assert empty_days(cfg) == set()
 
 
+def test_the_quarantine_keeps_each_rejected_line_and_each_later_copy_as_delivered(spark, tmp_path):
+    copies = [f"1,100,5,pv,{LOCAL_1125_0030}", f"1, 100,5,pv,{LOCAL_1125_0030}", f"1,100 ,5,pv,{LOCAL_1125_0030}"]
+    pair = [f"2,101,5,cart,{LOCAL_1125_2330}", f"2,101,5,cart, {LOCAL_1125_2330}"]
+    clean = [f"1,103,5,pv,{LOCAL_1126_0030}", copies[0], pair[0], f"3,100,5,buy,{LOCAL_1125_0030}"]
+    rejected = f"2,100,5,click,{LOCAL_1125_0030}"
+    # Rows of 11-26 (not delivered on D) between them, so that positions count only the day's delivered lines.
+    dirty = [clean[0], copies[0], copies[1], copies[2], clean[0], pair[0], rejected, pair[1], clean[3]]
+
+    def quarantine_of(lines):
+        cfg = taobao_config(tmp_path, lines)
+        report = ingest_day(spark, cfg, D)
+        events = sorted((r.user_id, r.item_id, r.event_type) for r in read_table(spark, cfg, "events").collect())
+        assert events == [("1", "100", "pv"), ("2", "101", "cart"), ("3", "100", "buy")]
+        return report, sorted((r.reason, r.raw) for r in read_table(spark, cfg, "events_quarantine").collect())
+
+    # A clean day writes its quarantine partition empty, without a pass that would find nothing: the first write of
+    # the table, whose schema must then take the rows of a later delivery.
+    assert quarantine_of(clean)[1] == []
+    report, quarantine = quarantine_of(dirty)
+    # The 2nd and 3rd of three copies, the 2nd of two (in read order, text as delivered), the rejected line.
+    assert quarantine == sorted([("duplicate", copies[1]), ("duplicate", copies[2]), ("duplicate", pair[1]),
+                                 ("unknown_event_type", rejected)])
+    assert (report.read, report.written, report.quarantined) == (7, 3, {"duplicate": 3, "unknown_event_type": 1})
+    assert quarantine_of(clean)[1] == []  # a clean re-delivery replaces the day's quarantine by nothing
+
+
 def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
     ingest_day(spark, cfg, D)
