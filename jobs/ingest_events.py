@@ -21,7 +21,7 @@ from core.cli import run_day_job
 from core.config import DatasetConfig, PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition
+from core.lake import replace_partition
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
@@ -256,12 +256,14 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
         replace_partition(quarantine, cfg.table_path(QUARANTINE_TABLE), {"dt": ds})
     finally:
         exceptions.unpersist()
-    # Counted from the partitions just written (the events counted, the small quarantine grouped), not with a Spark
-    # Observation: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
+    # Counted from the partitions just written, without Spark: the events from their files' footers, the (usually
+    # small) quarantine's reasons read. Two Spark jobs took 3-5 s of a 10M-event ingest; a Spark Observation is no
+    # option either: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
     # ObservationManager" (the range runner's gbdt_leaves).
-    written = read_partitions(spark, cfg.table_path(EVENTS_TABLE), "dt", ds, ds).count()
-    quarantine = read_partitions(spark, cfg.table_path(QUARANTINE_TABLE), "dt", ds, ds)
-    quarantined = {row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()}
+    written = rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds)
+    reasons = delta_dataset(cfg.table_path(QUARANTINE_TABLE)).to_table(
+        columns=["reason"], filter=pads.field("dt") == ds).column("reason").value_counts()
+    quarantined = {count["values"].as_py(): count["counts"].as_py() for count in reasons}
     read = written + sum(quarantined.values())
     report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
     if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
