@@ -96,13 +96,18 @@ def exceptional_lines(checked: DataFrame) -> DataFrame:
     lines become groups of their own instead of a second pass over the day.
     """
     good = F.col("key_high").isNotNull()
-    code = F.array_position(F.array(*[F.lit(reason) for reason in QUARANTINE_REASONS]), F.col("reason")).cast("int")
+    code = F.array_position(_reasons(), F.col("reason")).cast("int")
     return (checked.select(F.when(good, F.col("key_high")).otherwise(F.col("line")).alias("group_high"),
                            F.col("key_low").alias("group_low"), "line", F.when(~good, code).alias("reason_code"))
             .groupBy("group_high", "group_low")
             .agg(F.count(F.lit(1)).alias("copies"), F.min("line").alias("first_line"),
                  F.max("line").alias("last_line"), F.max("reason_code").alias("reason_code"))
             .where((F.col("copies") > 1) | F.col("reason_code").isNotNull()))
+
+
+def _reasons() -> Column:
+    """QUARANTINE_REASONS as an array literal: a rejected line's `reason_code` is its 1-based position in it."""
+    return F.array(*[F.lit(reason) for reason in QUARANTINE_REASONS])
 
 
 def duplicate_groups(exceptions: DataFrame) -> DataFrame:
@@ -143,12 +148,11 @@ def quarantined_rows(checked: DataFrame, exceptions: DataFrame, ds: dt.date) -> 
     """
     rejected = exceptions.where(F.col("group_low").isNull()).select(
         F.col("first_line").alias("line"),
-        F.element_at(F.array(*[F.lit(reason) for reason in QUARANTINE_REASONS]), F.col("reason_code")).alias("reason"))
-    duplicated = F.col("group_low").isNotNull()
-    second_copies = exceptions.where(duplicated & (F.col("copies") == 2)).select(
+        F.element_at(_reasons(), F.col("reason_code")).alias("reason"))
+    second_copies = exceptions.where(F.col("group_low").isNotNull() & (F.col("copies") == 2)).select(
         F.col("last_line").alias("line"), F.lit("duplicate").alias("reason"))
     positions = rejected.unionByName(second_copies)
-    many_copies = duplicate_groups(exceptions.where(duplicated & (F.col("copies") > 2))).drop("copies")
+    many_copies = duplicate_groups(exceptions).where(F.col("copies") > 2).drop("copies")
     if not many_copies.isEmpty():
         later_copies = (checked.join(many_copies, ["key_high", "key_low"])
                         .where(F.col("line") != F.col("first_line"))
