@@ -2,11 +2,12 @@ import datetime as dt
 
 import pytest
 from pyspark.sql import Row
+from pyspark.sql import functions as F
 
 from core.config import load_config
 from datasets.fetch import MissingSourceError
 from features.schema import EVENTS, EVENTS_QUARANTINE
-from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, ingest_day
+from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, event_id_of, ingest_day
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
 
 # Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.
@@ -133,6 +134,14 @@ def test_event_id_depends_on_content_only(spark):
     assert ids[lines[1]] is None
     assert len({ids[lines[0]], ids[lines[2]], ids[lines[3]]}) == 3
     assert all(len(value) == 32 and int(value, 16) >= 0 for value in (ids[lines[0]], ids[lines[2]]))
+
+
+def test_an_event_id_prints_each_half_of_the_key_as_16_hex_digits_unsigned(spark):
+    # The pinned ids above start with no zero digit; these halves need the padding and the two's complement.
+    keys = spark.createDataFrame([(1, -1), (-(2**63), 2**63 - 1), (0, 255)], "high long, low long")
+    got = [row[0] for row in keys.select(event_id_of(F.col("high"), F.col("low"))).collect()]
+    assert got == ["0000000000000001ffffffffffffffff", "80000000000000007fffffffffffffff",
+                   "000000000000000000000000000000ff"]
 
 
 def test_of_three_copies_the_first_in_read_order_is_kept_and_a_rejected_row_is_never_a_copy(spark):
