@@ -21,10 +21,11 @@ from bench.common import write_result
 from core.cli import parse_day
 from core.config import PipelineConfig, add_conf_option, load_config
 from core.metrics import auc
+from core.tables import SAMPLES_TABLE
 from features.samples import label_columns
 from models.inputs import latest_snapshot
 from models.serving import keras_scorer
-from models.train import CANDIDATES, SAMPLES_TABLE, predict_day, training_days, training_input
+from models.train import CANDIDATES, predict_day, training_days, training_input
 
 
 def day_scores(cfg: PipelineConfig, ds: dt.date, candidate: str, name: str) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.cli import parse_day
 from core.config import load_config
 from core.spark import build_session
+from core.tables import EVENTS_TABLE
 from jobs import backfill
 
 DATASET = "conf/datasets/movielens_100k.yaml"
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         out = default_output(cfg, args.ds - dt.timedelta(days=min(args.history_days, 13)), args.ds)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page)
-    events = spark.read.format("delta").load(cfg.table_path("events")).where(f"dt = '{args.ds}'").count()
+    events = spark.read.format("delta").load(cfg.table_path(EVENTS_TABLE)).where(f"dt = '{args.ds}'").count()
     write_result(
         "full_day_movielens_100k", dataset="movielens_100k", ds=args.ds, rows=events, seconds=seconds,
         prepare_seconds=prepared, history_days=args.history_days, job_seconds=jobs, training_seconds=training,

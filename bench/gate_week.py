@@ -13,15 +13,16 @@ import shutil
 
 from bench.common import lake_config, lake_days_arguments, write_result
 from core.config import date_range
+from core.tables import MODEL_REGISTRY_TABLE
 from models.train import CANDIDATES, train
-from models.validate_and_export import REGISTRY_TABLE, validate_and_export
+from models.validate_and_export import validate_and_export
 
 
 def main(argv: list[str] | None = None) -> None:
     args = lake_days_arguments(__doc__, "wide_deep,deepfm", argv)
     exports = f"{args.lake}/_exports"
     shutil.rmtree(exports, ignore_errors=True)
-    shutil.rmtree(f"{args.lake}/{REGISTRY_TABLE}", ignore_errors=True)
+    shutil.rmtree(f"{args.lake}/{MODEL_REGISTRY_TABLE}", ignore_errors=True)
     cfg = lake_config("gate_week", args, gate={"export_root": exports})
     decisions = []
     for day in date_range(args.start, args.end):

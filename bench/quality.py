@@ -19,10 +19,10 @@ from pyspark.sql import functions as F
 from bench.common import DATA_DIR, quick, write_overlay, write_result
 from core.config import load_config
 from core.spark import build_session
+from core.tables import GBDT_METRICS_TABLE, RECALL_METRICS_TABLE
 from jobs.backfill import DAY_JOBS
 from jobs.backfill import main as backfill
-from jobs.evaluate_recall import METRICS, METRICS_TABLE
-from jobs.gbdt_leaves import METRICS_TABLE as GBDT_METRICS_TABLE
+from jobs.evaluate_recall import METRICS
 
 PROTOCOLS = {  # dataset -> (first day with history, first as_of evaluated, last as_of)
     "movielens_100k": (dt.date(1998, 2, 22), dt.date(1998, 3, 24), dt.date(1998, 4, 22)),
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds["build"] = round(time.perf_counter() - began, 1)
     cfg = load_config(conf)
     spark = build_session(cfg)
-    recall = recall_table(spark, cfg.table_path(METRICS_TABLE), first, last)
+    recall = recall_table(spark, cfg.table_path(RECALL_METRICS_TABLE), first, last)
     gbdt = gbdt_table(spark, cfg.table_path(GBDT_METRICS_TABLE), first, last)
     for row in recall:
         print(f"{row['source']:<8} k={row['k']:<4} user-days={row['user_days']:<5} "

@@ -17,9 +17,10 @@ import numpy as np
 from bench.common import lake_config, lake_days_arguments, write_result
 from core.config import date_range
 from core.metrics import auc, gauc
+from core.tables import SAMPLES_TABLE
 from features.samples import label_columns
 from models.inputs import latest_snapshot, record_batches
-from models.train import SAMPLES_TABLE, train
+from models.train import train
 
 BASELINE_FEATURES = {  # the item-rate baseline per sample mode: a smoothed rate known before D
     "ratings": "item_mean_rating_30d",

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.config import date_range, load_config
 from core.spark import build_session
+from core.tables import EVENTS_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.evaluate_recall import evaluate_recall
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         "with_skew_control": pair_counts(capped_histories(interacted, params.max_history, params.max_item_users))
         .agg(F.max("pairs")).first()[0],
     }
-    events = spark.read.format("delta").load(cfg.table_path("events")).count()
+    events = spark.read.format("delta").load(cfg.table_path(EVENTS_TABLE)).count()
     write_result(
         "recall_jobs", dataset="synthetic", rows=events, interactions=interacted.count(), seconds=seconds,
         prepare_seconds=prepared, largest_item_pair_count=largest,

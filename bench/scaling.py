@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.common import DATA_DIR, RESULTS_DIR, commit, quick, write_overlay, write_result
 from core.config import REPO_ROOT, date_range, load_config
 from core.spark import build_session
+from core.tables import EVENTS_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.backfill import DAY_JOBS
 
@@ -67,7 +68,7 @@ def overlay_for(events: int, days: int, root, fresh: bool = True) -> str:
 
 def logged_events(spark, cfg) -> int:
     """The events ingested from the log (its size, rejected rows aside)."""
-    return spark.read.format("delta").load(cfg.table_path("events")).count()
+    return spark.read.format("delta").load(cfg.table_path(EVENTS_TABLE)).count()
 
 
 def per_million(seconds: float, events: int) -> float:

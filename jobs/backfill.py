@@ -26,6 +26,7 @@ from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, 
 from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
+from core.tables import SAMPLES_TABLE
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.build_profiles import build_profiles
 from jobs.build_samples import build_samples
@@ -124,7 +125,7 @@ def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> l
 def built_days(cfg: PipelineConfig) -> set[dt.date]:
     """The days whose data jobs are done: those the samples table holds (from its log's partition values, no data
     file is opened), and the empty days ingest_events logged, which have nothing to build after ingest."""
-    path = cfg.table_path("samples")
+    path = cfg.table_path(SAMPLES_TABLE)
     return (partition_days(path, "dt") if is_delta_table(path) else set()) | empty_days(cfg)
 
 

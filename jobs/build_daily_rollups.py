@@ -18,15 +18,21 @@ from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import order_free_sum
+from core.tables import (
+    EVENTS_TABLE,
+    ITEM_DAILY_TABLE,
+    USER_CATEGORY_DAILY_TABLE,
+    USER_DAILY_TABLE,
+    USER_ITEM_DAILY_TABLE,
+)
 from features.spec import count_column
 from jobs.ingest_attributes import read_attribute_snapshot
-from jobs.ingest_events import EVENTS_TABLE
 
 ROLLUP_TABLES = {
-    "user_daily": ["user_id"],
-    "item_daily": ["item_id"],
-    "user_category_daily": ["user_id", "category"],
-    "user_item_daily": ["user_id", "item_id"],  # for the last K distinct items and user x item history
+    USER_DAILY_TABLE: ["user_id"],
+    ITEM_DAILY_TABLE: ["item_id"],
+    USER_CATEGORY_DAILY_TABLE: ["user_id", "category"],
+    USER_ITEM_DAILY_TABLE: ["user_id", "item_id"],  # for the last K distinct items and user x item history
 }
 
 
@@ -63,10 +69,10 @@ def build_daily_rollups(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -
         items = read_attribute_snapshot(spark, cfg, "items", ds)
         event_types = cfg.dataset.canonical_event_types
         sources = {
-            "user_daily": events,
-            "item_daily": events,
-            "user_category_daily": with_item_category(events, items, cfg.dataset.item_category),
-            "user_item_daily": events,
+            USER_DAILY_TABLE: events,
+            ITEM_DAILY_TABLE: events,
+            USER_CATEGORY_DAILY_TABLE: with_item_category(events, items, cfg.dataset.item_category),
+            USER_ITEM_DAILY_TABLE: events,
         }
         counts = []
         for table, keys in ROLLUP_TABLES.items():

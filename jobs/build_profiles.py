@@ -17,10 +17,15 @@ from core.cli import run_day_job
 from core.config import PipelineConfig, ProfileConfig, RateSpec
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import order_free_sum
+from core.tables import (
+    ITEM_DAILY_TABLE,
+    ITEM_PROFILE_TABLE,
+    USER_CATEGORY_DAILY_TABLE,
+    USER_DAILY_TABLE,
+    USER_ITEM_DAILY_TABLE,
+    USER_PROFILE_TABLE,
+)
 from features.spec import count_column, window_column
-
-USER_PROFILE_TABLE = "user_profile"
-ITEM_PROFILE_TABLE = "item_profile"
 
 
 def total_events(event_types: Sequence[str], days: int | None = None) -> Column:
@@ -143,10 +148,9 @@ def build_profiles(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str
         return read_partitions(spark, path, "dt", first_day, last_day)
 
     event_types = cfg.dataset.canonical_event_types
-    tables = {name: history(name) for name in ("user_daily", "user_category_daily", "user_item_daily", "item_daily")}
-    users = user_profile(tables["user_daily"], tables["user_category_daily"], tables["user_item_daily"], ds,
-                         cfg.profiles, event_types)
-    items = item_profile(tables["item_daily"], ds, cfg.profiles, event_types)
+    users = user_profile(history(USER_DAILY_TABLE), history(USER_CATEGORY_DAILY_TABLE), history(USER_ITEM_DAILY_TABLE),
+                         ds, cfg.profiles, event_types)
+    items = item_profile(history(ITEM_DAILY_TABLE), ds, cfg.profiles, event_types)
     replace_partition(users, cfg.table_path(USER_PROFILE_TABLE), {"as_of": ds})
     replace_partition(items, cfg.table_path(ITEM_PROFILE_TABLE), {"as_of": ds})
     counts = {table: read_partitions(spark, cfg.table_path(table), "as_of", ds, ds).count()

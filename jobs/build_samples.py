@@ -21,20 +21,13 @@ from core.config import PipelineConfig, SampleConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
 from core.metrics import auc as ranking_auc
+from core.tables import EVENTS_TABLE, ITEM_PROFILE_TABLE, SAMPLES_TABLE, USER_CATEGORY_DAILY_TABLE, USER_PROFILE_TABLE
 from features.samples import feature_columns, label_columns
 from features.spec import FeatureSpec, feature_spec, window_column
 from jobs.build_daily_rollups import with_item_category
-from jobs.build_profiles import (
-    ITEM_PROFILE_TABLE,
-    USER_PROFILE_TABLE,
-    history,
-    total_events,
-    window_sums,
-)
+from jobs.build_profiles import history, total_events, window_sums
 from jobs.ingest_attributes import read_attribute_snapshot
-from jobs.ingest_events import EVENTS_TABLE
 
-SAMPLES_TABLE = "samples"
 LEAK_CHECK_ROWS = 200_000  # the leak alarm looks at a seeded sample of at most this many rows
 
 
@@ -187,8 +180,9 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     item_categories = None if items is None or cfg.dataset.item_category is None else items.select(
         "item_id", F.col(cfg.dataset.item_category).alias("category"))
     cross = user_category_history(
-        spark.read.format("delta").load(cfg.table_path("user_category_daily")), labeled.select("user_id", "item_id"),
-        item_categories, ds, cfg.profiles.windows, cfg.dataset.canonical_event_types,
+        spark.read.format("delta").load(cfg.table_path(USER_CATEGORY_DAILY_TABLE)),
+        labeled.select("user_id", "item_id"), item_categories, ds, cfg.profiles.windows,
+        cfg.dataset.canonical_event_types,
     ) if item_categories is not None else labeled.select("user_id", "item_id").limit(0)
     users = read_attribute_snapshot(spark, cfg, "users", ds)
     samples = with_features(labeled, user_profile, item_profile, users, items, cross)

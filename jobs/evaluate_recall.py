@@ -21,9 +21,9 @@ from core.config import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from core.sums import exact_avg, exact_sum, fixed_point
+from core.tables import RECALL_METRICS_TABLE
 from jobs.recall_common import history_range, read_candidates, read_interactions
 
-METRICS_TABLE = "recall_metrics"
 METRICS = ("recall", "hit_rate", "precision", "ndcg", "coverage")
 
 
@@ -81,8 +81,8 @@ def evaluate_recall(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> st
         catalogue = history.select("item_id").distinct().count()
         candidates = read_candidates(spark, cfg, ds).select("source", "user_id", "item_id", "rank")
         metrics = recall_metrics(candidates, positives, cfg.recall.eval_k, catalogue)
-        replace_partition(metrics.withColumn("as_of", F.lit(ds)), cfg.table_path(METRICS_TABLE), {"as_of": ds})
-        rows = read_partitions(spark, cfg.table_path(METRICS_TABLE), "as_of", ds, ds).collect()
+        replace_partition(metrics.withColumn("as_of", F.lit(ds)), cfg.table_path(RECALL_METRICS_TABLE), {"as_of": ds})
+        rows = read_partitions(spark, cfg.table_path(RECALL_METRICS_TABLE), "as_of", ds, ds).collect()
     finally:
         positives.unpersist()
     return f"evaluate_recall {ds} (catalogue {catalogue} items):\n{format_table(rows)}"

@@ -38,12 +38,10 @@ from core.lake import read_partitions, replace_partition, require_table
 from core.metrics import EPSILON
 from core.spark import without_whole_stage_codegen
 from core.sums import exact_avg
+from core.tables import GBDT_LEAVES_TABLE, GBDT_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec
-from jobs.build_samples import SAMPLES_TABLE
 
-LEAVES_TABLE = "gbdt_leaves"
-METRICS_TABLE = "gbdt_metrics"
 # The evaluation LRs stop on L-BFGS's tolerance before this: lr_raw after 46-52 iterations, gbdt_lr after 13-20
 # (MovieLens 1998-04-15..22; a 1M-event synthetic day: 40 and 13). A cap of 30 moved lr_raw's AUC by up to 4e-4
 # and saved no time that stood out of the noise, so the fits run to convergence and the metrics stay comparable.
@@ -287,7 +285,7 @@ def write_metrics(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, rows: l
     of an earlier forest behind."""
     schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
               "forest_rows long, leaves int, as_of date")
-    replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(METRICS_TABLE), {"as_of": ds})
+    replace_partition(spark.createDataFrame(rows, schema), cfg.table_path(GBDT_METRICS_TABLE), {"as_of": ds})
 
 
 def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
@@ -306,7 +304,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     if not stats["rows"] or stats["positives"] in (0, stats["rows"]):
         # The first days of a lake: no history, or one class only (e.g. the first Taobao day has no negatives).
         empty = spark.createDataFrame([], f"dt date, user_id string, item_id string, {GBDT_LEAVES} array<int>")
-        replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+        replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(GBDT_LEAVES_TABLE), {"as_of": ds})
         write_metrics(spark, cfg, ds, [])
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
@@ -317,7 +315,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.
     scored = forest.score(samples)
     replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),
-                      cfg.table_path(LEAVES_TABLE), {"as_of": ds})
+                      cfg.table_path(GBDT_LEAVES_TABLE), {"as_of": ds})
     day = scored.where(F.col("dt") == F.lit(ds))
     stack_train = scored.where(F.col("dt").between(F.lit(stack_first), F.lit(last_day)))
     metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
@@ -325,7 +323,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         len(forest.offsets))
     write_metrics(spark, cfg, ds, [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"],
                                     stats["rows"], total_leaves, ds) for m in metrics])
-    written = read_partitions(spark, cfg.table_path(LEAVES_TABLE), "as_of", ds, ds).count()
+    written = read_partitions(spark, cfg.table_path(GBDT_LEAVES_TABLE), "as_of", ds, ds).count()
     table = " ".join(f"{m['model']}: auc={m['auc']:.4f} logloss={m['logloss']:.4f}" for m in metrics)
     return (f"gbdt_leaves {ds} ({'reused' if forest.reused else 'trained'} {len(forest.offsets)} trees, "
             f"{total_leaves} leaves, on {first_day}..{stack_first - dt.timedelta(days=1)}, label {label}): "

@@ -17,11 +17,9 @@ from core.cli import run_day_job
 from core.config import AttributeTable, PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
+from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE
 from datasets.fetch import ensure_attribute_file
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
-
-ATTRIBUTE_TABLES = {"users": "user_attributes", "items": "item_attributes"}
-QUARANTINE_TABLE = "attributes_quarantine"
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
             )
             bad = parsed.where(F.col("reason").isNotNull()).select(
                 "reason", "raw", F.lit(table_name).alias("table"), F.lit(ds).alias("dt"))
-            replace_partition(bad, cfg.table_path(f"{QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
+            replace_partition(bad, cfg.table_path(f"{ATTRIBUTES_QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
             reports.append(AttributeReport(
                 table=table_name, read=parsed.count(), written=snapshot.count(), malformed=bad.count(),
                 conflicting_ids=snapshot.where("conflict").count(),

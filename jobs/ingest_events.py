@@ -22,13 +22,10 @@ from core.config import DatasetConfig, PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
 from core.lake import replace_partition
+from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
 from jobs.delimited import FIELD_COUNT, read_lines, split_columns
-
-EVENTS_TABLE = "events"
-QUARANTINE_TABLE = "events_quarantine"
-INGEST_LOG_TABLE = "ingest_log"
 
 
 class NoInputError(PipelineError):
@@ -268,7 +265,7 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
         # A clean day still replaces its quarantine partition: a re-run drops the rows of an earlier delivery.
         quarantine = (spark.createDataFrame([], EVENTS_QUARANTINE) if nothing_to_quarantine
                       else quarantined_rows(checked, exceptions, ds))
-        replace_partition(quarantine, cfg.table_path(QUARANTINE_TABLE), {"dt": ds})
+        replace_partition(quarantine, cfg.table_path(EVENTS_QUARANTINE_TABLE), {"dt": ds})
     finally:
         exceptions.unpersist()
     # Counted from the partitions just written, without Spark: the events from their files' footers, the (usually
@@ -276,13 +273,14 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
     # option either: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
     # ObservationManager" (the range runner's gbdt_leaves).
     written = rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds)
-    reasons = delta_dataset(cfg.table_path(QUARANTINE_TABLE)).to_table(
+    reasons = delta_dataset(cfg.table_path(EVENTS_QUARANTINE_TABLE)).to_table(
         columns=["reason"], filter=pads.field("dt") == ds).column("reason").value_counts()
     quarantined = {count["values"].as_py(): count["counts"].as_py() for count in reasons}
     read = written + sum(quarantined.values())
     report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
     if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
-        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {cfg.table_path(QUARANTINE_TABLE)}")
+        quarantine = cfg.table_path(EVENTS_QUARANTINE_TABLE)
+        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {quarantine}")
     log = pa.Table.from_pylist([{"read": read, "written": written, "quarantined": read - written, "dt": ds}],
                                INGEST_LOG)
     replace_rows(cfg.table_path(INGEST_LOG_TABLE), log, {"dt": ds}, ["dt"])

@@ -16,10 +16,10 @@ from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AlsConfig, PipelineConfig
+from core.tables import ALS_IDS_TABLE
 from jobs.recall_common import run_recall_source, top_k_items
 
 SOURCE = "als"
-ID_TABLE = "als_ids"
 
 
 def new_ids(known: DataFrame, wanted: DataFrame, kind: str, next_index: int) -> DataFrame:
@@ -67,7 +67,7 @@ def als_candidates(interacted: DataFrame, user_ids: DataFrame, item_ids: DataFra
 
 def recall_als(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     def build(interacted: DataFrame) -> tuple[DataFrame, str]:
-        id_path = cfg.table_path(ID_TABLE)
+        id_path = cfg.table_path(ALS_IDS_TABLE)
         user_ids = ensure_ids(spark, id_path, "user", interacted.select(F.col("user_id").alias("id")))
         item_ids = ensure_ids(spark, id_path, "item", interacted.select(F.col("item_id").alias("id")))
         ratings = (interacted

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 from core.config import PipelineConfig, RecallConfig
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import exact_sum
+from core.tables import RECALL_CANDIDATES_TABLE, USER_ITEM_DAILY_TABLE
 from features.spec import count_column
 
-RECALL_TABLE = "recall_candidates"
 CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"
 SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (32 MiB of float64)
 # Scores are dot products of vectors quantised to integers of this many bits, summed exactly in float64 (below).
@@ -46,7 +46,7 @@ def interactions(user_item_daily: DataFrame, first_day: dt.date, last_day: dt.da
 
 
 def read_interactions(spark: SparkSession, cfg: PipelineConfig, first_day: dt.date, last_day: dt.date) -> DataFrame:
-    path = cfg.table_path("user_item_daily")
+    path = cfg.table_path(USER_ITEM_DAILY_TABLE)
     require_table(spark, path, "build_daily_rollups")
     daily = read_partitions(spark, path, "dt", first_day, last_day)
     return interactions(daily, first_day, last_day, cfg.recall.event_weights, cfg.recall.strength)
@@ -158,7 +158,7 @@ def ranked(frame: DataFrame, k: int) -> DataFrame:
 def write_candidates(spark: SparkSession, cfg: PipelineConfig, candidates: DataFrame, as_of: dt.date,
                      source: str) -> int:
     """Replace the (as_of, source) partition of recall_candidates; returns its row count."""
-    path = cfg.table_path(RECALL_TABLE)
+    path = cfg.table_path(RECALL_CANDIDATES_TABLE)
     sources = F.col("sources") if "sources" in candidates.columns else F.array(F.lit(source))
     rows = candidates.select("user_id", "item_id", F.col("score").cast("double"), F.col("rank").cast("int"),
                              sources.alias("sources"), F.lit(as_of).alias("as_of"), F.lit(source).alias("source"))
@@ -167,7 +167,7 @@ def write_candidates(spark: SparkSession, cfg: PipelineConfig, candidates: DataF
 
 
 def read_candidates(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date) -> DataFrame:
-    path = cfg.table_path(RECALL_TABLE)
+    path = cfg.table_path(RECALL_CANDIDATES_TABLE)
     require_table(spark, path, "the recall jobs")
     return read_partitions(spark, path, "as_of", as_of, as_of)
 

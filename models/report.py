@@ -29,15 +29,17 @@ from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, 
 from core.delta_arrow import delta_dataset, is_delta_table
 from core.errors import PipelineError
 from core.metrics import psi
+from core.tables import (
+    EVENTS_QUARANTINE_TABLE,
+    EVENTS_TABLE,
+    MODEL_REGISTRY_TABLE,
+    RANKER_METRICS_TABLE,
+    RECALL_METRICS_TABLE,
+    SAMPLES_TABLE,
+)
 from features.samples import label_columns
 from features.spec import feature_spec
 
-EVENTS_TABLE = "events"
-QUARANTINE_TABLE = "events_quarantine"
-SAMPLES_TABLE = "samples"
-RECALL_METRICS_TABLE = "recall_metrics"
-RANKER_METRICS_TABLE = "ranker_metrics"
-REGISTRY_TABLE = "model_registry"
 SCALING_RESULT = REPO_ROOT / "bench" / "results" / "scaling.json"
 TOP_DRIFTS = 5  # features listed per day, besides the gated ones
 SHOWN_FAILED_CHECKS = 6  # per decision; the registry's `checks` holds them all
@@ -271,14 +273,14 @@ def scaling_plot(points: Sequence[tuple[int, float]]) -> str:
 def volumes_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
     first, last = days[0], days[-1]
     events = read_day_counts(cfg.table_path(EVENTS_TABLE), "dt", first, last)
-    quarantine = read_day_counts(cfg.table_path(QUARANTINE_TABLE), "dt", first, last, by=("reason",))
+    quarantine = read_day_counts(cfg.table_path(EVENTS_QUARANTINE_TABLE), "dt", first, last, by=("reason",))
     samples = read_day_counts(cfg.table_path(SAMPLES_TABLE), "dt", first, last)
     if events is None and samples is None:
         missing = no_data(f"no events or samples table under {cfg.lake_root}")
         return Section("volumes", "Data volumes and quarantine", missing)
     volumes = daily_volumes(days, events, quarantine, samples)
     notes = "".join(no_data(f"table {name} not found") for name, counts in
-                    ((EVENTS_TABLE, events), (QUARANTINE_TABLE, quarantine), (SAMPLES_TABLE, samples))
+                    ((EVENTS_TABLE, events), (EVENTS_QUARANTINE_TABLE, quarantine), (SAMPLES_TABLE, samples))
                     if counts is None)
     return Section("volumes", "Data volumes and quarantine", volumes_plot(volumes) + notes + html_table(volumes))
 
@@ -371,9 +373,9 @@ def models_section(cfg: PipelineConfig, first: dt.date, last: dt.date) -> Sectio
 
 
 def gate_sections(cfg: PipelineConfig, first: dt.date, last: dt.date) -> list[Section]:
-    registry = read_table(cfg.table_path(REGISTRY_TABLE))
+    registry = read_table(cfg.table_path(MODEL_REGISTRY_TABLE))
     if registry is None:
-        missing = no_data(f"no model registry at {cfg.table_path(REGISTRY_TABLE)} (no gate has run yet)")
+        missing = no_data(f"no model registry at {cfg.table_path(MODEL_REGISTRY_TABLE)} (no gate has run yet)")
         return [Section("gate", "Gate decisions", missing), Section("blessed", "Blessed version per model", missing)]
     decisions = gate_decisions(registry, first, last)
     if decisions.empty:

@@ -28,6 +28,7 @@ from core.config import PipelineConfig, add_conf_option, load_config
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.metrics import auc, calibration, gauc, logloss, recalibrate
+from core.tables import GBDT_LEAVES_TABLE, RANKER_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import label_columns
 from features.spec import FeatureSpec, feature_spec
 from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
@@ -36,9 +37,6 @@ from models.rankers import ModelParams
 from models.registry import build_model, compile_model, output_labels
 from models.serving import Scorer, keras_scorer
 
-SAMPLES_TABLE = "samples"
-LEAVES_TABLE = "gbdt_leaves"
-METRICS_TABLE = "ranker_metrics"
 CANDIDATES = "candidates"
 
 
@@ -100,7 +98,7 @@ def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot:
     spec = model_spec(cfg)
     leaves = None
     if cfg.ranker.use_gbdt_leaves:
-        leaves = LeafLookup(latest_snapshot(cfg.table_path(LEAVES_TABLE)), days.evaluation, days.fit_first,
+        leaves = LeafLookup(latest_snapshot(cfg.table_path(GBDT_LEAVES_TABLE)), days.evaluation, days.fit_first,
                             days.evaluation, cfg.gbdt.num_trees)
     clicked_only = label_columns(cfg.samples.mode)[0] if task == "cvr" else None
     return TrainingInput(snapshot, spec.features, output_labels(name, task_labels(cfg, task)),
@@ -194,7 +192,7 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
-    write_metrics(cfg.table_path(METRICS_TABLE), record)
+    write_metrics(cfg.table_path(RANKER_METRICS_TABLE), record)
     return record
 
 

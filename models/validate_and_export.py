@@ -42,6 +42,7 @@ from core.cli import parse_day
 from core.config import PipelineConfig, add_conf_option, load_config
 from core.delta_arrow import rows_between
 from core.errors import GATE_REJECTED_EXIT, PipelineError
+from core.tables import EVENTS_TABLE, MODEL_REGISTRY_TABLE, SAMPLES_TABLE
 from features.samples import label_columns
 from features.spec import GBDT_LEAVES, FeatureSpec
 from models.checks import Check, data_checks, model_checks, noted, serving_checks
@@ -64,10 +65,8 @@ from models.serving import (
     weights_digest,
     write_version_info,
 )
-from models.train import CANDIDATES, SAMPLES_TABLE, day_metrics, model_spec, predict_day, training_days, training_input
+from models.train import CANDIDATES, day_metrics, model_spec, predict_day, training_days, training_input
 
-REGISTRY_TABLE = "model_registry"
-EVENTS_TABLE = "events"  # jobs.ingest_events' table (the TF processes do not import the Spark jobs)
 GATE_REPORTS = "gate"
 REGISTRY_SCHEMA = pa.schema([
     ("model", pa.string()), ("ds", pa.string()), ("decided_at", pa.string()), ("version", pa.int64()),
@@ -251,7 +250,7 @@ def record(cfg: PipelineConfig, decision: Decision) -> Path:
     from deltalake import write_deltalake
 
     row = decision.registry_row()  # once: the table and the report carry the same decided_at
-    write_deltalake(cfg.table_path(REGISTRY_TABLE), pa.Table.from_pylist([row], REGISTRY_SCHEMA), mode="append")
+    write_deltalake(cfg.table_path(MODEL_REGISTRY_TABLE), pa.Table.from_pylist([row], REGISTRY_SCHEMA), mode="append")
     report = cfg.artifact_path(GATE_REPORTS, decision.model, decision.ds.isoformat(), "report.json")
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({**row, "checks": [c.as_dict() for c in decision.checks],

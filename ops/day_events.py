@@ -13,7 +13,8 @@ import sys
 from core.cli import day_job_parser
 from core.config import load_config
 from core.errors import PipelineError
-from jobs.ingest_events import EVENTS_TABLE, day_has_events
+from core.tables import EVENTS_TABLE
+from jobs.ingest_events import day_has_events
 
 EMPTY_DAY_EXIT = 99  # the DAG task's skip_on_exit_code
 

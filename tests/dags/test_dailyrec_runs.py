@@ -24,8 +24,8 @@ import pytest
 
 from core.config import REPO_ROOT, load_config
 from core.delta_arrow import delta_dataset
+from core.tables import ATTRIBUTE_TABLES
 from jobs.backfill import DAY_JOBS
-from jobs.ingest_attributes import ATTRIBUTE_TABLES
 from jobs.ingest_events import empty_days
 from ops.digests import day_digests, lake_tables
 from tests.conftest import MOVIELENS, overlays_for

@@ -4,8 +4,8 @@ import random
 from pyspark.sql import functions as F
 
 from core.config import AlsConfig
+from core.tables import RECALL_CANDIDATES_TABLE
 from jobs.recall_als import als_candidates, ensure_ids, new_ids, recall_als, train_als
-from jobs.recall_common import RECALL_TABLE
 from tests.conftest import MOVIELENS, config_for
 from tests.jobs.recall_fixtures import collect, write_user_item_daily
 
@@ -72,12 +72,12 @@ def test_recall_als_writes_candidates_and_a_rerun_gives_identical_rows(spark, tm
             for u in range(15) for m in range(12) if rng.random() < 0.5]
     write_user_item_daily(spark, cfg, rows)
     report = recall_als(spark, cfg, D)
-    table = spark.read.format("delta").load(cfg.table_path(RECALL_TABLE))
+    table = spark.read.format("delta").load(cfg.table_path(RECALL_CANDIDATES_TABLE))
     first = collect(table, "as_of", "source", "user_id", "rank", "item_id", "score")
     assert report.startswith(f"recall_als {D} (days 1998-03-23..1998-04-21): {len(first)} candidates")
     assert {(row[0], row[1]) for row in first} == {(D, "als")}
     assert recall_als(spark, cfg, D) == report
-    assert collect(spark.read.format("delta").load(cfg.table_path(RECALL_TABLE)),
+    assert collect(spark.read.format("delta").load(cfg.table_path(RECALL_CANDIDATES_TABLE)),
                    "as_of", "source", "user_id", "rank", "item_id", "score") == first
 
 

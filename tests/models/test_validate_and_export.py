@@ -17,12 +17,13 @@ from deltalake import write_deltalake
 from core.config import load_config
 from core.delta_arrow import delta_dataset
 from core.errors import GATE_REJECTED_EXIT
+from core.tables import MODEL_REGISTRY_TABLE
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import REGISTRY_TABLE, check_data, eventless_features, main, validate_and_export
+from models.validate_and_export import check_data, eventless_features, main, validate_and_export
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
@@ -69,7 +70,8 @@ def use_candidate(cfg, built, name):
 
 
 def registry(cfg):
-    return delta_dataset(cfg.table_path(REGISTRY_TABLE)).to_table().to_pandas().sort_values("decided_at", kind="stable")
+    frame = delta_dataset(cfg.table_path(MODEL_REGISTRY_TABLE)).to_table().to_pandas()
+    return frame.sort_values("decided_at", kind="stable")
 
 
 def model_dir(cfg):
