@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.config import date_range, load_config
 from core.spark import build_session
-from core.tables import EVENTS_TABLE
+from core.tables import EVENTS_TABLE, USER_ITEM_DAILY_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.evaluate_recall import evaluate_recall
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     spark = build_session(cfg)
     as_of = START + dt.timedelta(days=args.history_days)
     prepared: dict = {}
-    if not (lake / "user_item_daily").exists():
+    if not (lake / USER_ITEM_DAILY_TABLE).exists():
         shutil.rmtree(lake, ignore_errors=True)
         with stopwatch(prepared, "ingest_and_rollups"):
             for day in date_range(START, as_of):

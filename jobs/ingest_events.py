@@ -256,31 +256,31 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
     # Two passes that parse the raw lines (find the exceptional lines, write the events) and, when there is anything
     # to quarantine, a third that only reads them. No cache of the day has to fit in memory: on 10M synthetic events
     # one pass that sorted whole rows by content to find the copies and cached them was slower.
+    events_path, quarantine_path = cfg.table_path(EVENTS_TABLE), cfg.table_path(EVENTS_QUARANTINE_TABLE)
     exceptions = exceptional_lines(checked).persist()
     try:
         # Materialized first, so that the joins below see its true (usually tiny) size.
         nothing_to_quarantine = exceptions.count() == 0
         classified = mark_duplicates(checked, duplicate_groups(exceptions))
-        replace_partition(valid_events(classified), cfg.table_path(EVENTS_TABLE), {"dt": ds})
+        replace_partition(valid_events(classified), events_path, {"dt": ds})
         # A clean day still replaces its quarantine partition: a re-run drops the rows of an earlier delivery.
         quarantine = (spark.createDataFrame([], EVENTS_QUARANTINE) if nothing_to_quarantine
                       else quarantined_rows(checked, exceptions, ds))
-        replace_partition(quarantine, cfg.table_path(EVENTS_QUARANTINE_TABLE), {"dt": ds})
+        replace_partition(quarantine, quarantine_path, {"dt": ds})
     finally:
         exceptions.unpersist()
     # Counted from the partitions just written, without Spark: the events from their files' footers, the (usually
     # small) quarantine's reasons read. Two Spark jobs took 3-5 s of a 10M-event ingest; a Spark Observation is no
     # option either: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
     # ObservationManager" (the range runner's gbdt_leaves).
-    written = rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds)
-    reasons = delta_dataset(cfg.table_path(EVENTS_QUARANTINE_TABLE)).to_table(
+    written = rows_between(events_path, "dt", ds, ds)
+    reasons = delta_dataset(quarantine_path).to_table(
         columns=["reason"], filter=pads.field("dt") == ds).column("reason").value_counts()
     quarantined = {count["values"].as_py(): count["counts"].as_py() for count in reasons}
     read = written + sum(quarantined.values())
     report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
     if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
-        quarantine = cfg.table_path(EVENTS_QUARANTINE_TABLE)
-        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {quarantine}")
+        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {quarantine_path}")
     log = pa.Table.from_pylist([{"read": read, "written": written, "quarantined": read - written, "dt": ds}],
                                INGEST_LOG)
     replace_rows(cfg.table_path(INGEST_LOG_TABLE), log, {"dt": ds}, ["dt"])
