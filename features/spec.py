@@ -12,6 +12,7 @@ from typing import Literal
 from core.config import PipelineConfig
 
 Kind = Literal["numeric", "categorical", "multi_categorical"]
+Entity = Literal["user", "item"]
 GROUPS = ("wide", "deep", "fm", "gbdt")
 GBDT_LEAVES = "gbdt_leaves"
 
@@ -40,6 +41,9 @@ class Feature:
     embedding_dim: int = 0
     max_length: int = 0  # multi_categorical: values kept per row
     window_days: int | None = None  # a value over the N days before D (null when those days hold no event)
+    # Null on every row whose user (item) had no event in the profiles' longest window before D: the feature comes
+    # from that entity's history (its profile, or its events per category), which a cold entity does not have.
+    history_of: Entity | None = None
 
     def in_group(self, group: str) -> bool:
         return group in self.groups
@@ -70,33 +74,39 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
     knobs = cfg.features
     windows, event_types = cfg.profiles.windows, cfg.dataset.canonical_event_types
 
-    def numeric(name: str, dtype: str = "bigint", log1p: bool = True, days: int | None = None) -> Feature:
-        return Feature(name, "numeric", dtype, ("deep", "gbdt"), log1p=log1p, window_days=days)
+    def numeric(name: str, dtype: str = "bigint", log1p: bool = True, days: int | None = None,
+                history_of: Entity | None = None) -> Feature:
+        return Feature(name, "numeric", dtype, ("deep", "gbdt"), log1p=log1p, window_days=days, history_of=history_of)
 
     def categorical(name: str, buckets: int) -> Feature:
         return Feature(name, "categorical", "string", ("wide", "deep", "fm"), buckets=buckets,
                        embedding_dim=knobs.embedding_dim)
 
-    def multi(name: str, buckets: int, groups: tuple[str, ...] = ("wide", "deep", "fm")) -> Feature:
+    def multi(name: str, buckets: int, groups: tuple[str, ...] = ("wide", "deep", "fm"),
+              history_of: Entity | None = None) -> Feature:
         return Feature(name, "multi_categorical", "string", groups, buckets=buckets,
-                       embedding_dim=knobs.embedding_dim, max_length=knobs.max_list_length)
+                       embedding_dim=knobs.embedding_dim, max_length=knobs.max_list_length, history_of=history_of)
 
-    def profile(entity: str) -> list[Feature]:
+    def profile(entity: Entity) -> list[Feature]:
         columns = []
         for days in windows:
-            columns += [numeric(f"{entity}_{window_column(count_column(kind), days)}", days=days)
+            columns += [numeric(f"{entity}_{window_column(count_column(kind), days)}", days=days, history_of=entity)
                         for kind in event_types]
-            columns.append(numeric(f"{entity}_{window_column('active_days', days)}", log1p=False, days=days))
-        columns.append(numeric(f"{entity}_days_since_last_event", "int", log1p=False))
-        columns += [numeric(f"{entity}_{window_column(rate.name, days)}", "double", log1p=False, days=days)
+            columns.append(numeric(f"{entity}_{window_column('active_days', days)}", log1p=False, days=days,
+                                   history_of=entity))
+        columns.append(numeric(f"{entity}_days_since_last_event", "int", log1p=False, history_of=entity))
+        columns += [numeric(f"{entity}_{window_column(rate.name, days)}", "double", log1p=False, days=days,
+                            history_of=entity)
                     for rate in cfg.profiles.rates for days in windows]
         return columns
 
     features = [categorical("user_id", knobs.id_buckets), categorical("item_id", knobs.id_buckets)]
     features += profile("user")
-    features += [multi("user_top_categories", knobs.category_buckets), multi("user_recent_items", knobs.id_buckets)]
+    features += [multi("user_top_categories", knobs.category_buckets, history_of="user"),
+                 multi("user_recent_items", knobs.id_buckets, history_of="user")]
     features += profile("item")
-    features += [numeric(f"item_{window_column('popularity_rank', days)}", "int", days=days) for days in windows]
+    features += [numeric(f"item_{window_column('popularity_rank', days)}", "int", days=days, history_of="item")
+                 for days in windows]
     for kind, prefix in (("users", "user_"), ("items", "item_")):
         table = getattr(cfg.dataset.attributes, kind)
         for column in table.keep if table else []:
@@ -108,7 +118,8 @@ def feature_spec(cfg: PipelineConfig, with_gbdt_leaves: bool = False) -> Feature
             else:
                 features.append(categorical(name, knobs.category_buckets))
     if cfg.dataset.item_category is not None:
-        features += [numeric(window_column("cross_category_events", days), days=days) for days in windows]
+        features += [numeric(window_column("cross_category_events", days), days=days, history_of="user")
+                     for days in windows]
     if with_gbdt_leaves:
         # Global leaf ids are below trees * 2 ** depth; each id gets its own weight in the wide part.
         leaves = cfg.gbdt.num_trees * 2 ** cfg.gbdt.max_depth

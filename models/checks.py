@@ -46,24 +46,46 @@ def noted(name: str, why: str) -> Check:
     return Check(name, None, why, True)
 
 
+@dataclass(frozen=True)
+class WarmRows:
+    """Which rows of D have a history to join: their `entity` (user or item) had an event in the `days` before D.
+
+    A feature taken from that history is null on every other row, by right: on a day whose rows are nearly all from
+    newcomers (MovieLens users rate in one sitting; on 10% of its days over 95% of the rows are theirs) a ceiling over
+    all rows fails, though it is there to catch a join gone wrong. On the warm rows a broken join still shows in full.
+    """
+    entity: str
+    days: int
+    mask: np.ndarray  # bool, one per row of D
+
+    def __str__(self) -> str:
+        return f"rows whose {self.entity} had an event in the {self.days} days before D"
+
+
 def data_checks(today: pa.Table, reference: pa.Table | None, features: Sequence[str], labels: Sequence[str],
-                limits: DataChecks, eventless: Collection[str] = ()) -> list[Check]:
+                limits: DataChecks, eventless: Collection[str] = (),
+                warm_rows: Mapping[str, WarmRows] | None = None) -> list[Check]:
     """Day D's samples: row floor, label-rate bounds, null-rate ceilings, and PSI drift of numerics against the
     `reference` day's samples (D-1, or the latest earlier day with samples when D-1 is an empty day).
 
     `eventless`: features over a window of days without a single event (after an empty day of a dump). They are
-    null by right, so their null rate is noted, not held to a ceiling that is there to catch a broken join."""
+    null by right, so their null rate is noted, not held to a ceiling that is there to catch a broken join.
+    `warm_rows`: per feature taken from a user's or item's history, the rows that have one (WarmRows); its null
+    rate is that of those rows."""
     rows = today.num_rows
     checks = [at_least("rows", rows, limits.min_rows)]
     for label in labels:
         rate = float(np.mean(_floats(today.column(label)))) if rows else None
         checks.append(within(f"label_rate:{label}", rate, limits.label_rate))
     for name in features:
+        ceiling = limits.null_rate_ceilings.get(name, limits.max_null_rate)
         if name in eventless:
             checks.append(noted(f"null_rate:{name}", "its window has no event: null expected"))
-            continue
-        checks.append(at_most(f"null_rate:{name}", today.column(name).null_count / rows if rows else None,
-                              limits.null_rate_ceilings.get(name, limits.max_null_rate)))
+        elif rows and (warm := (warm_rows or {}).get(name)) is not None:
+            checks.append(_warm_null_rate(name, today.column(name), warm, ceiling))
+        else:
+            checks.append(at_most(f"null_rate:{name}", today.column(name).null_count / rows if rows else None,
+                                  ceiling))
     if not limits.drift_features:
         return checks + [noted("psi", "no drift features configured")]
     if reference is None or reference.num_rows == 0:
@@ -111,6 +133,15 @@ def serving_checks(expected: Mapping[str, np.ndarray], served: Mapping[str, Sequ
     return [at_most("serving_parity", error, tolerance),
             Check("serving_edge_rows", float(valid), "missing/unknown values score in [0, 1]", valid),
             Check("serving_tf_only", float(len(project_modules)), "0 project modules loaded", not project_modules)]
+
+
+def _warm_null_rate(name: str, column: pa.ChunkedArray, warm: WarmRows, ceiling: float) -> Check:
+    warm_nulls = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)[warm.mask]
+    if not len(warm_nulls):
+        return noted(f"null_rate:{name}", f"no row is one of the {warm}: null expected")
+    rate = float(warm_nulls.mean())
+    return Check(f"null_rate:{name}", rate, f"<= {ceiling:g} on the {len(warm_nulls)} of {len(warm.mask)} {warm}",
+                 rate <= ceiling)
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray:

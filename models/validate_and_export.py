@@ -5,7 +5,9 @@
 1. Data: day D's samples against a row floor, label-rate bounds, null-rate ceilings, and PSI drift against D-1 (or,
    when D-1 is an empty day, against the latest earlier day with samples, the one the candidate early-stopped on).
    A feature over a window of days without any event (the 1-day ones after an empty day of a dump) is null by
-   right: its null rate is noted, not held to a ceiling.
+   right: its null rate is noted, not held to a ceiling. A feature taken from a user's (item's) history is held to
+   its ceiling on the rows whose user (item) had an event in the profiles' longest window before D: a newcomer's
+   row is null by right (warm_rows).
 2. Model: the candidate (`models.train`'s `candidates/<model>/<D>/model.keras`) scored on D against absolute
    bounds, and against the blessed version re-scored on the same rows through its export (the first model of a
    name has no baseline; the record says so). ESMM is held to this on ctr and ctcvr.
@@ -36,16 +38,17 @@ from pathlib import Path
 import keras
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from core.cli import parse_day
 from core.config import PipelineConfig, add_conf_option, load_config
-from core.delta_arrow import rows_between
+from core.delta_arrow import delta_dataset, is_delta_table, rows_between
 from core.errors import GATE_REJECTED_EXIT, PipelineError
-from core.tables import EVENTS_TABLE, MODEL_REGISTRY_TABLE, SAMPLES_TABLE
-from features.samples import label_columns
+from core.tables import EVENTS_TABLE, ITEM_DAILY_TABLE, MODEL_REGISTRY_TABLE, SAMPLES_TABLE, USER_DAILY_TABLE
+from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, FeatureSpec
-from models.checks import Check, data_checks, model_checks, noted, serving_checks
+from models.checks import Check, WarmRows, data_checks, model_checks, noted, serving_checks
 from models.inputs import Snapshot, TrainingInput, latest_snapshot
 from models.serving import (
     blessed_as_of,
@@ -128,10 +131,12 @@ def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Che
         raise PipelineError(f"gate.data names {', '.join(unknown)}, not numeric features of the spec "
                             f"(drift) or features of the spec (null rates)")
     labels = list(label_columns(cfg.samples.mode))
-    today = day_table(snapshot, ds, features + labels)
+    keys = [key for key in KEY_COLUMNS if key != "dt" and key not in features]  # warm_rows looks the ids up
+    today = day_table(snapshot, ds, features + labels + keys)
     reference_day = training_days(cfg, ds, snapshot).validation
     reference = day_table(snapshot, reference_day, cfg.gate.data.drift_features)
-    checks = data_checks(today, reference, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds))
+    checks = data_checks(today, reference, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds),
+                         warm_rows(cfg, spec, today, ds))
     if reference_day != ds - dt.timedelta(days=1) and cfg.gate.data.drift_features and reference.num_rows:
         checks.append(noted("psi_reference", f"D-1 has no samples: drift against {reference_day}"))
     return checks
@@ -144,6 +149,23 @@ def eventless_features(cfg: PipelineConfig, spec: FeatureSpec, ds: dt.date) -> s
     empty = {days for days in windows if not rows_between(events, "dt", ds - dt.timedelta(days=days),
                                                           ds - dt.timedelta(days=1))}
     return {f.name for f in spec.features if f.window_days in empty}
+
+
+def warm_rows(cfg: PipelineConfig, spec: FeatureSpec, today: pa.Table, ds: dt.date) -> dict[str, WarmRows]:
+    """Per feature taken from a user's or item's history: D's rows whose user (item) is in the daily rollups of the
+    profiles' longest window before D, the days its profile is built from (read without Spark). Without the rollup
+    table (samples written by other means) its features are left out: their null rates are over all rows."""
+    days = max(cfg.profiles.windows)
+    window = (pads.field("dt") >= ds - dt.timedelta(days=days)) & (pads.field("dt") <= ds - dt.timedelta(days=1))
+    by_entity = {}
+    for entity in sorted({f.history_of for f in spec.features if f.history_of}):
+        key, path = f"{entity}_id", cfg.table_path({"user": USER_DAILY_TABLE, "item": ITEM_DAILY_TABLE}[entity])
+        if not is_delta_table(path):
+            continue
+        active = delta_dataset(path).to_table(columns=[key], filter=window).column(key)
+        mask = pc.is_in(today.column(key), value_set=pc.unique(active))
+        by_entity[entity] = WarmRows(entity, days, np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+    return {f.name: by_entity[f.history_of] for f in spec.features if f.history_of in by_entity}
 
 
 def checked_prefixes(name: str) -> tuple[str, ...]:

@@ -21,6 +21,12 @@ def test_movielens_spec_follows_the_config(tmp_path):
                "item_popularity_rank_7d", "cross_category_events_1d", "user_days_since_last_event", "user_age")}
     assert windows == {"user_n_rating_1d": 1, "item_mean_rating_7d": 7, "item_popularity_rank_7d": 7,
                        "cross_category_events_1d": 1, "user_days_since_last_event": None, "user_age": None}
+    # Whose history a feature comes from: null on the rows of a user (item) without events in the longest window.
+    history = {name: spec[name].history_of for name in windows}
+    assert history == {"user_n_rating_1d": "user", "item_mean_rating_7d": "item", "item_popularity_rank_7d": "item",
+                       "cross_category_events_1d": "user", "user_days_since_last_event": "user", "user_age": None}
+    assert spec["user_top_categories"].history_of == "user" and spec["item_genres"].history_of is None
+    assert spec["user_id"].history_of is None
 
 
 def test_groups_pick_features_for_each_model_part(tmp_path):

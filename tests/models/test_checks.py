@@ -6,7 +6,7 @@ import pytest
 
 from core.config import DataChecks, ModelChecks
 from core.metrics import psi
-from models.checks import at_least, at_most, data_checks, model_checks, serving_checks, within
+from models.checks import WarmRows, at_least, at_most, data_checks, model_checks, serving_checks, within
 
 PASSING = dict(min_rows=3, label_rate=[0.1, 0.9], max_null_rate=0.4, null_rate_ceilings={"genre": 0.6},
                drift_bins=2, max_psi=0.5, drift_features=["clicks"])
@@ -64,10 +64,40 @@ def test_a_feature_over_a_window_without_events_may_be_null():
     assert [c.threshold for c in checks if c.check == "null_rate:clicks"] == ["its window has no event: null expected"]
 
 
+def test_a_history_feature_is_held_to_its_ceiling_on_the_rows_whose_user_has_a_history():
+    # Rows 0 and 1 are newcomers' (no event in the 30 days before D): a profile feature is null there by right.
+    warm = {"clicks": WarmRows("user", 30, np.array([False, False, True, True]))}
+    newcomers_null = TODAY.set_column(0, "clicks", pa.array([None, None, 3.0, 4.0]))
+    assert failed(data_checks(newcomers_null, None, ["clicks"], ["label"], DataChecks(**PASSING))) == {
+        "null_rate:clicks"}  # 0.5 of all rows > 0.4
+    checks = {c.check: c for c in data_checks(newcomers_null, None, ["clicks"], ["label"], DataChecks(**PASSING),
+                                              warm_rows=warm)}
+    assert checks["null_rate:clicks"].value == 0.0 and checks["null_rate:clicks"].passed
+    assert checks["null_rate:clicks"].threshold == \
+        "<= 0.4 on the 2 of 4 rows whose user had an event in the 30 days before D"
+    # A join gone wrong nulls rows that have a history too: 1 of the 2 is 0.5 > 0.4.
+    broken = TODAY.set_column(0, "clicks", pa.array([None, None, None, 4.0]))
+    broken_checks = data_checks(broken, None, ["clicks"], ["label"], DataChecks(**PASSING), warm_rows=warm)
+    assert failed(broken_checks) == {"null_rate:clicks"}
+    assert [c.value for c in broken_checks if c.check == "null_rate:clicks"] == [0.5]
+
+
+def test_a_history_feature_on_a_day_of_newcomers_only_is_noted():
+    all_null = TODAY.set_column(0, "clicks", pa.array([None] * 4, pa.float64()))
+    newcomers = {"clicks": WarmRows("item", 7, np.zeros(4, dtype=bool))}
+    checks = data_checks(all_null, None, ["clicks"], ["label"], DataChecks(**PASSING), warm_rows=newcomers)
+    assert not failed(checks)
+    assert [c.threshold for c in checks if c.check == "null_rate:clicks"] == [
+        "no row is one of the rows whose item had an event in the 7 days before D: null expected"]
+
+
 def test_an_empty_day_fails_rows_and_label_rate():
     empty = TODAY.slice(0, 0)
     assert failed(data_checks(empty, YESTERDAY, ["clicks"], ["label"], DataChecks(**PASSING))) == {
         "rows", "label_rate:label", "null_rate:clicks", "psi:clicks"}
+    no_rows_to_judge = {"clicks": WarmRows("user", 30, np.zeros(0, dtype=bool))}  # unmeasured, so not passed
+    assert "null_rate:clicks" in failed(data_checks(empty, YESTERDAY, ["clicks"], ["label"], DataChecks(**PASSING),
+                                                    warm_rows=no_rows_to_judge))
 
 
 LIMITS = ModelChecks(min_auc=0.6, max_logloss=0.7, calibration=[0.5, 2.0], max_auc_drop=0.02)

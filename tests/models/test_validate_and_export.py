@@ -23,7 +23,7 @@ from features.spec import feature_spec
 from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import check_data, eventless_features, main, validate_and_export
+from models.validate_and_export import check_data, eventless_features, main, validate_and_export, warm_rows
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
@@ -212,6 +212,27 @@ def test_features_over_days_without_events_are_the_eventless_ones(tmp_path):
     assert "user_n_rating_1d" in eventless_features(cfg, spec, D) and "user_n_rating_3d" not in \
         eventless_features(cfg, spec, D)
     assert eventless_features(cfg, spec, D - dt.timedelta(days=2)) == set()  # its 1-day window is that day
+
+
+def test_the_warm_rows_are_those_whose_user_or_item_is_in_the_rollups_of_the_longest_window_before_d(tmp_path):
+    cfg = load_config(overlays_for(tmp_path, MOVIELENS, profiles={"windows": [1, 7]}))
+    spec = feature_spec(cfg)
+    assert not warm_rows(cfg, spec, pa.table({"user_id": ["u1"], "item_id": ["i1"]}), D)  # no rollups: all rows
+    days = pa.array([D - dt.timedelta(days=7), D - dt.timedelta(days=8), D], pa.date32())
+    # u1 on D-7 (the first day of the window), u2 on D-8 (before it), u3 on D itself (not before D).
+    write_deltalake(cfg.table_path("user_daily"), pa.table({"user_id": ["u1", "u2", "u3"], "dt": days}),
+                    partition_by=["dt"])
+    write_deltalake(cfg.table_path("item_daily"), pa.table({"item_id": ["i1", "i1", "i2"], "dt": days}),
+                    partition_by=["dt"])
+    today = pa.table({"user_id": ["u1", "u2", "u3", "u1"], "item_id": ["i2", "i1", "i3", "i1"]})
+    warm = warm_rows(cfg, spec, today, D)
+    assert warm["user_n_rating_7d"].mask.tolist() == [True, False, False, True]
+    assert warm["item_popularity_rank_1d"].mask.tolist() == [False, True, False, True]
+    assert str(warm["user_n_rating_1d"]) == "rows whose user had an event in the 7 days before D"
+    # Every feature taken from a profile or from the user's category history, and nothing else.
+    assert {name: w.entity for name, w in warm.items()} == {
+        f.name: f.history_of for f in spec.features if f.history_of}
+    assert warm["cross_category_events_7d"].entity == "user" and "user_age" not in warm and "user_id" not in warm
 
 
 def test_drift_after_an_empty_day_is_measured_against_the_day_the_candidate_early_stopped_on(tmp_path):
