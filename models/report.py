@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.cli import parse_day
 from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
-from core.delta_arrow import delta_dataset, is_delta_table
+from core.delta_arrow import delta_dataset, is_delta_table, partition_days
 from core.errors import PipelineError
 from core.metrics import psi
 from core.tables import (
@@ -39,6 +39,7 @@ from core.tables import (
 )
 from features.samples import label_columns
 from features.spec import feature_spec
+from models.days import TrainingDays
 
 SCALING_RESULT = REPO_ROOT / "bench" / "results" / "scaling.json"
 TOP_DRIFTS = 5  # features listed per day, besides the gated ones
@@ -296,36 +297,34 @@ def labels_section(cfg: PipelineConfig, first: dt.date, last: dt.date) -> Sectio
 
 
 def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
-    """PSI of D against D-1 (after an empty day, the last earlier day with samples) from the samples themselves (the
-    gate's own measure: core.metrics.psi with its bins), so the report covers every day and every numeric feature,
-    gated or not; `gated` marks the features the gate holds to max_psi (gate.data.drift_features, all numerics
-    when empty)."""
+    """PSI of D against the gate's reference day (D-1; after an empty day, the latest earlier day with samples among
+    D's training days: models.days.TrainingDays.validation) from the samples themselves (the gate's own measure:
+    core.metrics.psi with its bins), so the report covers every day and every numeric feature, gated or not; `gated`
+    marks the features the gate holds to max_psi (gate.data.drift_features, all numerics when empty)."""
     limits = cfg.gate.data
     numerics = [f.name for f in feature_spec(cfg).features if f.kind == "numeric"]
     gated = set(limits.drift_features or numerics)
     path = cfg.table_path(SAMPLES_TABLE)
 
     def day_values(day: dt.date) -> dict[str, np.ndarray] | None:  # one day at a time: memory follows a day
-        frame = read_table(path, numerics, "dt", day, day)
+        frame = read_table(path, numerics, "dt", day, day) if day in with_samples else None
         if frame is None or frame.empty:
             return None
         return {name: frame[name].to_numpy(dtype=float) for name in frame.columns}
 
     if not is_delta_table(path):
         return Section("drift", "Top feature drifts", no_data(f"no samples table at {path}"))
+    with_samples = partition_days(path, "dt")
     rows, worst = [], {}
-    reference_day = days[0] - dt.timedelta(days=1)
-    before = day_values(reference_day)
+    last_read: tuple[dt.date, dict[str, np.ndarray] | None] | None = None  # usually the next day's reference
     for day in days:
         today = day_values(day)
-        if today is None:  # an empty day: the next day is compared with the last one with samples, as in the gate
-            continue
-        if before is None:
-            reference_day, before = day, today
+        against = TrainingDays.as_of(day, cfg.ranker.train_days, with_samples).validation
+        before = last_read[1] if last_read and last_read[0] == against else day_values(against)
+        last_read = (day, today)
+        if today is None or before is None:  # an empty day, or no reference among its training days
             continue
         drifts = feature_drifts(before, today, limits.drift_bins)
-        against = reference_day
-        reference_day, before = day, today
         gated_drifts = [value for name, value in drifts if name in gated]
         if gated_drifts:
             worst[day] = gated_drifts[0]
@@ -336,12 +335,14 @@ def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
                          "gated": "yes" if name in gated else "",
                          "over max_psi": "yes" if value > limits.max_psi else ""})
     if not rows:
-        return Section("drift", "Top feature drifts", no_data("no day of the range has samples on the day before"))
+        return Section("drift", "Top feature drifts",
+                       no_data("no day of the range has samples and a reference day with samples"))
     threshold = [(f"max_psi {limits.max_psi:g}", limits.max_psi)]
     plot = lines_plot({"largest psi of a gated feature": pd.DataFrame({"psi": pd.Series(worst)})},
                       thresholds={"largest psi of a gated feature": threshold})
-    note = (f"<p>PSI of each numeric feature of the samples of D against D-1, or against the last earlier day with "
-            f"samples when D-1 has none (<i>against</i>; {limits.drift_bins} quantile bins of that day, missing "
+    note = (f"<p>PSI of each numeric feature of the samples of D against D-1, or, when D-1 has none, against the "
+            f"latest earlier day with samples among D's training days, as the gate measures it (<i>against</i>; "
+            f"{limits.drift_bins} quantile bins of that day, missing "
             f"values a bin of their own): the {TOP_DRIFTS} largest per day, and every <i>gated</i> "
             f"feature, the ones the gate holds to max_psi {limits.max_psi:g}.</p>")
     return Section("drift", "Top feature drifts", note + plot + html_table(pd.DataFrame(rows)))

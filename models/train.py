@@ -10,7 +10,6 @@ Never reads a sample of D before the model is final. Writes the candidate to
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -18,7 +17,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -31,6 +30,7 @@ from core.metrics import auc, calibration, gauc, logloss, recalibrate
 from core.tables import GBDT_LEAVES_TABLE, RANKER_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import label_columns
 from features.spec import FeatureSpec, feature_spec
+from models.days import TrainingDays
 from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
 from models.preprocessing import numeric_stats
 from models.rankers import ModelParams
@@ -38,24 +38,6 @@ from models.registry import build_model, compile_model, output_labels
 from models.serving import Scorer, keras_scorer
 
 CANDIDATES = "candidates"
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingDays:
-    fit_first: dt.date
-    fit_last: dt.date  # the day before validation
-    validation: dt.date  # early stopping: D-1, or the latest earlier day with samples
-    evaluation: dt.date  # D
-
-    @classmethod
-    def as_of(cls, ds: dt.date, train_days: int, days_with_samples: Collection[dt.date] = ()) -> "TrainingDays":
-        """Fit on [D-M, V-1], early-stop on V, evaluate on D. V is D-1, unless D-1 has no samples (an empty day of a
-        dump) while an earlier day of the M has: then V is the latest such day, since early stopping on no rows has
-        nothing to monitor."""
-        first = ds - dt.timedelta(days=train_days)
-        earlier = [day for day in days_with_samples if first < day < ds]
-        validation = max(earlier, default=ds - dt.timedelta(days=1))
-        return cls(first, validation - dt.timedelta(days=1), validation, ds)
 
 
 def training_days(cfg: PipelineConfig, ds: dt.date, snapshot: Snapshot) -> TrainingDays:

@@ -177,3 +177,12 @@ def test_drift_after_a_day_without_samples_is_against_the_last_day_with_samples(
     DeltaTable(lake.table_path("samples")).delete(f"dt = '{D1}'")  # D1 is an empty day
     drift = cells(section(report.build_report(lake, D1, D2, tmp_path / "absent.json"), "drift"))
     assert {(day, against) for day, against in zip(drift[::7], drift[1::7])} == {(str(D2), str(DAY0))}
+    # The same when the range starts after the empty day: the reference is the gate's, whatever the range.
+    drift = cells(section(report.build_report(lake, D2, D2, tmp_path / "absent.json"), "drift"))
+    assert {(day, against) for day, against in zip(drift[::7], drift[1::7])} == {(str(D2), str(DAY0))}
+
+
+def test_drift_has_no_reference_beyond_the_training_days_as_in_the_gate(cfg, lake, tmp_path):
+    DeltaTable(lake.table_path("samples")).delete(f"dt = '{D1}'")
+    two_days = config_for(tmp_path, MOVIELENS, gate=GATE, ranker={"train_days": 2})  # D2's are DAY0 (fit) and D1
+    assert report.drift_section(two_days, [D2]).body.count("no day of the range has samples and a reference") == 1

@@ -12,9 +12,10 @@ from core.delta_arrow import delta_dataset
 from core.errors import PipelineError
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
+from models.days import TrainingDays
 from models.rankers import ModelParams
 from models.registry import build_model
-from models.train import TrainingDays, day_metrics, main, model_spec, train, warm_start, write_metrics
+from models.train import day_metrics, main, model_spec, train, warm_start, write_metrics
 from tests.conftest import MOVIELENS, config_for
 
 D = dt.date(1998, 4, 22)

@@ -1,0 +1,25 @@
+"""The days a model of day D fits on, early-stops on and is judged on: one rule for training, the gate (its drift
+reference is the early-stopping day) and the report's drift section. Kept free of TensorFlow for the report."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainingDays:
+    fit_first: dt.date
+    fit_last: dt.date  # the day before validation
+    validation: dt.date  # early stopping: D-1, or the latest earlier day with samples
+    evaluation: dt.date  # D
+
+    @classmethod
+    def as_of(cls, ds: dt.date, train_days: int, days_with_samples: Collection[dt.date] = ()) -> "TrainingDays":
+        """Fit on [D-M, V-1], early-stop on V, evaluate on D. V is D-1, unless D-1 has no samples (an empty day of a
+        dump) while an earlier day of the M has: then V is the latest such day, since early stopping on no rows has
+        nothing to monitor."""
+        first = ds - dt.timedelta(days=train_days)
+        earlier = [day for day in days_with_samples if first < day < ds]
+        validation = max(earlier, default=ds - dt.timedelta(days=1))
+        return cls(first, validation - dt.timedelta(days=1), validation, ds)
