@@ -33,7 +33,7 @@ from jobs.build_samples import build_samples
 from jobs.evaluate_recall import evaluate_recall
 from jobs.gbdt_leaves import gbdt_leaves
 from jobs.ingest_attributes import ingest_attributes
-from jobs.ingest_events import day_has_events, empty_days, ingest_day
+from jobs.ingest_events import empty_days, ingest_day
 from jobs.recall_als import recall_als
 from jobs.recall_itemcf import recall_itemcf
 from jobs.recall_merge import recall_merge
@@ -103,7 +103,7 @@ def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> bool:
     for position, (name, job) in enumerate(selected):
         began = time.perf_counter()
         print(f"{job(spark, cfg, ds)}  [{name}: {time.perf_counter() - began:.1f}s]", flush=True)
-        if name == "ingest_events" and not day_has_events(cfg, ds):
+        if name == "ingest_events" and ds in empty_days(cfg):
             rest = [later for later, _ in selected[position + 1:]]
             print(f"{ds} is an empty day of the dump: {', '.join(rest) or 'no job'} skipped", flush=True)
             return False

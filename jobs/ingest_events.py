@@ -3,8 +3,9 @@
 A day without raw rows fails, except inside a dump's window: a dump replays a finished log, which can have days
 without a single row (MovieLens 100k has two, 1997-12-11 and 1997-12-16 UTC). Such an *empty day* is a fact of the
 log, not a late delivery: its partitions are replaced by nothing, the job succeeds, and the day's later jobs are
-skipped (`day_has_events`; the DAG's `day_has_events` task, the range runner). Later days read around it.
-Every finished ingest is recorded in `ingest_log` (read, written, quarantined), an empty day as read = 0.
+skipped (the DAG's `day_has_events` task, the range runner). Later days read around it.
+Every finished ingest is recorded in `ingest_log` (read, written, quarantined), an empty day as read = 0: that row
+is what tells an empty day (`empty_days`), everywhere.
 """
 from __future__ import annotations
 
@@ -288,8 +289,8 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
 
 
 def day_has_events(cfg: PipelineConfig, ds: dt.date) -> bool:
-    """Whether the lake holds events of D (read without Spark). After ingest_events succeeded, False means that D is
-    an empty day of a dump: every later job of D needs its events (samples, recall evaluation, training on D)."""
+    """Whether the lake holds events of D (read without Spark): every later job of D needs them (samples, recall
+    evaluation, training on D). Whether D is an empty day is `empty_days`' to say, from the log."""
     return rows_between(cfg.table_path(EVENTS_TABLE), "dt", ds, ds) > 0
 
 
