@@ -32,6 +32,9 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     if (REPO_ROOT / "bench" / "gate_week.py").is_file() and not quick():  # the gate over a week of the same lake
         runs.append(("gate_week_movielens_100k", ["bench.gate_week", "--lake", quality_lake, "--start", "1998-04-16",
                                                   "--end", "1998-04-22"]))
+    if not quick():  # the gate's null checks both ways over the same days (no training)
+        runs.append(("gate_nulls_movielens_100k", ["bench.gate_nulls", "--lake", quality_lake, "--start", "1998-04-09",
+                                                   "--end", "1998-04-22"]))
     runs.append(("full_day_movielens_100k", ["bench.full_day"]))
     runs.append(("scaling", ["bench.scaling"]))
     if TAOBAO_SAMPLE.is_file() and not quick():  # research data: only where it is present, never fetched
