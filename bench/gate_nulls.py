@@ -16,12 +16,10 @@ from bench.common import lake_config, lake_days_arguments, write_result
 from core.config import date_range
 from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
-from features.samples import KEY_COLUMNS, label_columns
-from features.spec import GBDT_LEAVES
 from models.checks import data_checks
 from models.inputs import latest_snapshot
 from models.train import model_spec
-from models.validate_and_export import day_table, eventless_features, warm_rows
+from models.validate_and_export import checked_day
 
 
 def failed_null_checks(checks) -> list[str]:
@@ -33,30 +31,26 @@ def main(argv: list[str] | None = None) -> None:
     cfg = lake_config("gate_nulls", args)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
     spec = model_spec(cfg)
-    features = [f.name for f in spec.features if f.name != GBDT_LEAVES]
-    labels = list(label_columns(cfg.samples.mode))
-    keys = [key for key in KEY_COLUMNS if key != "dt" and key not in features]
     with_samples = partition_days(cfg.table_path(SAMPLES_TABLE), "dt")
     days, rows = [], 0
     for ds in [day for day in date_range(args.start, args.end) if day in with_samples]:
-        today = day_table(snapshot, ds, features + labels + keys)
-        eventless, warm = eventless_features(cfg, spec, ds), warm_rows(cfg, spec, today, ds)
+        checked = checked_day(cfg, spec, snapshot, ds)  # what the gate reads and how it measures each null rate
+        today = checked.today
 
         def failed(table: pa.Table, by_history: bool) -> list[str]:
-            return failed_null_checks(data_checks(table, None, features, labels, cfg.gate.data, eventless,
-                                                  warm if by_history else None))
+            return failed_null_checks(data_checks(table, None, checked.features, checked.labels, cfg.gate.data,
+                                                  checked.eventless, checked.warm if by_history else None))
 
         broken = {}
         for entity in ("user", "item"):
             nulled = today
             for f in spec.features:
-                if f.history_of == entity and f.name in features:
+                if f.history_of == entity and f.name in checked.features:
                     column = nulled.schema.field(f.name)
                     nulled = nulled.set_column(nulled.column_names.index(f.name), column,
                                                pa.nulls(today.num_rows, column.type))
             broken[entity] = len(failed(nulled, by_history=True))
-        shares = {entity: round(float(next(w.mask.mean() for w in warm.values() if w.entity == entity)), 4)
-                  for entity in ("user", "item") if any(w.entity == entity for w in warm.values()) and today.num_rows}
+        shares = {w.entity: round(float(w.mask.mean()), 4) for w in checked.warm.values()} if today.num_rows else {}
         day = {"dt": str(ds), "rows": today.num_rows, "share_with_history": shares,
                "failed_over_all_rows": failed(today, by_history=False),
                "failed_on_rows_with_history": failed(today, by_history=True),

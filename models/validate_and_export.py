@@ -121,22 +121,40 @@ def day_table(snapshot: Snapshot, day: dt.date, columns: list[str]) -> pa.Table:
     return snapshot.dataset().to_table(columns=columns, filter=pads.field("dt") == day)
 
 
+@dataclass(frozen=True)
+class CheckedDay:
+    """Day D's samples as the data checks read them, with what decides how each feature's null rate is measured."""
+    today: pa.Table
+    features: list[str]
+    labels: list[str]
+    eventless: set[str]  # eventless_features
+    warm: dict[str, WarmRows]  # warm_rows
+
+
+def checked_features(spec: FeatureSpec) -> list[str]:
+    return [f.name for f in spec.features if f.name != GBDT_LEAVES]  # leaves live in their own table
+
+
+def checked_day(cfg: PipelineConfig, spec: FeatureSpec, snapshot: Snapshot, ds: dt.date) -> CheckedDay:
+    features, labels = checked_features(spec), list(label_columns(cfg.samples.mode))
+    keys = [key for key in KEY_COLUMNS if key != "dt" and key not in features]  # warm_rows looks the ids up
+    today = day_table(snapshot, ds, features + labels + keys)
+    return CheckedDay(today, features, labels, eventless_features(cfg, spec, ds), warm_rows(cfg, spec, today, ds))
+
+
 def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Check]:
     spec = model_spec(cfg)
-    features = [f.name for f in spec.features if f.name != GBDT_LEAVES]  # leaves live in their own table
+    features = checked_features(spec)
     numerics = {f.name for f in spec.features if f.kind == "numeric"}
     unknown = [name for name in [*cfg.gate.data.drift_features, *cfg.gate.data.null_rate_ceilings]
                if name not in features or (name in cfg.gate.data.drift_features and name not in numerics)]
     if unknown:
         raise PipelineError(f"gate.data names {', '.join(unknown)}, not numeric features of the spec "
                             f"(drift) or features of the spec (null rates)")
-    labels = list(label_columns(cfg.samples.mode))
-    keys = [key for key in KEY_COLUMNS if key != "dt" and key not in features]  # warm_rows looks the ids up
-    today = day_table(snapshot, ds, features + labels + keys)
+    day = checked_day(cfg, spec, snapshot, ds)
     reference_day = training_days(cfg, ds, snapshot).validation
     reference = day_table(snapshot, reference_day, cfg.gate.data.drift_features)
-    checks = data_checks(today, reference, features, labels, cfg.gate.data, eventless_features(cfg, spec, ds),
-                         warm_rows(cfg, spec, today, ds))
+    checks = data_checks(day.today, reference, day.features, day.labels, cfg.gate.data, day.eventless, day.warm)
     if reference_day != ds - dt.timedelta(days=1) and cfg.gate.data.drift_features and reference.num_rows:
         checks.append(noted("psi_reference", f"D-1 has no samples: drift against {reference_day}"))
     return checks
