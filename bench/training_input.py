@@ -15,6 +15,7 @@ import shutil
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bench.common import DATA_DIR, quick, write_result
@@ -52,10 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         write_deltalake(str(path), synthetic_samples(spec, args.rows, FIRST_DAY, DAYS), partition_by=["dt"])
     data = TrainingInput(latest_snapshot(str(path)), spec.features, {"ctr": "label_like"}, cfg.ranker.batch_size)
     last_day = FIRST_DAY + dt.timedelta(days=DAYS - 1)
-    stats = numeric_stats(spec.features, (x for x, _ in data.batches(FIRST_DAY, last_day, shuffle=False)))
+    stats = numeric_stats(spec.features, (x for x, _ in data.batches(FIRST_DAY, last_day)))
     # The in-memory side: every batch the pipeline yields, converted once to tensors and kept.
     began = time.perf_counter()
-    cached = [(x, y) for x, y in data.batches(FIRST_DAY, last_day, shuffle=True)]
+    cached = [(x, y) for x, y in data.batches(FIRST_DAY, last_day, np.random.default_rng(0))]
     load_seconds = time.perf_counter() - began
     in_memory = tf.data.Dataset.from_generator(
         lambda: iter(cached), output_signature=data.dataset(FIRST_DAY, last_day).element_spec).cache()

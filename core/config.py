@@ -283,6 +283,8 @@ class RankerConfig(_Frozen):
 
     train_days: int  # M
     batch_size: int
+    # Training steps per call into TF's compiled step: Python's and Keras' overhead per call is paid once for all.
+    steps_per_execution: int
     max_epochs: int
     patience: int  # epochs without a better validation loss before stopping (the best weights are kept)
     hidden_units: list[int]

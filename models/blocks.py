@@ -73,7 +73,9 @@ class Linear(keras.layers.Layer):
     def call(self, ids: Sequence[keras.KerasTensor], present: Sequence[keras.KerasTensor]) -> keras.KerasTensor:
         logit = self.bias
         for weights, feature_ids, feature_present in zip(self.bucket_weights, ids, present, strict=True):
-            looked_up = ops.take(weights, feature_ids)
+            # axis=0: a gather of rows, whose gradient stays sparse (without an axis, take flattens the table first
+            # and the gradient arrives dense, so every weight would be updated every step).
+            looked_up = ops.take(weights, feature_ids, axis=0)
             if self.l2:
                 self.add_loss(self.l2 * lookup_penalty(looked_up, feature_present))
             logit = logit + ops.sum(looked_up * ops.cast(feature_present, weights.dtype), axis=1, keepdims=True)

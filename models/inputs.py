@@ -6,9 +6,11 @@ missing, categoricals strings ("" for missing) or int64 (-1), lists padded to th
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,8 @@ from core.delta_arrow import delta_dataset
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
 from models.preprocessing import INT_DTYPES
+
+READ_BATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,13 @@ def latest_snapshot(path: str) -> Snapshot:
         raise PipelineError(f"no Delta table at {path}; run build_samples first") from None
 
 
+def _day_files(snapshot: Snapshot, first_day: dt.date, last_day: dt.date) -> tuple[pads.Dataset, list, pads.Expression]:
+    """The table, its files holding days in [first_day, last_day] in path order, and the filter of those days."""
+    in_range = (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
+    table = snapshot.dataset()
+    return table, sorted(table.get_fragments(filter=in_range), key=lambda fragment: fragment.path), in_range
+
+
 def record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
                    batch_size: int) -> Iterator[pa.RecordBatch]:
     """The rows of partitions dt in [first_day, last_day], `batch_size` rows at a time (the last may be smaller),
@@ -52,14 +63,66 @@ def record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, co
     The Delta log lists a commit's files in the order the writer finished them, which varies from write to write;
     a seeded training run must see the rows in one order to train the same weights.
     """
-    in_range = (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
-    table = snapshot.dataset()
-    files = sorted(table.get_fragments(filter=in_range), key=lambda fragment: fragment.path)
+    table, files, in_range = _day_files(snapshot, first_day, last_day)
     in_order = pads.FileSystemDataset(files, table.schema, table.format, table.filesystem)
     scanner = in_order.scanner(columns=list(columns), filter=in_range, batch_size=batch_size)
     for batch in scanner.to_batches():
         if batch.num_rows:
             yield batch
+
+
+@dataclass(frozen=True)
+class Shuffle:
+    """How training rows are mixed: the files of every day in a seeded random order, `open_files` of them read in
+    turn a chunk at a time into a buffer of `buffer_rows`, and batches drawn at random from the buffer.
+
+    Memory follows the buffer and the open files, not the data; days that fit in the buffer are shuffled whole.
+    """
+
+    buffer_rows: int = 1 << 18
+    open_files: int = 16
+    chunk_rows: int = 4096
+
+
+def shuffled_record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
+                            batch_size: int, rng: np.random.Generator, shuffle: Shuffle = Shuffle(),
+                            keep: Callable[[pa.RecordBatch], np.ndarray] | None = None) -> Iterator[pa.RecordBatch]:
+    """The rows of the days in [first_day, last_day] in an order drawn from `rng`, `batch_size` at a time (the last
+    may be smaller). Rows that `keep` rejects (negative downsampling) are dropped before the buffer: batches stay full.
+    """
+    table, files, in_range = _day_files(snapshot, first_day, last_day)
+    waiting = [files[i] for i in rng.permutation(len(files))]
+    readers: list[Iterator[pa.RecordBatch]] = []
+    buffer: list[pa.RecordBatch] = []
+    buffered = 0
+    capacity = max(shuffle.buffer_rows, 2 * batch_size)
+    while waiting or readers:
+        while waiting and len(readers) < shuffle.open_files:
+            readers.append(iter(waiting.pop().to_batches(schema=table.schema, columns=list(columns), filter=in_range,
+                                                         batch_size=shuffle.chunk_rows)))
+        for reader in list(readers):
+            chunk = next(reader, None)
+            if chunk is None:
+                readers.remove(reader)
+                continue
+            if keep is not None:
+                chunk = chunk.filter(pa.array(keep(chunk)))
+            if chunk.num_rows:
+                buffer.append(chunk)
+                buffered += chunk.num_rows
+        if buffered >= capacity:
+            # Half the buffer leaves in random batches; the other half stays to mix with the rows read next.
+            rows = _permuted(buffer, rng)
+            out = (buffered // 2) // batch_size * batch_size
+            yield from rows.slice(0, out).to_batches(max_chunksize=batch_size)
+            buffer, buffered = rows.slice(out).to_batches(), buffered - out
+    if buffered:
+        yield from _permuted(buffer, rng).to_batches(max_chunksize=batch_size)
+
+
+def _permuted(batches: list[pa.RecordBatch], rng: np.random.Generator) -> pa.Table:
+    rows = pa.Table.from_batches(batches)
+    return rows.take(pa.array(rng.permutation(rows.num_rows))).combine_chunks()
 
 
 def feature_arrays(batch: pa.RecordBatch, features: Sequence[Feature]) -> dict[str, np.ndarray]:
@@ -141,32 +204,38 @@ class TrainingInput:
     seed: int = 0
     leaves: LeafLookup | None = None  # set when the model takes `gbdt_leaves`, which live in their own table
     only_rows_with: str | None = None  # a label column: keep only its positive rows (a CVR model sees clicks only)
+    shuffle: Shuffle = Shuffle()
 
-    def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str], shuffle: bool
-              ) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
+    def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str],
+              rng: np.random.Generator | None) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
+        """Batches of the days as model inputs: in file order, or shuffled across the days by `rng`."""
         sample_features = [f for f in self.features if f.name != GBDT_LEAVES]
         wanted = [*labels, *([self.only_rows_with] if self.only_rows_with else [])]
         columns = list(dict.fromkeys(["dt", "user_id", "item_id", *[f.name for f in sample_features], *wanted]))
-        rng = np.random.default_rng(self.seed)
-        for batch in record_batches(self.snapshot, first_day, last_day, columns, self.batch_size):
-            keep = kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate)
-            if self.only_rows_with:
-                keep &= batch.column(self.only_rows_with).to_numpy(zero_copy_only=False) > 0
-            order = np.flatnonzero(keep)
-            if shuffle:
-                order = rng.permutation(order)
-            if not len(order):
+        if rng is None:
+            batches = (batch.filter(pa.array(self._kept(batch)))
+                       for batch in record_batches(self.snapshot, first_day, last_day, columns, self.batch_size))
+        else:
+            batches = shuffled_record_batches(self.snapshot, first_day, last_day, columns, self.batch_size, rng,
+                                              self.shuffle, self._kept)
+        for batch in batches:
+            if not batch.num_rows:
                 continue
-            batch = batch.take(pa.array(order))
             x = feature_arrays(batch, sample_features)
             if self.leaves is not None:
                 x[GBDT_LEAVES] = self.leaves(batch)
             yield batch, x
 
-    def batches(self, first_day: dt.date, last_day: dt.date, shuffle: bool
+    def _kept(self, batch: pa.RecordBatch) -> np.ndarray:
+        keep = kept_negatives(batch, list(self.labels.values()), self.negative_keep_rate)
+        if self.only_rows_with:
+            keep &= batch.column(self.only_rows_with).to_numpy(zero_copy_only=False) > 0
+        return keep
+
+    def batches(self, first_day: dt.date, last_day: dt.date, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-        """(features, {output: label}) batches of the days; rows shuffled within each batch when asked."""
-        for batch, x in self._rows(first_day, last_day, list(self.labels.values()), shuffle):
+        """(features, {output: label}) batches of the days: in file order, or shuffled across the days by `rng`."""
+        for batch, x in self._rows(first_day, last_day, list(self.labels.values()), rng):
             yield x, {output: _label(batch, label) for output, label in self.labels.items()}
 
     def evaluation_batches(self, day: dt.date, labels: Sequence[str]
@@ -174,17 +243,26 @@ class TrainingInput:
         """(features, user ids, {label column: values}) of every sample of the day, no row dropped."""
         everything = TrainingInput(self.snapshot, self.features, self.labels, self.batch_size, 1.0, self.seed,
                                    self.leaves, self.only_rows_with)
-        for batch, x in everything._rows(day, day, labels, shuffle=False):
+        for batch, x in everything._rows(day, day, labels, rng=None):
             users = batch.column("user_id").to_numpy(zero_copy_only=False)
             yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}
 
     def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
-        """A tf.data pipeline over the days, re-read from Delta each epoch and prefetched."""
+        """A tf.data pipeline over the days, re-read from Delta each epoch and prefetched. Shuffled, each pass (epoch)
+        draws its order from (seed, pass number): epochs differ from each other, and two runs with one seed agree."""
         signature = ({f.name: _tensor_spec(f) for f in self.features},
                      {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
-        data = tf.data.Dataset.from_generator(lambda: self.batches(first_day, last_day, shuffle),
-                                              output_signature=signature)
-        return data.prefetch(tf.data.AUTOTUNE)
+        passes = itertools.count()
+        # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
+        # all of them), and tf.data cuts them into batches in C++: the rows and their order stay the same.
+        reads = dataclasses.replace(self, batch_size=self.batch_size * READ_BATCHES)
+
+        def one_pass():
+            return reads.batches(first_day, last_day, np.random.default_rng([self.seed, next(passes)]) if shuffle
+                                 else None)
+
+        data = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
+        return data.rebatch(self.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:

@@ -20,6 +20,7 @@ class ModelParams:
     dropout: float = 0.1
     learning_rate: float = 1e-3
     l2: float = 0.0  # on the wide weights and embedding vectors a batch looks up (models.blocks.lookup_penalty)
+    steps_per_execution: int = 1  # training steps per call into TF's graph: Python's cost per step is paid once
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 
 from features.spec import FeatureSpec
+from models.optimizers import LazyAdam
 from models.preprocessing import NumericStats
 from models.rankers import ModelParams, build_deepfm, build_esmm, build_lr, build_wide_deep
 
@@ -44,7 +45,8 @@ def output_losses(name: str, model: keras.Model) -> dict[str, str | None]:
 
 
 def compile_model(name: str, model: keras.Model, params: ModelParams) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss=output_losses(name, model))
+    model.compile(optimizer=LazyAdam(params.learning_rate), loss=output_losses(name, model),
+                  steps_per_execution=params.steps_per_execution)
 
 
 def output_labels(name: str, label_columns: Sequence[str]) -> dict[str, str]:

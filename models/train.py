@@ -73,6 +73,12 @@ def task_labels(cfg: PipelineConfig, task: str) -> tuple[str, ...]:
     return labels[1:2]
 
 
+def model_params(cfg: PipelineConfig) -> ModelParams:
+    knobs = cfg.ranker
+    return ModelParams(hidden_units=tuple(knobs.hidden_units), dropout=knobs.dropout,
+                       learning_rate=knobs.learning_rate, l2=knobs.l2, steps_per_execution=knobs.steps_per_execution)
+
+
 def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot: Snapshot,
                    task: str = "ctr") -> TrainingInput:
     """task `cvr`: a single-output model learns the conversion label on clicked rows only (the classic CVR model
@@ -146,16 +152,15 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     days = training_days(cfg, ds, snapshot)
     data = training_input(cfg, name, days, snapshot, task)
     began = time.perf_counter()
-    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last, shuffle=False)))
-    params = ModelParams(hidden_units=tuple(cfg.ranker.hidden_units), dropout=cfg.ranker.dropout,
-                         learning_rate=cfg.ranker.learning_rate, l2=cfg.ranker.l2)
+    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last)))
+    params = model_params(cfg)
     model = build_model(name, model_spec(cfg), stats, params)
     candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")
     warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None
     compile_model(name, model, params)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
     history = model.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
-                        shuffle=False,  # tf.data: rows are shuffled per batch by the input pipeline
+                        shuffle=False,  # the input pipeline shuffles across the days, with a new order each epoch
                         validation_data=data.dataset(days.validation, days.validation, shuffle=False),
                         callbacks=[stop])
     train_seconds = time.perf_counter() - began

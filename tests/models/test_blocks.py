@@ -90,3 +90,13 @@ def test_task_head_is_a_named_sigmoid_of_a_dense_logit_plus_extra_logits():
     alone.get_layer("cvr_logit").set_weights([np.array([[0.5], [0.25]]), np.array([0.0])])
     np.testing.assert_allclose(alone(values), [[1 / (1 + np.exp(-1.0))]], rtol=1e-6)
     assert alone.layers[-1].name == "cvr"
+
+
+def test_linear_gradients_touch_only_the_looked_up_weights():
+    linear = Linear([1000])
+    ids, present = [tf.constant([[3], [7]], tf.int64)], [tf.constant([[True], [True]])]
+    with tf.GradientTape() as tape:
+        logit = tf.reduce_sum(linear(ids, present))
+    gradient = tape.gradient(logit, linear.bucket_weights[0].value)
+    # Sparse (rows 3 and 7 only): a dense gradient would make the optimizer update all 1000 weights every step.
+    assert isinstance(gradient, tf.IndexedSlices) and sorted(gradient.indices.numpy().tolist()) == [3, 7]

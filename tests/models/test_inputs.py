@@ -7,7 +7,8 @@ from deltalake import write_deltalake
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
-from models.inputs import LeafLookup, TrainingInput, feature_arrays, kept_negatives, latest_snapshot, record_batches
+from models.inputs import (LeafLookup, Shuffle, TrainingInput, feature_arrays, kept_negatives, latest_snapshot,
+                           record_batches)
 
 D = dt.date(2024, 1, 3)
 DAY = dt.timedelta(days=1)
@@ -35,7 +36,7 @@ ROWS = [(D - 2 * DAY, "u1", "i1", 3, ["a", "b", "c"], 1), (D - DAY, "u2", "i2", 
 def test_reads_exactly_the_rows_of_the_requested_days_as_model_inputs(tmp_path):
     write_samples(tmp_path / "samples", ROWS)
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=2)
-    got = list(data.batches(D - 2 * DAY, D - DAY, shuffle=False))
+    got = list(data.batches(D - 2 * DAY, D - DAY))
     users = [u for x, _ in got for u in x["user_id"].reshape(-1)]
     assert sorted(users) == ["u1", "u2", "u3"]  # nothing of D
     merged = {u: (c, g, y) for x, y in got for u, c, g, y in
@@ -70,7 +71,7 @@ def test_a_snapshot_pins_the_table_version(tmp_path):
     pinned = latest_snapshot(str(tmp_path / "samples"))
     write_samples(tmp_path / "samples", ROWS[1:])  # a later write is not seen by the pinned snapshot
     data = TrainingInput(pinned, FEATURES, {"ctr": "label_click"}, batch_size=8)
-    assert sum(len(y["ctr"]) for _, y in data.batches(D - 9 * DAY, D, shuffle=False)) == 1
+    assert sum(len(y["ctr"]) for _, y in data.batches(D - 9 * DAY, D)) == 1
     assert latest_snapshot(str(tmp_path / "samples")).version == pinned.version + 1
     with pytest.raises(PipelineError, match="no Delta table at .*nothing; run build_samples first"):
         latest_snapshot(str(tmp_path / "nothing"))
@@ -110,6 +111,69 @@ def test_a_cvr_model_reads_clicked_rows_only(tmp_path):
     write_samples(tmp_path / "samples", ROWS)
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8,
                          only_rows_with="label_click")
-    assert sorted(u for x, _ in data.batches(D - 2 * DAY, D, shuffle=False) for u in x["user_id"].reshape(-1)) == [
+    assert sorted(u for x, _ in data.batches(D - 2 * DAY, D) for u in x["user_id"].reshape(-1)) == [
         "u1", "u3"]
     assert [u for _, users, _ in data.evaluation_batches(D - DAY, ["label_click"]) for u in users] == ["u3"]
+
+
+def write_days(path, days: int, rows_per_day: int):
+    """Each day written as two files, positives then negatives (as build_samples' union writes them): a reader that
+    goes file by file sees one-sided runs of one day."""
+    first = dt.date(1998, 4, 1)
+    for label in (1, 0):
+        table = pa.table({"dt": pa.array([first + k * DAY for k in range(days) for _ in range(rows_per_day)],
+                                         pa.date32()),
+                          "user_id": [f"u{k}_{i}_{label}" for k in range(days) for i in range(rows_per_day)],
+                          "item_id": ["i"] * (days * rows_per_day), "user_n_click_7d": pa.array(
+                              [i for _ in range(days) for i in range(rows_per_day)], pa.int64()),
+                          "item_genres": pa.array([["a"]] * (days * rows_per_day), pa.list_(pa.string())),
+                          "label_click": [label] * (days * rows_per_day)})
+        write_deltalake(str(path), table, partition_by=["dt"], mode="append")
+    return first, first + (days - 1) * DAY
+
+
+def epoch_users(dataset) -> list[list[str]]:
+    return [[u.decode() for u in x["user_id"].numpy().reshape(-1)] for x, _ in dataset]
+
+
+def test_shuffled_batches_mix_days_and_labels_at_the_population_rate(tmp_path):
+    first, last = write_days(tmp_path / "samples", days=10, rows_per_day=200)  # 4000 rows in 20 files
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"},
+                         batch_size=200, shuffle=Shuffle(buffer_rows=1000, open_files=4, chunk_rows=50))
+    batches = list(data.batches(first, last, np.random.default_rng(1)))
+    users = [u for x, _ in batches for u in x["user_id"].reshape(-1)]
+    assert sorted(users) == sorted(f"u{k}_{i}_{label}" for k in range(10) for i in range(200) for label in (0, 1))
+    assert all(len(y["ctr"]) == 200 for _, y in batches)
+    for x, y in batches[:-1]:
+        assert 0.3 < y["ctr"].mean() < 0.7  # a file-order batch would be all 0 or all 1
+        assert len({u.split("_")[0] for u in x["user_id"].reshape(-1)}) >= 3  # and of one day
+    in_file_order = [y["ctr"].mean() for _, y in data.batches(first, last)]
+    assert set(in_file_order) == {0.0, 1.0}
+
+
+def test_each_epoch_has_its_own_order_and_a_seed_gives_the_same_epochs(tmp_path):
+    first, last = write_days(tmp_path / "samples", days=4, rows_per_day=50)
+    snapshot = latest_snapshot(str(tmp_path / "samples"))
+
+    def epochs(seed: int) -> list[list[list[str]]]:
+        data = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32, seed=seed,
+                             shuffle=Shuffle(buffer_rows=100, open_files=2, chunk_rows=20))
+        dataset = data.dataset(first, last)
+        return [epoch_users(dataset) for _ in range(2)]
+
+    once, again, other = epochs(7), epochs(7), epochs(8)
+    assert once == again
+    assert once[0] != once[1] and once != other
+    assert sorted(sum(once[0], [])) == sorted(sum(once[1], []))  # every row once per epoch
+    unshuffled = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32).dataset(first, last,
+                                                                                                  shuffle=False)
+    assert epoch_users(unshuffled) == epoch_users(unshuffled)
+
+
+def test_downsampled_negatives_leave_shuffled_batches_full(tmp_path):
+    first, last = write_days(tmp_path / "samples", days=4, rows_per_day=100)
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"},
+                         batch_size=50, negative_keep_rate=0.5, shuffle=Shuffle(buffer_rows=200, open_files=2))
+    sizes = [len(y["ctr"]) for _, y in data.batches(first, last, np.random.default_rng(0))]
+    positives = sum(float(y["ctr"].sum()) for _, y in data.batches(first, last, np.random.default_rng(0)))
+    assert positives == 400 and all(size == 50 for size in sizes[:-1])

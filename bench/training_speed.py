@@ -1,0 +1,207 @@
+"""Ranker training speed: the product's training path next to the same model from memory and next to the floor of
+this machine, a plain Keras model of the same shape on integer ids, all in one run, each side in its own process.
+
+    python -m bench.training_speed [--rows 131072] [--models wide_deep,deepfm] [--batches 1024,4096]
+    python -m bench.training_speed --rows 1000000 --daily      (also the wall time of one models.train on it)
+    BENCH_QUICK=1: 8192 rows, batch 1024, one model.
+Data: a synthetic samples table (datasets.synthetic.synthetic_samples) with the MovieLens feature spec, ids
+included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables), over 14 days; it measures
+speed, not quality. Sides, examples/s of the best of the timed epochs after one warm-up epoch:
+  (a) product: models.inputs streamed from the Delta table (shuffled across days) into the registry's model,
+      compiled as models.train compiles it: what a daily run does;
+  (b) memory: the same model and batches, converted once to tensors and cached;
+  (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (and FM) on int ids from
+      memory, with sparse (lazy) Adam updates, the fastest form of this model this machine runs.
+ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench.common import DATA_DIR, quick, write_overlay, write_result
+from core.config import load_config
+from datasets.synthetic import synthetic_samples
+from features.spec import feature_spec
+from models.optimizers import LazyAdam
+
+DAYS = 14
+FIRST_DAY = dt.date(1998, 4, 1)
+LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+SIDES = ("product", "memory", "floor")
+STEPS_PER_EXECUTION = 16  # as conf/base.yaml sets for the product
+CONF = ["conf/local.yaml", "conf/datasets/movielens_100k.yaml"]
+
+
+def samples_path(rows: int):
+    return DATA_DIR / f"training_speed_{rows}" / "samples"
+
+
+def ensure_samples(rows: int) -> None:
+    path = samples_path(rows)
+    if (path / "_delta_log").exists():
+        return
+    from deltalake import write_deltalake
+
+    table = synthetic_samples(feature_spec(load_config(CONF)), rows, FIRST_DAY, DAYS + 1)
+    write_deltalake(str(path), table, partition_by=["dt"])
+
+
+def bench_config(rows: int, batch: int):
+    """The MovieLens config with its ids back in, on the bench's lake, at this batch size."""
+    overlay = write_overlay(f"training_speed_{rows}_{batch}", {
+        "lake_root": str(samples_path(rows).parent), "artifact_root": str(samples_path(rows).parent / "_artifacts"),
+        "ranker": {"exclude_features": [], "batch_size": batch}})
+    return load_config([*CONF, str(overlay)])
+
+
+def product_parts(rows: int, batch: int, model_name: str):
+    """The model and input pipeline exactly as models.train builds them for the last day."""
+    from models.inputs import latest_snapshot
+    from models.preprocessing import numeric_stats
+    from models.registry import build_model, compile_model
+    from models.train import model_params, model_spec, training_input
+    from models.days import TrainingDays
+
+    cfg = bench_config(rows, batch)
+    days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
+    data = training_input(cfg, model_name, days, latest_snapshot(str(samples_path(rows))))
+    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last)))
+    model = build_model(model_name, model_spec(cfg), stats, model_params(cfg))
+    compile_model(model_name, model, model_params(cfg))
+    return model, data, days
+
+
+def floor_model(model_name: str, spec, batch: int) -> keras.Model:
+    """The same tables and MLP on int ids, with no preprocessing layers: the machine's floor for this shape."""
+    categorical = [f for f in spec.features if f.kind != "numeric"]
+    numerics = [f for f in spec.features if f.kind == "numeric"]
+    ids = {f.name: keras.Input((f.max_length or 1,), dtype="int64", name=f.name) for f in categorical}
+    dense = keras.Input((len(numerics),), dtype="float32", name="numerics")
+    pooled, wide = [], []
+    for f in categorical:
+        pooled.append(keras.ops.mean(keras.layers.Embedding(f.buckets, f.embedding_dim)(ids[f.name]), axis=1))
+        wide.append(keras.ops.sum(keras.layers.Embedding(f.buckets, 1)(ids[f.name]), axis=1))
+    hidden = keras.layers.Concatenate()([*pooled, dense])
+    for units in (64, 32):
+        hidden = keras.layers.Dense(units, activation="relu")(hidden)
+    logit = keras.layers.Add()([keras.layers.Dense(1)(hidden), *wide])
+    if model_name == "deepfm":
+        fields = keras.ops.stack(pooled, axis=1)
+        fm = 0.5 * keras.ops.sum(keras.ops.square(keras.ops.sum(fields, 1)) - keras.ops.sum(keras.ops.square(fields), 1),
+                                 axis=1, keepdims=True)
+        logit = keras.layers.Add()([logit, fm])
+    model = keras.Model([*ids.values(), dense], keras.layers.Activation("sigmoid")(logit))
+    model.compile(optimizer=LazyAdam(1e-3), loss="binary_crossentropy", steps_per_execution=STEPS_PER_EXECUTION)
+    return model
+
+
+def floor_data(spec, rows: int, batch: int) -> tf.data.Dataset:
+    rng = np.random.default_rng(0)
+    x = {f.name: rng.integers(0, f.buckets, (rows, f.max_length or 1)) for f in spec.features if f.kind != "numeric"}
+    x["numerics"] = rng.normal(size=(rows, sum(f.kind == "numeric" for f in spec.features))).astype(np.float32)
+    y = rng.integers(0, 2, (rows, 1)).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
+
+
+def time_epochs(model: keras.Model, make_data, epochs: int) -> list[float]:
+    model.fit(make_data(), epochs=1, verbose=0)  # warm-up: traces the step, fills caches
+    seconds = []
+    for _ in range(epochs):
+        began = time.perf_counter()
+        model.fit(make_data(), epochs=1, verbose=0)
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> dict:
+    keras.utils.set_random_seed(1)
+    if side == "floor":
+        spec = feature_spec(bench_config(rows, batch))
+        data = floor_data(spec, rows, batch)
+        model, make_data = floor_model(model_name, spec, batch), lambda: data
+        trained_rows = rows
+    else:
+        model, data, days = product_parts(rows, batch, model_name)
+        if side == "product":
+            def make_data():
+                return data.dataset(days.fit_first, days.fit_last)
+        else:
+            cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
+            memory = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=data.dataset(
+                days.fit_first, days.fit_last).element_spec).cache()
+
+            def make_data():
+                return memory
+        trained_rows = sum(int(y["ctr"].shape[0]) for _, y in make_data())
+    seconds = time_epochs(model, make_data, epochs)
+    return {"examples_per_second": round(trained_rows / min(seconds)), "rows": trained_rows,
+            "seconds": [round(s, 2) for s in seconds],
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def daily_training(rows: int, batch: int, model_name: str) -> dict:
+    """Wall time of one models.train of the bench's last day (stats pass, fit with early stopping, scoring D)."""
+    from models.train import train
+
+    began = time.perf_counter()
+    record = train(bench_config(rows, batch), LAST_DAY + dt.timedelta(days=1), model_name)
+    return {"wall_seconds": round(time.perf_counter() - began, 1), "epochs": record["epochs"],
+            "train_seconds": record["train_seconds"], "peak_rss_mib": record["peak_rss_mib"]}
+
+
+def in_process(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.training_speed", *args], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=8192 if quick() else 131072)
+    parser.add_argument("--models", default="wide_deep" if quick() else "wide_deep,deepfm")
+    parser.add_argument("--batches", default="1024" if quick() else "1024,4096")
+    parser.add_argument("--epochs", type=int, default=1 if quick() else 2)
+    parser.add_argument("--daily", action="store_true", help="also time one models.train at the first batch size")
+    parser.add_argument("--side", choices=(*SIDES, "daily"), help=argparse.SUPPRESS)  # one measurement, in a child
+    args = parser.parse_args(argv)
+    batches, models = [int(b) for b in args.batches.split(",")], args.models.split(",")
+    if args.side:
+        result = (daily_training(args.rows, batches[0], models[0]) if args.side == "daily"
+                  else run_side(args.side, args.rows, batches[0], models[0], args.epochs))
+        print(json.dumps(result))
+        return
+    ensure_samples(args.rows)
+    results, ratios = {}, {}
+    for model_name in models:
+        for batch in batches:
+            key = f"{model_name}@{batch}"
+            results[key] = {side: in_process("--side", side, "--rows", str(args.rows), "--batches", str(batch),
+                                             "--models", model_name, "--epochs", str(args.epochs)) for side in SIDES}
+            rate = {side: results[key][side]["examples_per_second"] for side in SIDES}
+            ratios[key] = {"product/floor": round(rate["product"] / rate["floor"], 3),
+                           "product/memory": round(rate["product"] / rate["memory"], 3)}
+            print(key, rate, ratios[key], flush=True)
+    daily = None
+    if args.daily:
+        daily = in_process("--side", "daily", "--rows", str(args.rows), "--batches", str(batches[0]),
+                           "--models", models[0])
+    write_result(f"training_speed_{args.rows}", dataset="synthetic samples, MovieLens feature spec with ids",
+                 rows=args.rows, days=DAYS, sides=results, daily_training=daily,
+                 seconds={key: {side: min(r[side]["seconds"]) for side in SIDES} for key, r in results.items()},
+                 compared="(a) product path streamed from Delta vs (b) same model from memory vs (c) plain Keras "
+                          "floor with sparse updates, examples/s per model and batch",
+                 ratio=ratios)
+
+
+if __name__ == "__main__":
+    main()
