@@ -27,8 +27,28 @@ def window_column(name: str, days: int) -> str:
     return f"{name}_{days}d"
 
 
+def missing_flag(name: str) -> str:
+    """The 0/1 column saying numeric feature `name` is missing, e.g. `user_n_pv_7d_missing`."""
+    return f"{name}_missing"
+
+
+def model_input_columns(features) -> list[str]:
+    """What a reader of numeric features hands its model: each value, then its missing flag."""
+    return [column for f in features for column in (f.name, missing_flag(f.name))]
+
+
 @dataclass(frozen=True)
 class Feature:
+    """One feature of the samples.
+
+    Missing has one meaning: a numeric is null exactly when it is unknown (a cold user or item has no history, an
+    attribute was not given, a window held no event at all), never when it is zero: a count that is zero by
+    construction is written as 0 by build_samples. Every reader encodes a null the same way, as a missing flag of 1
+    next to a neutral value: the GBDT takes `model_input_columns` (value with null -> 0, then the flag), the TF
+    models standardise to (0, flag = 1) (models.preprocessing.Standardize). A categorical's null is an absent id:
+    no embedding, no wide weight.
+    """
+
     name: str
     kind: Kind
     dtype: Literal["double", "bigint", "int", "string"]  # Spark type of the value (of each element, for lists)

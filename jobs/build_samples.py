@@ -118,7 +118,12 @@ def with_features(labeled: DataFrame, user_profile: DataFrame, item_profile: Dat
         features = [F.col(c).alias(prefix + c) for c in frame.columns if c not in (key, "as_of", "dt")]
         renamed = frame.select(key, *features)
         samples = samples.join(renamed, key, "left")
-    return samples.join(cross, ["user_id", "item_id"], "left")
+    samples = samples.join(cross, ["user_id", "item_id"], "left")
+    # A user with a history (a profile) but no event in the item's categories has a count of 0; null is kept for
+    # the user without a history (features.spec.Feature: null means unknown, never zero).
+    has_history = F.col("user_days_since_last_event").isNotNull()
+    counts = [c for c in cross.columns if c not in ("user_id", "item_id")]
+    return samples.withColumns({c: F.when(has_history, F.coalesce(F.col(c), F.lit(0))) for c in counts})
 
 
 def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item_categories: DataFrame,

@@ -40,7 +40,7 @@ from core.spark import without_whole_stage_codegen
 from core.sums import exact_avg
 from core.tables import GBDT_LEAVES_TABLE, GBDT_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import KEY_COLUMNS, label_columns
-from features.spec import GBDT_LEAVES, Feature, feature_spec
+from features.spec import GBDT_LEAVES, Feature, feature_spec, missing_flag, model_input_columns
 
 # The evaluation LRs stop on L-BFGS's tolerance before this: lr_raw after 46-52 iterations, gbdt_lr after 13-20
 # (MovieLens 1998-04-15..22; a 1M-event synthetic day: 40 and 13). A cap of 30 moved lr_raw's AUC by up to 4e-4
@@ -58,12 +58,14 @@ def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
 
 
 def with_model_inputs(samples: DataFrame, features: Sequence[Feature]) -> DataFrame:
-    """Each numeric feature column replaced by what the models read: missing -> 0 (no history), log1p where the spec
-    says."""
+    """Each numeric feature as the models read it (features.spec.Feature: the one meaning of missing): the value,
+    log1p where the spec says, with a missing value as 0; and its missing flag, 1.0 where the value is missing."""
     values = {}
     for feature in features:
-        value = F.coalesce(F.col(feature.name).cast("double"), F.lit(0.0))
-        values[feature.name] = F.log1p(F.greatest(value, F.lit(0.0))) if feature.log1p else value
+        raw = F.col(feature.name).cast("double")
+        value = F.log1p(F.greatest(raw, F.lit(0.0))) if feature.log1p else raw
+        values[feature.name] = F.coalesce(value, F.lit(0.0))
+        values[missing_flag(feature.name)] = F.when(raw.isNull(), 1.0).otherwise(0.0)
     return samples.withColumns(values)
 
 
@@ -182,12 +184,12 @@ class SavedForest:
         return with_leaves(frame, forest_trees(self.model), self.model.treeWeights, self.offsets, self.features)
 
 
-def fit_or_load(path: Path, train: DataFrame, features: Sequence[Feature], label: str, params: GbdtConfig,
+def fit_or_load(path: Path, train: DataFrame, inputs: Sequence[str], label: str, params: GbdtConfig,
                 reuse: bool) -> SavedForest:
-    """Load the forest saved for this as_of when it was built from the same features, label and forest settings,
-    else train one and save it; the save goes to a temporary folder that is renamed, so a crash never leaves half a
-    model."""
-    names = [f.name for f in features]
+    """Load the forest saved for this as_of when it was built from the same input columns, label and forest
+    settings, else train one and save it; the save goes to a temporary folder that is renamed, so a crash never
+    leaves half a model."""
+    names = list(inputs)
     settings = params.model_dump(mode="json", exclude=NOT_FOREST_SETTINGS)
     meta_file = path / "forest.json"
     if reuse and meta_file.is_file():
@@ -296,8 +298,9 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     path = cfg.table_path(SAMPLES_TABLE)
     require_table(spark, path, "build_samples")
     features = list(feature_spec(cfg).group("gbdt"))
-    inputs = [f.name for f in features]
-    samples = with_model_inputs(read_partitions(spark, path, "dt", first_day, ds).select(*KEY_COLUMNS, label, *inputs),
+    inputs = model_input_columns(features)
+    columns = [f.name for f in features]
+    samples = with_model_inputs(read_partitions(spark, path, "dt", first_day, ds).select(*KEY_COLUMNS, label, *columns),
                                 features)
     forest_days = samples.where(F.col("dt") < F.lit(stack_first))  # never the samples of D
     stats = forest_days.agg(F.count(F.lit(1)).alias("rows"), F.sum(label).alias("positives")).first()
@@ -309,7 +312,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
     fit_rows = with_numeric_vector(rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed), inputs)
-    forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, features, label, params,
+    forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, inputs, label, params,
                          params.reuse_model)
     total_leaves = sum(leaves_per_tree(forest.model))
     # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.

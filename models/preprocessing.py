@@ -73,7 +73,12 @@ def raw_input(feature: Feature) -> keras.KerasTensor:
 
 @keras.saving.register_keras_serializable(package="dailyrec")
 class Standardize(keras.layers.Layer):
-    """log1p(max(x, 0)) if asked, then (x - mean) / std with the training stats; a missing (NaN) value becomes 0."""
+    """(batch, 1) raw values -> (batch, 2): the standardised value, log1p(max(x, 0)) first if asked, then
+    (x - mean) / std with the training stats; and the missing flag, 1 where the value is missing (NaN).
+
+    A missing value is 0 in the first column and 1 in the second, so a model can tell "no history" from an average
+    one (features.spec: the one meaning of missing, which the GBDT encodes alike).
+    """
 
     def __init__(self, mean: float, variance: float, log1p: bool, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -87,7 +92,8 @@ class Standardize(keras.layers.Layer):
         values = ops.where(missing, 0.0, values)
         if self.log1p:
             values = ops.log1p(ops.maximum(values, 0.0))
-        return ops.where(missing, 0.0, (values - self.mean) / self.std)
+        standardized = ops.where(missing, 0.0, (values - self.mean) / self.std)
+        return ops.concatenate([standardized, ops.cast(missing, standardized.dtype)], axis=-1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mean": self.mean, "variance": self.variance, "log1p": self.log1p}

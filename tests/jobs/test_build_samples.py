@@ -18,6 +18,7 @@ from jobs.build_samples import (
     rating_samples,
     sample_negatives,
     user_category_history,
+    with_features,
 )
 from tests.conftest import SYNTHETIC, config_for
 
@@ -86,6 +87,19 @@ def test_cross_features_count_the_users_past_events_in_the_items_categories(spar
     got = user_category_history(daily, sample_pairs, categories, D, [1, 7], ["pv"])
     assert pairs(got, "cross_category_events_1d", "cross_category_events_7d") == [
         ("u1", "i3", 1, 2), ("u1", "i9", 0, 1)]
+
+
+def test_a_user_with_a_history_but_none_in_the_items_categories_counts_zero_and_a_cold_user_null(spark):
+    # The same literal rows as the GBDT's and the TF model's tests of missing values: u1 has a history (a profile),
+    # none of it in i9's categories (0, a real zero); u2 has no history at all (null, unknown).
+    labeled = spark.createDataFrame([("u1", "i3", 1), ("u1", "i9", 0), ("u2", "i3", 1)],
+                                    "user_id string, item_id string, label_like int")
+    profile = spark.createDataFrame([("u1", 3, 1)], "user_id string, n_pv_7d bigint, days_since_last_event int")
+    items = spark.createDataFrame([("i3", 5), ("i9", 2)], "item_id string, n_pv_7d bigint")
+    cross = spark.createDataFrame([("u1", "i3", 2)], "user_id string, item_id string, cross_category_events_7d bigint")
+    got = with_features(labeled, profile, items, None, None, cross)
+    assert pairs(got, "user_n_pv_7d", "cross_category_events_7d") == [
+        ("u1", "i3", 3, 2), ("u1", "i9", 3, 0), ("u2", "i3", None, None)]
 
 
 def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():

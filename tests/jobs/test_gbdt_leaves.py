@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from core.config import GbdtConfig
 from core.lake import replace_partition
-from features.spec import GBDT_LEAVES, Feature, feature_spec
+from features.spec import GBDT_LEAVES, Feature, feature_spec, model_input_columns
 from jobs.gbdt_leaves import (
     Leaf,
     Split,
@@ -43,10 +43,13 @@ def test_leaf_offsets_by_hand():
     assert offsets == [0, 2, 6]
 
 
-def test_model_inputs_fill_missing_with_zero_and_apply_log1p_and_the_vector_keeps_their_order(spark):
-    frame = with_model_inputs(spark.createDataFrame([(2.5, 3), (None, None)], "x double, y bigint"), [X, Y])
-    got = [row["raw"].toArray().tolist() for row in with_numeric_vector(frame, ["x", "y"]).collect()]
-    assert got == [[2.5, pytest.approx(1.3862944)], [0.0, 0.0]]
+def test_model_inputs_flag_missing_values_apply_log1p_and_the_vector_keeps_their_order(spark):
+    frame = with_model_inputs(spark.createDataFrame([(2.5, 3), (None, None), (0.0, 0)], "x double, y bigint"), [X, Y])
+    inputs = model_input_columns([X, Y])
+    assert inputs == ["x", "x_missing", "y", "y_missing"]
+    got = [row["raw"].toArray().tolist() for row in with_numeric_vector(frame, inputs).collect()]
+    # A missing value is (0, flag 1); a real 0 is (0, flag 0): the forest can tell "no history" from "none".
+    assert got == [[2.5, 0.0, pytest.approx(1.3862944), 0.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
 
 
 def test_leaf_ordinals_number_the_leaves_left_to_right_and_ties_go_left(spark):

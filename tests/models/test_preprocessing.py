@@ -42,15 +42,16 @@ def test_numeric_stats_refuse_a_feature_without_values():
         numeric_stats([COUNT, RATE], [{"n_click": np.array([1.0]), "ctr": np.array([np.nan])}])
 
 
-def test_standardize_centres_scales_and_zeroes_missing_values():
+def test_standardize_centres_scales_and_flags_missing_values():
     plain = Standardize(mean=1.0, variance=4.0, log1p=False)
     values = np.array([[3.0], [np.nan], [1.0], [-1.0]], "float32")
-    np.testing.assert_allclose(plain(values), [[1.0], [0.0], [0.0], [-1.0]])
+    # A missing value is (0, 1): no value, flagged; the training mean (1.0) is (0, 0), a value that is average.
+    np.testing.assert_allclose(plain(values), [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [-1.0, 0.0]])
     logged = Standardize(mean=1.0, variance=0.25, log1p=True)
     values = np.array([[math.e - 1], [-3.0], [np.nan]], "float32")
-    np.testing.assert_allclose(logged(values), [[0.0], [-2.0], [0.0]], atol=1e-6)
+    np.testing.assert_allclose(logged(values), [[0.0, 0.0], [-2.0, 0.0], [0.0, 1.0]], atol=1e-6)
     constant = Standardize(mean=2.0, variance=0.0, log1p=False)
-    np.testing.assert_allclose(constant(np.array([[2.0], [5.0]], "float32")), [[0.0], [3.0]])
+    np.testing.assert_allclose(constant(np.array([[2.0], [5.0]], "float32")), [[0.0, 0.0], [3.0, 0.0]])
 
 
 def test_hashed_ids_are_pinned_farmhash_buckets_and_empty_strings_are_absent():
@@ -90,4 +91,4 @@ def test_model_inputs_keep_only_the_model_features_as_tensors_of_its_dtypes():
     assert set(tensors) == {"n_click", "genres"}
     assert tensors["n_click"].dtype == tf.float32 and tensors["n_click"].shape == (2, 1)
     assert tensors["genres"].numpy().tolist() == [[b"a", b"b", b""], [b"", b"", b""]]
-    np.testing.assert_allclose(model.predict(tensors, verbose=0), np.log1p([[1.0], [2.0]]), rtol=1e-6)
+    np.testing.assert_allclose(model.predict(tensors, verbose=0), [[np.log1p(1.0), 0.0], [np.log1p(2.0), 0.0]], rtol=1e-6)
