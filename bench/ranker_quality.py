@@ -59,12 +59,32 @@ def main(argv: list[str] | None = None) -> None:
     summary_seconds = {name: _mean(r.get("train_seconds") for r in records) for name, records in per_model.items()}
     for name, values in summary.items():
         print(f"{name:<20} " + " ".join(f"{k}={v:.4f}" if v is not None else f"{k}=-" for k, v in values.items()))
+    differences = {f"{name} - {against}": paired_differences(per_model[name], per_model[against])
+                   for name in per_model for against in ("item_rate_baseline", "lr")
+                   if name not in (against, "item_rate_baseline") and against in per_model}
+    for pair, values in differences.items():
+        print(f"{pair:<36} " + " ".join(f"{k}: {v['mean']:+.4f} (se {v['se']:.4f})" for k, v in values.items()))
     base = summary["item_rate_baseline"]["auc"]
     write_result(f"ranker_quality_{args.dataset}", dataset=args.dataset, days=[args.start, args.end],
                  rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
                  compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
-                 summary=summary, seconds=summary_seconds,
+                 summary=summary, seconds=summary_seconds, paired_differences=differences,
+                 per_day={name: [{k: r.get(k) for k in ("auc", "gauc", "logloss")} for r in records]
+                          for name, records in per_model.items()},
                  ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base})
+
+
+def paired_differences(records: list[dict], against: list[dict]) -> dict:
+    """Mean over the days of (model - reference) per metric, with its standard error (sd of the daily differences /
+    sqrt(days)): both are scored on the same rows each day, so the day-to-day noise they share cancels."""
+    out = {}
+    for metric in ("auc", "gauc"):
+        daily = [a[metric] - b[metric] for a, b in zip(records, against, strict=True)
+                 if a[metric] is not None and b[metric] is not None]
+        if len(daily) > 1:
+            out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
+                           "days": len(daily)}
+    return out
 
 
 def _mean(values) -> float | None:

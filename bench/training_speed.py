@@ -66,11 +66,11 @@ def bench_config(rows: int, batch: int):
 
 def product_parts(rows: int, batch: int, model_name: str):
     """The model and input pipeline exactly as models.train builds them for the last day."""
+    from models.days import TrainingDays
     from models.inputs import latest_snapshot
     from models.preprocessing import numeric_stats
     from models.registry import build_model, compile_model
     from models.train import model_params, model_spec, training_input
-    from models.days import TrainingDays
 
     cfg = bench_config(rows, batch)
     days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
@@ -97,8 +97,8 @@ def floor_model(model_name: str, spec, batch: int) -> keras.Model:
     logit = keras.layers.Add()([keras.layers.Dense(1)(hidden), *wide])
     if model_name == "deepfm":
         fields = keras.ops.stack(pooled, axis=1)
-        fm = 0.5 * keras.ops.sum(keras.ops.square(keras.ops.sum(fields, 1)) - keras.ops.sum(keras.ops.square(fields), 1),
-                                 axis=1, keepdims=True)
+        square_of_sum, sum_of_squares = keras.ops.square(keras.ops.sum(fields, 1)), keras.ops.sum(fields ** 2, 1)
+        fm = 0.5 * keras.ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
         logit = keras.layers.Add()([logit, fm])
     model = keras.Model([*ids.values(), dense], keras.layers.Activation("sigmoid")(logit))
     model.compile(optimizer=LazyAdam(1e-3), loss="binary_crossentropy", steps_per_execution=STEPS_PER_EXECUTION)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.daily:
         daily = in_process("--side", "daily", "--rows", str(args.rows), "--batches", str(batches[0]),
                            "--models", models[0])
-    write_result(f"training_speed_{args.rows}", dataset="synthetic samples, MovieLens feature spec with ids",
+    write_result("training_speed", dataset="synthetic samples, MovieLens feature spec with ids",
                  rows=args.rows, days=DAYS, sides=results, daily_training=daily,
                  seconds={key: {side: min(r[side]["seconds"]) for side in SIDES} for key, r in results.items()},
                  compared="(a) product path streamed from Delta vs (b) same model from memory vs (c) plain Keras "

@@ -281,7 +281,8 @@ class GbdtConfig(_Frozen):
 class RankerConfig(_Frozen):
     """Daily TF ranker training: fit on [D-M, D-2], early-stop on D-1, evaluate on D (models/train.py)."""
 
-    train_days: int  # M
+    # M; "all": every day with samples before D (the input streams, so memory does not grow with M)
+    train_days: int | Literal["all"]
     batch_size: int
     # Training steps per call into TF's compiled step: Python's and Keras' overhead per call is paid once for all.
     steps_per_execution: int
@@ -302,8 +303,8 @@ class RankerConfig(_Frozen):
 
     @model_validator(mode="after")
     def _sane(self) -> "RankerConfig":
-        if self.train_days < 2:
-            raise ValueError("train_days must be >= 2: one day at least to fit, the last to early-stop on")
+        if self.train_days != "all" and self.train_days < 2:
+            raise ValueError("train_days must be >= 2 (one day at least to fit, the last to early-stop on) or all")
         if not 0 < self.negative_keep_rate <= 1:
             raise ValueError(f"negative_keep_rate must lie in (0, 1], got {self.negative_keep_rate}")
         if self.l2 < 0:

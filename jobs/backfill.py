@@ -116,7 +116,10 @@ def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> l
     ds's rankers and forest train on the days before it (`ranker.train_days`, `gbdt.train_days`, the dataset's
     window permitting). From the first of them that is missing on, every day is rebuilt: a day's profiles read the
     rollups of the days before it."""
-    first = max(ds - dt.timedelta(days=max(cfg.ranker.train_days, cfg.gbdt.train_days)), cfg.dataset.window.start)
+    if cfg.ranker.train_days == "all":
+        first = cfg.dataset.window.start
+    else:
+        first = max(ds - dt.timedelta(days=max(cfg.ranker.train_days, cfg.gbdt.train_days)), cfg.dataset.window.start)
     wanted = date_range(first, ds - dt.timedelta(days=1))
     missing = [day for day in wanted if day not in built]
     return wanted[wanted.index(missing[0]):] if missing else []

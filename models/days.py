@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -15,11 +16,15 @@ class TrainingDays:
     evaluation: dt.date  # D
 
     @classmethod
-    def as_of(cls, ds: dt.date, train_days: int, days_with_samples: Collection[dt.date] = ()) -> "TrainingDays":
+    def as_of(cls, ds: dt.date, train_days: int | Literal["all"], days_with_samples: Collection[dt.date] = ()
+              ) -> "TrainingDays":
         """Fit on [D-M, V-1], early-stop on V, evaluate on D. V is D-1, unless D-1 has no samples (an empty day of a
         dump) while an earlier day of the M has: then V is the latest such day, since early stopping on no rows has
-        nothing to monitor."""
-        first = ds - dt.timedelta(days=train_days)
+        nothing to monitor. M = "all": from the first day with samples on."""
+        if train_days == "all":
+            first = min((day for day in days_with_samples if day < ds), default=ds - dt.timedelta(days=2))
+        else:
+            first = ds - dt.timedelta(days=train_days)
         earlier = [day for day in days_with_samples if first < day < ds]
         validation = max(earlier, default=ds - dt.timedelta(days=1))
         return cls(first, validation - dt.timedelta(days=1), validation, ds)

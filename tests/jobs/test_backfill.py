@@ -93,6 +93,9 @@ def test_history_to_build_is_the_training_days_from_the_first_missing_one_clampe
     window_start = cfg.dataset.window.start  # nothing to build before the dataset's first day
     assert history_to_build(cfg, window_start + dt.timedelta(days=1), set()) == [window_start]
     assert history_to_build(cfg, window_start, set()) == []
+    whole = config_for(tmp_path / "all", MOVIELENS, ranker={"train_days": "all"})
+    assert history_to_build(whole, window_start + dt.timedelta(days=3), set()) == [
+        window_start + dt.timedelta(days=n) for n in range(3)]
 
 
 def test_built_days_are_the_days_with_samples_and_the_logged_empty_days(tmp_path):

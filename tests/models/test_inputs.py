@@ -7,8 +7,15 @@ from deltalake import write_deltalake
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
-from models.inputs import (LeafLookup, Shuffle, TrainingInput, feature_arrays, kept_negatives, latest_snapshot,
-                           record_batches)
+from models.inputs import (
+    LeafLookup,
+    Shuffle,
+    TrainingInput,
+    feature_arrays,
+    kept_negatives,
+    latest_snapshot,
+    record_batches,
+)
 
 D = dt.date(2024, 1, 3)
 DAY = dt.timedelta(days=1)

@@ -91,4 +91,5 @@ def test_model_inputs_keep_only_the_model_features_as_tensors_of_its_dtypes():
     assert set(tensors) == {"n_click", "genres"}
     assert tensors["n_click"].dtype == tf.float32 and tensors["n_click"].shape == (2, 1)
     assert tensors["genres"].numpy().tolist() == [[b"a", b"b", b""], [b"", b"", b""]]
-    np.testing.assert_allclose(model.predict(tensors, verbose=0), [[np.log1p(1.0), 0.0], [np.log1p(2.0), 0.0]], rtol=1e-6)
+    expected = [[np.log1p(1.0), 0.0], [np.log1p(2.0), 0.0]]  # (standardised value, missing flag)
+    np.testing.assert_allclose(model.predict(tensors, verbose=0), expected, rtol=1e-6)

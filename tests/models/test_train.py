@@ -56,6 +56,21 @@ def test_an_empty_day_before_d_gives_its_place_as_validation_day_to_the_latest_d
     assert TrainingDays.as_of(D, 14, {dt.date(1998, 4, 8), D}).validation == dt.date(1998, 4, 21)  # D-M is fit only
 
 
+def test_train_days_all_fits_on_every_day_with_samples_before_d():
+    with_samples = {dt.date(1998, 1, 5), dt.date(1998, 3, 1), dt.date(1998, 4, 21), D, D + dt.timedelta(days=1)}
+    days = TrainingDays.as_of(D, "all", with_samples)
+    assert (days.fit_first, days.fit_last, days.validation) == (
+        dt.date(1998, 1, 5), dt.date(1998, 4, 20), dt.date(1998, 4, 21))
+
+
+def test_a_whole_history_trains_streamed_and_records_its_days_and_peak_memory(tmp_path):
+    record = train(lake_with_samples(tmp_path, train_days="all"), D, "wide_deep")
+    assert record["fit_days"] == ["1998-04-19", "1998-04-20"]  # the lake's first day with samples on
+    assert record["peak_rss_mib"] > 0
+    with pytest.raises(ValueError, match="train_days must be >= 2"):
+        config_for(tmp_path / "bad", MOVIELENS, ranker={"train_days": 1})
+
+
 def test_training_never_reads_the_samples_of_d(tmp_path):
     clean = lake_with_samples(tmp_path / "clean")
     record = train(clean, D, "wide_deep")
