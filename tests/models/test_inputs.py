@@ -146,7 +146,9 @@ def epoch_users(dataset) -> list[list[str]]:
 def test_shuffled_batches_mix_days_and_labels_at_the_population_rate(tmp_path):
     first, last = write_days(tmp_path / "samples", days=10, rows_per_day=200)  # 4000 rows in 20 files
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"},
-                         batch_size=200, shuffle=Shuffle(buffer_rows=1000, open_files=4, chunk_rows=50))
+                         # Every file open, a chunk of each per round: the buffer holds both labels of every day
+                         # whatever order the (randomly named) files come in, so the bounds below hold by 6 sd.
+                         batch_size=200, shuffle=Shuffle(buffer_rows=1000, open_files=20, chunk_rows=50))
     batches = list(data.batches(first, last, np.random.default_rng(1)))
     users = [u for x, _ in batches for u in x["user_id"].reshape(-1)]
     assert sorted(users) == sorted(f"u{k}_{i}_{label}" for k in range(10) for i in range(200) for label in (0, 1))
