@@ -83,7 +83,7 @@ def product_parts(rows: int, batch: int, model_name: str):
     return model, data, days
 
 
-def floor_model(model_name: str, spec, batch: int) -> keras.Model:
+def floor_model(model_name: str, spec) -> keras.Model:
     """The same tables and MLP on int ids, with no preprocessing layers: the machine's floor for this shape."""
     categorical = [f for f in spec.features if f.kind != "numeric"]
     numerics = [f for f in spec.features if f.kind == "numeric"]
@@ -140,7 +140,7 @@ def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> 
     if side == "floor":
         spec = feature_spec(bench_config(rows, batch))
         data = floor_data(spec, rows, batch)
-        model, make_data = floor_model(model_name, spec, batch), lambda: data
+        model, make_data = floor_model(model_name, spec), lambda: data
         trained_rows = sum(int(y.shape[0]) for _, y in data)
     else:
         model, data, days = product_parts(rows, batch, model_name)
@@ -148,9 +148,10 @@ def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> 
             def make_data():
                 return data.dataset(days.fit_first, days.fit_last)
         else:
-            cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
-            memory = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=data.dataset(
-                days.fit_first, days.fit_last).element_spec).cache()
+            streamed = data.dataset(days.fit_first, days.fit_last)
+            cached = [(dict(x), y) for x, y in streamed]
+            memory = tf.data.Dataset.from_generator(lambda: iter(cached),
+                                                    output_signature=streamed.element_spec).cache()
 
             def make_data():
                 return memory

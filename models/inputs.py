@@ -241,8 +241,7 @@ class TrainingInput:
     def evaluation_batches(self, day: dt.date, labels: Sequence[str]
                            ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]]:
         """(features, user ids, {label column: values}) of every sample of the day, no row dropped."""
-        everything = TrainingInput(self.snapshot, self.features, self.labels, self.batch_size, 1.0, self.seed,
-                                   self.leaves, self.only_rows_with)
+        everything = dataclasses.replace(self, negative_keep_rate=1.0)
         for batch, x in everything._rows(day, day, labels, rng=None):
             users = batch.column("user_id").to_numpy(zero_copy_only=False)
             yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}
