@@ -89,6 +89,10 @@ class AttributeTable(DelimitedFile):
     rename: dict[str, str]
     int_columns: list[str]
     list_columns: dict[str, str]  # column -> separator; becomes array<string>
+    # The column of the time a row became known (epoch, in dataset.time_unit), when the file is a log rather than
+    # a catalogue (Taobao's items come from the event dump): D's snapshot then holds only rows known before D.
+    # None: every row is catalogue data, known on any day.
+    known_at: str | None = None
 
 
 class Attributes(_Frozen):
@@ -171,7 +175,8 @@ class SampleConfig(_Frozen):
     """How day D's labels come from day D's events (and, with attribution_days > 0, the days after)."""
 
     # ratings: every rating is a sample, label_like = value >= like_threshold (MovieLens);
-    # sampled_negatives: clicked (user, item) pairs + popularity-weighted unclicked items (Taobao);
+    # sampled_negatives: clicked (user, item) pairs + unclicked items drawn from the items clicked on D, weighted
+    # by their clicks (so negatives share the positives' item distribution; jobs.build_samples) (Taobao);
     # impressions: every impressed (user, item) pair (a log with real exposures, e.g. synthetic).
     mode: Literal["ratings", "sampled_negatives", "impressions"]
     like_threshold: float | None
@@ -181,6 +186,7 @@ class SampleConfig(_Frozen):
     negatives_per_click: int
     attribution_days: int  # a conversion counts if it happens on D .. D + attribution_days
     leak_auc_threshold: float  # a single feature with univariate AUC above this fails the job
+    missing_auc_threshold: float  # ... and so does a feature whose missing flag alone has an AUC above this
 
     @model_validator(mode="after")
     def _mode_needs(self) -> "SampleConfig":

@@ -1,7 +1,8 @@
 """Labeled samples of day D: labels from the events of D (and its attribution window), features only from
 profiles as of D, attribute snapshots of D and user x category history before D.
 
-Fails when a single feature predicts a label almost perfectly (a leak), naming the feature.
+Fails when a single feature tells a label apart on its own (a leak), naming the feature: by its values, by whether
+it is missing, or by being constant within each label.
 """
 from __future__ import annotations
 
@@ -64,9 +65,21 @@ def _with_funnel_labels(exposures: DataFrame, day_events: DataFrame, attributed_
                           (click * F.coalesce(F.col("converted"), F.lit(0))).alias("label_conversion"))
 
 
+def positive_item_weights(positives: DataFrame) -> pd.DataFrame:
+    """The items of D's positives, each weighted by its number of positive rows (item_id order, for seeded draws).
+
+    Negatives drawn by these weights have the positives' own item distribution: an item-only signal (popularity,
+    age, a missing profile for an item new on D) is as common among the negatives as among the positives, so no
+    feature of the item alone can tell the labels apart. Drawing by popularity before D instead made every item new
+    on D a positive (it has no past to be drawn by): "item profile is null" then predicted the click."""
+    counts = positives.groupBy("item_id").agg(F.count(F.lit(1)).alias("weight"))
+    return counts.orderBy("item_id").toPandas()
+
+
 def sample_negatives(positives: DataFrame, day_events: DataFrame, popularity: pd.DataFrame, ratio: int,
                      ds: dt.date) -> DataFrame:
-    """`ratio` unclicked items per click, drawn by popularity before D, seeded by (D, user): re-runs agree.
+    """`ratio` unclicked items per click, drawn by `popularity` (positive_item_weights), seeded by (D, user): re-runs
+    agree.
 
     Items the user touched on D in any way are never drawn as negatives.
     """
@@ -140,15 +153,32 @@ def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item
         *[F.sum(window_column("events", days)).alias(f"cross_category_events_{days}d") for days in windows])
 
 
-def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], threshold: float) -> None:
-    """Raise LabelLeakError naming the first feature whose AUC (or 1 - AUC) on a label exceeds threshold."""
+def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], threshold: float,
+                     missing_threshold: float) -> None:
+    """Raise LabelLeakError naming the first feature that tells a label apart on its own: by its values (AUC or
+    1 - AUC above `threshold`, missing values ranked lowest), by whether it is missing (the same AUC of its missing
+    flag above `missing_threshold`), or by being constant within each label with different values across them.
+
+    rows: the feature columns (numbers as floats, anything else as strings, None where missing) and the labels."""
     for label in labels:
+        y = rows[label].to_numpy(dtype=int)
         for feature in features:
-            auc = ranking_auc(rows[feature].to_numpy(dtype=float), rows[label].to_numpy(dtype=int))
-            if auc is not None and max(auc, 1 - auc) > threshold:
-                raise LabelLeakError(
-                    f"feature {feature} predicts {label} with univariate AUC {auc:.4f} "
-                    f"(threshold {threshold}): it very likely leaks the label")
+            values = rows[feature]
+            if pd.api.types.is_numeric_dtype(values):
+                _fail_above(ranking_auc(values.to_numpy(dtype=float), y), threshold,
+                            f"feature {feature} predicts {label}")
+            _fail_above(ranking_auc(values.isna().to_numpy(dtype=float), y), missing_threshold,
+                        f"whether feature {feature} is missing predicts {label}")
+            per_label = values.astype(str).groupby(y).unique()
+            if len(per_label) == 2 and all(len(v) == 1 for v in per_label) and per_label[0][0] != per_label[1][0]:
+                raise LabelLeakError(f"feature {feature} is {per_label[0][0]!r} on every row where {label} is 0 and "
+                                     f"{per_label[1][0]!r} on every row where it is 1: it leaks the label")
+
+
+def _fail_above(auc: float | None, threshold: float, what: str) -> None:
+    if auc is not None and max(auc, 1 - auc) > threshold:
+        raise LabelLeakError(f"{what} with univariate AUC {auc:.4f} (threshold {threshold}): it very likely leaks "
+                             f"the label")
 
 
 def check_against_spec(columns: list[str], spec: FeatureSpec) -> None:
@@ -180,7 +210,7 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
 
     user_profile = read_partitions(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds, ds)
     item_profile = read_partitions(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds, ds)
-    labeled = _labeled_pairs(day_events, attributed, item_profile, rules, cfg, ds)
+    labeled = _labeled_pairs(day_events, attributed, rules, ds)
     items = read_attribute_snapshot(spark, cfg, "items", ds)
     item_categories = None if items is None or cfg.dataset.item_category is None else items.select(
         "item_id", F.col(cfg.dataset.item_category).alias("category"))
@@ -204,29 +234,27 @@ def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     return f"build_samples {ds}: rows={stats['rows']} {rates}"
 
 
-def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, item_profile: DataFrame, rules: SampleConfig,
-                   cfg: PipelineConfig, ds: dt.date) -> DataFrame:
+def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, rules: SampleConfig, ds: dt.date) -> DataFrame:
     if rules.mode == "ratings":
         return rating_samples(day_events, rules.like_threshold)
     positives = funnel_samples(day_events, attributed, rules)
     if rules.mode == "impressions":
         return positives
-    longest = max(cfg.profiles.windows)
-    weight = total_events(cfg.dataset.canonical_event_types, longest)
-    popularity = item_profile.select("item_id", weight.alias("weight")).where("weight > 0").orderBy("item_id")
-    negatives = sample_negatives(positives, day_events, popularity.toPandas(), rules.negatives_per_click, ds)
+    negatives = sample_negatives(positives, day_events, positive_item_weights(positives), rules.negatives_per_click,
+                                 ds)
     return positives.withColumn("is_sampled_negative", F.lit(False)).unionByName(
         negatives.withColumn("is_sampled_negative", F.lit(True)))
 
 
 def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
-    numeric = [f.name for f in samples.schema.fields
-               if isinstance(f.dataType, NumericType) and f.name in feature_columns(samples.columns)]
+    features = feature_columns(samples.columns)
+    numeric = {f.name for f in samples.schema.fields if isinstance(f.dataType, NumericType)}
     labels = list(label_columns(rules.mode))
     total = samples.count()
     subset = samples if total <= LEAK_CHECK_ROWS else samples.sample(fraction=LEAK_CHECK_ROWS / total, seed=17)
-    rows = subset.select(*[F.col(c).cast("double") for c in numeric], *labels).toPandas()
-    check_label_leak(rows, numeric, labels, rules.leak_auc_threshold)
+    rows = subset.select(*[F.col(c).cast("double" if c in numeric else "string") for c in features],
+                         *labels).toPandas()
+    check_label_leak(rows, features, labels, rules.leak_auc_threshold, rules.missing_auc_threshold)
 
 
 if __name__ == "__main__":

@@ -38,5 +38,21 @@ def split_columns(lines: DataFrame, delimiter: str, columns: list[str]) -> DataF
     )
 
 
+# Epoch seconds of 0001-01-02 and 9999-12-30 23:59:59 UTC: Spark's timestamp range less a day at each end, so that
+# the local day is a valid date in any time zone. Outside it an epoch is a bad time; unchecked, a large one overflowed
+# a long in timestamp_seconds/millis, an error that failed the whole job instead of one row.
+FIRST_EPOCH_SECOND, LAST_EPOCH_SECOND = -62_135_510_400, 253_402_214_399
+
+
+def epoch_timestamp(text: Column, time_unit: str) -> Column:
+    """A timestamp from an epoch string in seconds ("s") or milliseconds ("ms"); null when it is not one."""
+    per_second = 1 if time_unit == "s" else 1000
+    # Integers only: "1.5e9" or "2017-11-25" are bad times, not silently truncated ones.
+    as_long = F.when(text.rlike(r"^-?\d{1,18}$"), text.try_cast("long"))
+    in_range = as_long.between(FIRST_EPOCH_SECOND * per_second, LAST_EPOCH_SECOND * per_second + per_second - 1)
+    as_long = F.when(in_range, as_long)
+    return F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
+
+
 def _blank_to_null(column: Column) -> Column:
     return F.when(column == "", None).otherwise(column)

@@ -305,7 +305,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     forest_days = samples.where(F.col("dt") < F.lit(stack_first))  # never the samples of D
     stats = forest_days.agg(F.count(F.lit(1)).alias("rows"), F.sum(label).alias("positives")).first()
     if not stats["rows"] or stats["positives"] in (0, stats["rows"]):
-        # The first days of a lake: no history, or one class only (e.g. the first Taobao day has no negatives).
+        # The first days of a lake: no history, or one class only.
         empty = spark.createDataFrame([], f"dt date, user_id string, item_id string, {GBDT_LEAVES} array<int>")
         replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(GBDT_LEAVES_TABLE), {"as_of": ds})
         write_metrics(spark, cfg, ds, [])

@@ -1,7 +1,10 @@
 """Snapshot the dataset's user and item attribute files as of day D into `user_attributes`/`item_attributes`.
 
-A snapshot partition `dt = D` is the catalogue as delivered at the start of D: static metadata such as
-a movie's genres or an item's category, never behaviour, so joining it to day D's samples leaks nothing.
+A snapshot partition `dt = D` is the catalogue as known at the start of D: static metadata such as a movie's
+genres or an item's category, never behaviour, so joining it to day D's samples leaks nothing. When the file is a
+log (`known_at` names its time column, as for Taobao's items, read from the event dump), only the rows of days
+before D count: an item first seen on D or later is not in D's snapshot, and the most frequent category of an item
+is counted on the rows before D.
 """
 from __future__ import annotations
 
@@ -14,12 +17,12 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import AttributeTable, PipelineConfig
+from core.config import AttributeTable, DatasetConfig, PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition, require_table
 from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE
 from datasets.fetch import ensure_attribute_file
-from jobs.delimited import FIELD_COUNT, read_lines, split_columns
+from jobs.delimited import FIELD_COUNT, epoch_timestamp, read_lines, split_columns
 
 
 @dataclass(frozen=True)
@@ -29,25 +32,40 @@ class AttributeReport:
     written: int
     malformed: int
     conflicting_ids: int
+    known_later: int  # rows of a log known on D or later: in a later day's snapshot, not in D's
 
     def __str__(self) -> str:
+        later = f" known_after_start_of_day={self.known_later}" if self.known_later else ""
         return (f"{self.table}: read={self.read} written={self.written} malformed={self.malformed} "
-                f"ids_with_conflicting_rows={self.conflicting_ids}")
+                f"ids_with_conflicting_rows={self.conflicting_ids}{later}")
 
 
-def parse_attributes(lines: DataFrame, table: AttributeTable) -> DataFrame:
-    """Typed attribute rows keyed by `id`, plus `reason` ('malformed' or null) and the raw line."""
+def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetConfig) -> DataFrame:
+    """Typed attribute rows keyed by `id`, plus `reason` ('malformed' or null), the raw line and `known_day`: the
+    local day (dataset time zone) of the row's `known_at` time, null for catalogue rows known on any day."""
     rows = split_columns(lines, table.delimiter, table.columns)
     for old, new in table.rename.items():
         rows = rows.withColumnRenamed(old, new)
     attributes = [_typed(F.col(name), name, table) for name in table.keep]
+    known_day = F.lit(None).cast("date")
+    if table.known_at is not None:
+        known_time = epoch_timestamp(F.col(table.known_at), dataset.time_unit)
+        known_day = F.to_date(F.from_utc_timestamp(known_time, dataset.timezone))
     malformed = (F.col(FIELD_COUNT) != len(table.columns)) | F.col(table.id_column).isNull()
+    if table.known_at is not None:
+        malformed = malformed | known_day.isNull()
     return rows.select(
         "raw",
         F.when(malformed, F.lit("malformed")).alias("reason"),
         F.col(table.id_column).alias("id"),
+        known_day.alias("known_day"),
         *attributes,
     )
+
+
+def known_before(parsed: DataFrame, ds: dt.date) -> DataFrame:
+    """The parsed rows known at the start of ds: catalogue rows, and log rows of the days before ds."""
+    return parsed.where(F.col("known_day").isNull() | (F.col("known_day") < F.lit(ds)))
 
 
 def one_row_per_id(parsed: DataFrame, keep: list[str]) -> DataFrame:
@@ -79,7 +97,8 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
         if table is None:
             continue
         path = ensure_attribute_file(cfg, table)
-        parsed = parse_attributes(read_lines(spark, path, table.header), table).persist()
+        every_row = parse_attributes(read_lines(spark, path, table.header), table, cfg.dataset).persist()
+        parsed = known_before(every_row, ds).persist()
         try:
             snapshot = one_row_per_id(parsed, table.keep).persist()
             replace_partition(
@@ -90,12 +109,13 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
                 "reason", "raw", F.lit(table_name).alias("table"), F.lit(ds).alias("dt"))
             replace_partition(bad, cfg.table_path(f"{ATTRIBUTES_QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
             reports.append(AttributeReport(
-                table=table_name, read=parsed.count(), written=snapshot.count(), malformed=bad.count(),
-                conflicting_ids=snapshot.where("conflict").count(),
+                table=table_name, read=every_row.count(), written=snapshot.count(), malformed=bad.count(),
+                conflicting_ids=snapshot.where("conflict").count(), known_later=every_row.count() - parsed.count(),
             ))
             snapshot.unpersist()
         finally:
             parsed.unpersist()
+            every_row.unpersist()
     return "ingest_attributes " + str(ds) + ": " + ("; ".join(map(str, reports)) or "no attribute tables")
 
 

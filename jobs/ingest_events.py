@@ -26,7 +26,7 @@ from core.lake import replace_partition
 from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
-from jobs.delimited import FIELD_COUNT, read_lines, split_columns
+from jobs.delimited import FIELD_COUNT, epoch_timestamp, read_lines, split_columns
 
 
 class NoInputError(PipelineError):
@@ -185,20 +185,8 @@ def _canonical_event_type(dataset: DatasetConfig) -> Column:
     return F.try_element_at(mapping, _event_type(dataset))
 
 
-# Epoch seconds of 0001-01-02 and 9999-12-30 23:59:59 UTC: Spark's timestamp range less a day at each end, so that
-# the local day is a valid date in any time zone. Outside it an epoch is a bad time; unchecked, a large one overflowed
-# a long in timestamp_seconds/millis, an error that failed the whole day (every day, for a dump) instead of one row.
-FIRST_EPOCH_SECOND, LAST_EPOCH_SECOND = -62_135_510_400, 253_402_214_399
-
-
 def _event_time(dataset: DatasetConfig) -> Column:
-    epoch = F.col(dataset.fields.event_time)
-    per_second = 1 if dataset.time_unit == "s" else 1000
-    # Integers only: "1.5e9" or "2017-11-25" are bad times, not silently truncated ones.
-    as_long = F.when(epoch.rlike(r"^-?\d{1,18}$"), epoch.try_cast("long"))
-    in_range = as_long.between(FIRST_EPOCH_SECOND * per_second, LAST_EPOCH_SECOND * per_second + per_second - 1)
-    as_long = F.when(in_range, as_long)
-    return F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
+    return epoch_timestamp(F.col(dataset.fields.event_time), dataset.time_unit)
 
 
 def _has_value(dataset: DatasetConfig) -> Column:

@@ -16,6 +16,7 @@ from jobs.build_samples import (
     check_label_leak,
     funnel_samples,
     rating_samples,
+    positive_item_weights,
     sample_negatives,
     user_category_history,
     with_features,
@@ -25,7 +26,7 @@ from tests.conftest import SYNTHETIC, config_for
 D = dt.date(2024, 1, 2)
 FUNNEL = SampleConfig(mode="impressions", like_threshold=None, exposure_type="impression", click_type="click",
                       conversion_type="conversion", negatives_per_click=2, attribution_days=1,
-                      leak_auc_threshold=0.99)
+                      leak_auc_threshold=0.99, missing_auc_threshold=0.75)
 
 
 def events(spark, rows):
@@ -102,12 +103,48 @@ def test_a_user_with_a_history_but_none_in_the_items_categories_counts_zero_and_
         ("u1", "i3", 3, 2), ("u1", "i9", 3, 0), ("u2", "i3", None, None)]
 
 
+def test_negatives_share_the_positives_item_distribution_new_items_included(spark):
+    # i_new has no past (no profile before D): popularity before D could never draw it, so it was a positive only.
+    rows = [(f"u{u}", "i_new", "pv", D, None) for u in range(20)] + [(f"u{u}", "i_old", "pv", D, None)
+                                                                       for u in range(20, 40)]
+    day = events(spark, rows)
+    positives = day.select("user_id", "item_id").distinct()
+    weights = positive_item_weights(positives)
+    assert weights.to_dict("list") == {"item_id": ["i_new", "i_old"], "weight": [20, 20]}
+    negatives = pairs(sample_negatives(positives, day, weights, 1, D))
+    # Each user touched one of the two items, so its one negative is the other: both items are drawn 20 times,
+    # as often as each is a positive.
+    assert negatives == sorted([(f"u{u}", "i_old") for u in range(20)] + [(f"u{u}", "i_new") for u in range(20, 40)])
+
+
 def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
     rows = pd.DataFrame({"user_n_pv_7d": [3, 1, 2, 5], "item_label_copy": [0.1, 0.9, 0.2, 0.8],
                          "label_like": [0, 1, 0, 1]})
-    check_label_leak(rows, ["user_n_pv_7d"], ["label_like"], 0.99)
+    check_label_leak(rows, ["user_n_pv_7d"], ["label_like"], 0.99, 0.75)
     with pytest.raises(LabelLeakError, match="feature item_label_copy predicts label_like with univariate AUC 1.0000"):
-        check_label_leak(rows, ["user_n_pv_7d", "item_label_copy"], ["label_like"], 0.99)
+        check_label_leak(rows, ["user_n_pv_7d", "item_label_copy"], ["label_like"], 0.99, 0.75)
+
+
+def test_a_feature_missing_on_one_label_only_fails_the_day():
+    # The old Taobao negatives, in four rows each way: items new on D (no profile) were clicked, never drawn as
+    # negatives. The values themselves (AUC 0.19: 1 - AUC 0.81 < 0.99) pass; whether they are missing separates the labels.
+    rows = pd.DataFrame({"item_n_pv_1d": [None, None, None, 4.0, 1.0, 2.0, 3.0, 5.0],
+                         "label_click": [1, 1, 1, 1, 0, 0, 0, 0]})
+    with pytest.raises(LabelLeakError, match="whether feature item_n_pv_1d is missing predicts label_click with "
+                                             "univariate AUC 0.8750"):
+        check_label_leak(rows, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
+    # Missing on a quarter of each label: no signal in missingness (AUC 0.5), the day passes.
+    rows["item_n_pv_1d"] = [None, 1.0, 2.0, 4.0, None, 2.0, 3.0, 5.0]
+    check_label_leak(rows, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
+
+
+def test_a_text_feature_constant_within_each_label_fails_the_day():
+    rows = pd.DataFrame({"item_source": ["clicked", "clicked", "drawn", "drawn"],
+                         "item_category_id": ["c1", "c2", "c1", "c2"], "label_click": [1, 1, 0, 0]})
+    check_label_leak(rows, ["item_category_id"], ["label_click"], 0.99, 0.75)
+    with pytest.raises(LabelLeakError, match="feature item_source is 'drawn' on every row where label_click is 0 "
+                                             "and 'clicked' on every row where it is 1"):
+        check_label_leak(rows, ["item_category_id", "item_source"], ["label_click"], 0.99, 0.75)
 
 
 def test_the_spec_tells_features_from_keys_labels_and_bookkeeping():
