@@ -5,7 +5,8 @@ same features.
 
     python -m bench.ranker_quality --lake DIR --start 1998-04-09 --end 1998-04-22 [--models lr,wide_deep,deepfm]
 The lake must hold the samples (e.g. from bench.quality or jobs.backfill). Figures: mean AUC, logloss and GAUC
-over the days per model; ratio = each ranker's mean AUC / the item-rate baseline's.
+over the days per model; ratio = each ranker's mean AUC / the item-rate baseline's; and per day the best AUC one
+feature's missing flag alone gets (0.5: missingness tells nothing about the label).
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import datetime as dt
 import statistics
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bench.common import lake_config, lake_days_arguments, write_result
 from core.config import date_range
 from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
-from features.samples import label_columns
+from features.samples import feature_columns, label_columns
 from models.inputs import latest_snapshot, record_batches
 from models.train import train
 
@@ -42,11 +45,31 @@ def baseline_metrics(cfg, day: dt.date) -> dict:
     return {"auc": auc(scores, labels), "gauc": gauc(scores, labels, users), "logloss": None}
 
 
+def missingness_auc(cfg, day: dt.date) -> dict:
+    """The best AUC (as max(AUC, 1 - AUC)) that one feature's missing flag alone gets on day D's label, and which
+    feature: 0.5 when missingness says nothing about the label (the leak alarm fails a day above
+    samples.missing_auc_threshold)."""
+    label = label_columns(cfg.samples.mode)[0]
+    snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
+    features = feature_columns(snapshot.dataset().schema.names)
+    table = pa.Table.from_batches(list(record_batches(snapshot, day, day, [*features, label], 65536)))
+    labels = table.column(label).to_numpy()
+    best = {"auc": 0.5, "feature": None}
+    for name in features:
+        value = auc(pc.is_null(table.column(name)).to_numpy(zero_copy_only=False).astype(float), labels)
+        if value is not None and max(value, 1 - value) > best["auc"]:
+            best = {"auc": max(value, 1 - value), "feature": name}
+    return best
+
+
 def main(argv: list[str] | None = None) -> None:
     args = lake_days_arguments(__doc__, "lr,wide_deep,deepfm", argv)
     cfg = lake_config("ranker_quality", args)
     per_model: dict[str, list[dict]] = {"item_rate_baseline": []}
+    missingness = []
     for day in date_range(args.start, args.end):
+        missingness.append(missingness_auc(cfg, day))
+        print(f"{day} missingness alone: auc={missingness[-1]['auc']:.4f} ({missingness[-1]['feature']})", flush=True)
         per_model["item_rate_baseline"].append(baseline_metrics(cfg, day))
         for name in args.models.split(","):
             record = train(cfg, day, name)
@@ -71,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
                  summary=summary, seconds=summary_seconds, paired_differences=differences,
                  per_day={name: [{k: r.get(k) for k in ("auc", "gauc", "logloss")} for r in records]
                           for name, records in per_model.items()},
-                 ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base})
+                 ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base},
+                 missingness_alone={"max_auc": max(m["auc"] for m in missingness), "per_day": missingness})
 
 
 def paired_differences(records: list[dict], against: list[dict]) -> dict:

@@ -119,7 +119,8 @@ def history_to_build(cfg: PipelineConfig, ds: dt.date, built: set[dt.date]) -> l
     if cfg.ranker.train_days == "all":
         first = cfg.dataset.window.start
     else:
-        first = max(ds - dt.timedelta(days=max(cfg.ranker.train_days, cfg.gbdt.train_days)), cfg.dataset.window.start)
+        forest_days = cfg.gbdt.train_days + cfg.samples.attribution_days
+        first = max(ds - dt.timedelta(days=max(cfg.ranker.train_days, forest_days)), cfg.dataset.window.start)
     wanted = date_range(first, ds - dt.timedelta(days=1))
     missing = [day for day in wanted if day not in built]
     return wanted[wanted.index(missing[0]):] if missing else []

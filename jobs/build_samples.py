@@ -169,7 +169,7 @@ def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequen
                             f"feature {feature} predicts {label}")
             _fail_above(ranking_auc(values.isna().to_numpy(dtype=float), y), missing_threshold,
                         f"whether feature {feature} is missing predicts {label}")
-            per_label = values.astype(str).groupby(y).unique()
+            per_label = values.astype(object).fillna("<missing>").groupby(y).unique()
             if len(per_label) == 2 and all(len(v) == 1 for v in per_label) and per_label[0][0] != per_label[1][0]:
                 raise LabelLeakError(f"feature {feature} is {per_label[0][0]!r} on every row where {label} is 0 and "
                                      f"{per_label[1][0]!r} on every row where it is 1: it leaks the label")

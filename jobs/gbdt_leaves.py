@@ -1,13 +1,15 @@
 """GBDT leaf encoding as of D (He et al., "Practical Lessons from Predicting Clicks on Ads at Facebook", 2014).
 
 A GBTClassifier learns the label from the numeric features of the `gbdt` group over the samples of
-[D-M, D-S-1], never of D. Each sample's leaf in every tree becomes a global leaf id (tree offset + leaf ordinal):
-a multi-valued categorical feature, `gbdt_leaves`, for the wide part of the rankers. The leaves of the training
-days and of day D, all scored by the model as of D, go to the `gbdt_leaves` table (partition as_of = D). The
-model and its offsets are saved per as_of; a re-run or backfill of D reuses them, so the leaves reproduce.
+[D-M-W, D-S-W-1], never of D (W = samples.attribution_days: a day's labels are known W days after it, so the last
+day with labels known before D is L = D-1-W). Each sample's leaf in every tree becomes a global leaf id (tree offset
++ leaf ordinal): a multi-valued categorical feature, `gbdt_leaves`, for the wide part of the rankers. The leaves of
+the days the forest did not learn on, [D-S-W, D], scored by the model as of D, go to the `gbdt_leaves` table
+(partition as_of = D); the rows the forest was fitted on get none, since their leaves would carry their own labels.
+The model and its offsets are saved per as_of; a re-run or backfill of D reuses them, so the leaves reproduce.
 
-Evaluation on D (AUC, logloss to `gbdt_metrics`): logistic regression on the raw features of [D-M, D-1], the GBDT
-alone, and LR on leaves + raw fitted on [D-S, D-1], the days the forest did not see (as in the paper, where the
+Evaluation on D (AUC, logloss to `gbdt_metrics`): logistic regression on the raw features of [D-M-W, L], the GBDT
+alone, and LR on leaves + raw fitted on [D-S-W, L], the days the forest did not see (as in the paper, where the
 LR learns on data after the trees').
 """
 from __future__ import annotations
@@ -293,8 +295,10 @@ def write_metrics(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, rows: l
 def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     params = cfg.gbdt
     label = params.label or label_columns(cfg.samples.mode)[0]
-    first_day, last_day = ds - dt.timedelta(days=params.train_days), ds - dt.timedelta(days=1)
-    stack_first = ds - dt.timedelta(days=params.stack_days)  # the forest learns the days before this one
+    label_lag = cfg.samples.attribution_days
+    last_day = ds - dt.timedelta(days=1 + label_lag)  # the last day whose labels are all known before D
+    first_day = ds - dt.timedelta(days=params.train_days + label_lag)
+    stack_first = last_day - dt.timedelta(days=params.stack_days - 1)  # the forest learns the days before this one
     path = cfg.table_path(SAMPLES_TABLE)
     require_table(spark, path, "build_samples")
     features = list(feature_spec(cfg).group("gbdt"))
@@ -316,7 +320,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
                          params.reuse_model)
     total_leaves = sum(leaves_per_tree(forest.model))
     # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.
-    scored = forest.score(samples)
+    scored = forest.score(samples.where(F.col("dt") >= F.lit(stack_first)))  # never the rows the forest learned
     replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),
                       cfg.table_path(GBDT_LEAVES_TABLE), {"as_of": ds})
     day = scored.where(F.col("dt") == F.lit(ds))

@@ -122,7 +122,8 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
 def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
     """The users/items snapshot of day D keyed by `user_id`/`item_id`; None when the dataset has no such table.
 
-    Fails clearly when D has no snapshot (ingest_attributes for D has not run, or kept no row).
+    Fails clearly when D has no snapshot (ingest_attributes for D has not run, or kept no row), except for a log's
+    (`known_at`) snapshot of the dataset's first day.
     """
     table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
     if table is None:
@@ -132,7 +133,9 @@ def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str,
     key = "user_id" if kind == "users" else "item_id"
     snapshot = read_partitions(spark, path, "dt", ds, ds)
     # An empty snapshot would join as "no attributes" and silently null every category or demographic of the day.
-    if snapshot.isEmpty():
+    # Only a log's snapshot of the dataset's first day may be empty: nothing was known before the log began.
+    first_day_of_a_log = table.known_at is not None and ds <= cfg.dataset.window.start
+    if not first_day_of_a_log and snapshot.isEmpty():
         raise PipelineError(f"no {kind} snapshot of {ds} in {path}; run ingest_attributes for {ds} first")
     return snapshot.withColumnRenamed(table.id_column, key)
 

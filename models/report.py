@@ -319,7 +319,7 @@ def drift_section(cfg: PipelineConfig, days: Sequence[dt.date]) -> Section:
     last_read: tuple[dt.date, dict[str, np.ndarray] | None] | None = None  # usually the next day's reference
     for day in days:
         today = day_values(day)
-        against = TrainingDays.as_of(day, cfg.ranker.train_days, with_samples).validation
+        against = TrainingDays.as_of(day, cfg.ranker.train_days, with_samples, cfg.samples.attribution_days).validation
         before = last_read[1] if last_read and last_read[0] == against else day_values(against)
         last_read = (day, today)
         if today is None or before is None:  # an empty day, or no reference among its training days

@@ -1,5 +1,6 @@
 """Train a ranker as of D: fit on the samples of [D-M, D-2], early-stop on D-1, evaluate on D.
-(When D-1 is an empty day, without samples, the latest earlier day with samples takes its place.)
+(When D-1 is an empty day, without samples, the latest earlier day with samples takes its place; with
+samples.attribution_days W > 0 the fit and early-stopping days end W days earlier, where labels are known before D.)
 
     python -m models.train --ds 1998-04-22 --model wide_deep --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
 
@@ -42,7 +43,8 @@ CANDIDATES = "candidates"
 
 def training_days(cfg: PipelineConfig, ds: dt.date, snapshot: Snapshot) -> TrainingDays:
     """The days of D's training as the samples table stands at `snapshot` (the gate judges on the same ones)."""
-    return TrainingDays.as_of(ds, cfg.ranker.train_days, partition_days(snapshot.path, "dt", snapshot.version))
+    return TrainingDays.as_of(ds, cfg.ranker.train_days, partition_days(snapshot.path, "dt", snapshot.version),
+                              cfg.samples.attribution_days)
 
 
 def config_hash(cfg: PipelineConfig) -> str:

@@ -140,8 +140,9 @@ def test_a_feature_missing_on_one_label_only_fails_the_day():
 
 def test_a_text_feature_constant_within_each_label_fails_the_day():
     rows = pd.DataFrame({"item_source": ["clicked", "clicked", "drawn", "drawn"],
-                         "item_category_id": ["c1", "c2", "c1", "c2"], "label_click": [1, 1, 0, 0]})
-    check_label_leak(rows, ["item_category_id"], ["label_click"], 0.99, 0.75)
+                         "item_category_id": ["c1", "c2", "c1", "c2"], "user_n_pv_1d": [None] * 4,
+                         "label_click": [1, 1, 0, 0]})
+    check_label_leak(rows, ["item_category_id", "user_n_pv_1d"], ["label_click"], 0.99, 0.75)  # missing everywhere
     with pytest.raises(LabelLeakError, match="feature item_source is 'drawn' on every row where label_click is 0 "
                                              "and 'clicked' on every row where it is 1"):
         check_label_leak(rows, ["item_category_id", "item_source"], ["label_click"], 0.99, 0.75)

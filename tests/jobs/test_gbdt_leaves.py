@@ -201,6 +201,24 @@ def leaves_of_training_days(spark, cfg):
     return sorted((r["dt"], r["user_id"], tuple(r[GBDT_LEAVES])) for r in table.collect())
 
 
+def leaf_days(spark, cfg):
+    table = spark.read.format("delta").load(cfg.table_path("gbdt_leaves")).where(F.col("as_of") == F.lit(D))
+    return sorted(r["dt"] for r in table.select("dt").distinct().collect())
+
+
+def test_with_an_attribution_window_the_forest_and_its_stacking_end_where_labels_are_known(spark, tmp_path):
+    # W = 1: the labels of D-1 need the events of D, so the last day the forest side may learn is D-2.
+    cfg = config_for(tmp_path, MOVIELENS, profiles={"windows": [1]}, samples={"attribution_days": 1},
+                     gbdt={"train_days": 3, "stack_days": 1, "num_trees": 2, "max_depth": 2})
+    write_samples(spark, cfg, [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)])
+    report = gbdt_leaves(spark, cfg, D)
+    assert "on 1998-04-18..1998-04-19" in report  # the forest: [D-M-W, D-S-W-1]; the stacking LR: D-2 only
+    rows_of = {r["model"]: r["rows"] for r in spark.read.format("delta").load(cfg.table_path("gbdt_metrics"))
+               .collect()}
+    assert rows_of == {"lr_raw": 60, "gbdt": 60, "gbdt_lr": 60}  # each evaluated on D's 60 rows
+    assert leaf_days(spark, cfg) == [D - dt.timedelta(days=n) for n in (2, 1, 0)]
+
+
 def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spark, tmp_path):
     days = [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)]
     overrides = {"profiles": {"windows": [1]},
@@ -209,6 +227,8 @@ def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spa
     write_samples(spark, clean, days)
     report = gbdt_leaves(spark, clean, D)
     assert report.startswith(f"gbdt_leaves {D} (trained 4 trees") and "on 1998-04-19..1998-04-20" in report
+    # Leaves only for the days the forest did not learn on: the stacking day D-1 and D itself.
+    assert leaf_days(spark, clean) == [D - dt.timedelta(days=1), D]
     metrics = {r["model"]: r for r in spark.read.format("delta").load(clean.table_path("gbdt_metrics")).collect()}
     assert set(metrics) == {"lr_raw", "gbdt", "gbdt_lr"} and metrics["gbdt"]["auc"] > 0.9  # the planted rule
     # Day D's labels turned upside down: the model (and so every training-day leaf) is the same; only D scores worse.

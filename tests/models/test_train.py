@@ -56,6 +56,15 @@ def test_an_empty_day_before_d_gives_its_place_as_validation_day_to_the_latest_d
     assert TrainingDays.as_of(D, 14, {dt.date(1998, 4, 8), D}).validation == dt.date(1998, 4, 21)  # D-M is fit only
 
 
+def test_with_an_attribution_window_fitting_and_early_stopping_end_where_labels_are_known_before_d():
+    # W = 2: the labels of 04-20 and 04-21 need the events of D or later; 04-19 is the last day known before D.
+    days = TrainingDays.as_of(D, 14, {dt.date(1998, 4, 8), dt.date(1998, 4, 19), dt.date(1998, 4, 20),
+                                      dt.date(1998, 4, 21), D}, label_lag=2)
+    assert (days.fit_first, days.fit_last, days.validation, days.evaluation) == (
+        dt.date(1998, 4, 8), dt.date(1998, 4, 18), dt.date(1998, 4, 19), D)
+    assert TrainingDays.as_of(D, "all", {dt.date(1998, 4, 8), D}, label_lag=2).fit_last == dt.date(1998, 4, 18)
+
+
 def test_train_days_all_fits_on_every_day_with_samples_before_d():
     with_samples = {dt.date(1998, 1, 5), dt.date(1998, 3, 1), dt.date(1998, 4, 21), D, D + dt.timedelta(days=1)}
     days = TrainingDays.as_of(D, "all", with_samples)
