@@ -15,8 +15,8 @@ from jobs.build_samples import (
     check_against_spec,
     check_label_leak,
     funnel_samples,
-    rating_samples,
     positive_item_weights,
+    rating_samples,
     sample_negatives,
     user_category_history,
     with_features,
@@ -105,8 +105,8 @@ def test_a_user_with_a_history_but_none_in_the_items_categories_counts_zero_and_
 
 def test_negatives_share_the_positives_item_distribution_new_items_included(spark):
     # i_new has no past (no profile before D): popularity before D could never draw it, so it was a positive only.
-    rows = [(f"u{u}", "i_new", "pv", D, None) for u in range(20)] + [(f"u{u}", "i_old", "pv", D, None)
-                                                                       for u in range(20, 40)]
+    rows = [(f"u{u}", "i_new", "pv", D, None) for u in range(20)]
+    rows += [(f"u{u}", "i_old", "pv", D, None) for u in range(20, 40)]
     day = events(spark, rows)
     positives = day.select("user_id", "item_id").distinct()
     weights = positive_item_weights(positives)
@@ -127,7 +127,8 @@ def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
 
 def test_a_feature_missing_on_one_label_only_fails_the_day():
     # The old Taobao negatives, in four rows each way: items new on D (no profile) were clicked, never drawn as
-    # negatives. The values themselves (AUC 0.19: 1 - AUC 0.81 < 0.99) pass; whether they are missing separates the labels.
+    # negatives. The values themselves (AUC 0.19: 1 - AUC 0.81 < 0.99) pass; whether they are missing separates the
+    # labels.
     rows = pd.DataFrame({"item_n_pv_1d": [None, None, None, 4.0, 1.0, 2.0, 3.0, 5.0],
                          "label_click": [1, 1, 1, 1, 0, 0, 0, 0]})
     with pytest.raises(LabelLeakError, match="whether feature item_n_pv_1d is missing predicts label_click with "

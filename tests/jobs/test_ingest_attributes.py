@@ -76,8 +76,8 @@ def test_a_snapshot_read_from_a_log_holds_only_what_was_known_before_the_day(spa
                     "3,100,cat_b,pv,1511539200\n4,100,cat_b,pv,1511600000\n5,100,cat_b,pv,1511610000\n"
                     "6,200,cat_c,pv,1511625600\n"  # item 200 is first seen on 11-26
                     "7,300,cat_d,pv,not_a_time\n")
-    cfg = config_for(tmp_path, TAOBAO, dataset={"source": {"path": str(dump)},
-                                                  "attributes": {"items": {"path": str(dump)}}})
+    cfg = config_for(tmp_path, TAOBAO,
+                     dataset={"source": {"path": str(dump)}, "attributes": {"items": {"path": str(dump)}}})
     assert cfg.dataset.attributes.items.known_at == "timestamp"
     day = dt.date(2017, 11, 25)
     report = ingest_attributes(spark, cfg, day)
