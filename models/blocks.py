@@ -1,4 +1,5 @@
-"""Named blocks the rankers are built from: pooled embeddings, linear (wide) part, MLP, FM interaction, task heads."""
+"""Named blocks the rankers are built from: pooled embeddings, linear (wide) part, MLP, FM interaction, task heads,
+MMoE's mixture of experts and DIN's attention over the user's history."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -121,6 +122,65 @@ class FMInteraction(keras.layers.Layer):
         square_of_sum = ops.square(ops.sum(fields, axis=1))
         sum_of_squares = ops.sum(ops.square(fields), axis=1)
         return 0.5 * ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class MixtureOfExperts(keras.layers.Layer):
+    """MMoE's gate of one task: (batch, width) shared input and (batch, experts, units) expert outputs ->
+    (batch, units), the experts mixed by softmax(Dense(shared)), one weight per expert and row (Ma et al., 2018)."""
+
+    def __init__(self, experts: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.experts = experts
+        self.gate = keras.layers.Dense(experts, activation="softmax")
+
+    def build(self, shared_shape: tuple, experts_shape: tuple) -> None:
+        self.gate.build(shared_shape)
+
+    def call(self, shared: keras.KerasTensor, experts: keras.KerasTensor) -> keras.KerasTensor:
+        weights = ops.expand_dims(self.gate(shared), axis=-1)
+        return ops.sum(weights * experts, axis=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "experts": self.experts}
+
+
+@keras.saving.register_keras_serializable(package="dailyrec")
+class AttentionPooling(keras.layers.Layer):
+    """DIN's local activation unit (Zhou et al., 2018): a candidate (batch, dim), its history (batch, entries, dim)
+    and the history's present flags -> (batch, dim), sum_j a(h_j, c) * h_j over the present entries.
+
+    a is a small MLP over [h, c, h - c, h * c] ending in one linear unit. As in the paper there is no softmax: the
+    weights need not sum to one, so how much of the history matches the candidate is kept. Absent entries weigh 0.
+    With `l2` > 0 the present history vectors are penalised (`lookup_penalty`).
+    """
+
+    def __init__(self, units: Sequence[int], l2: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units, self.l2 = list(units), l2
+        self.hidden = [keras.layers.Dense(n, activation="relu") for n in self.units]
+        self.score = keras.layers.Dense(1)
+
+    def build(self, candidate_shape: tuple, history_shape: tuple, present_shape: tuple) -> None:
+        shape = (*history_shape[:-1], 4 * history_shape[-1])
+        for dense in self.hidden:
+            dense.build(shape)
+            shape = (*shape[:-1], dense.units)
+        self.score.build(shape)
+
+    def call(self, candidate: keras.KerasTensor, history: keras.KerasTensor, present: keras.KerasTensor
+             ) -> keras.KerasTensor:
+        if self.l2:
+            self.add_loss(self.l2 * lookup_penalty(history, present))
+        candidates = ops.broadcast_to(ops.expand_dims(candidate, axis=1), ops.shape(history))
+        scores = ops.concatenate([history, candidates, history - candidates, history * candidates], axis=-1)
+        for dense in self.hidden:
+            scores = dense(scores)
+        weights = self.score(scores) * ops.expand_dims(ops.cast(present, history.dtype), axis=-1)
+        return ops.sum(weights * history, axis=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "l2": self.l2}
 
 
 def task_head(

@@ -1,14 +1,23 @@
-"""Wide&Deep, DeepFM and ESMM, each built from the feature spec's groups and the shared blocks."""
+"""Wide&Deep, DeepFM, ESMM, MMoE and DIN, each built from the feature spec's groups and the shared blocks."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
 from keras import ops
 
 from features.spec import Feature, FeatureSpec
-from models.blocks import MLP, FMInteraction, Linear, pooled_embedding, task_head
+from models.blocks import (
+    MLP,
+    AttentionPooling,
+    FMInteraction,
+    Linear,
+    MaskedMeanPooling,
+    MixtureOfExperts,
+    pooled_embedding,
+    task_head,
+)
 from models.preprocessing import BucketIds, NumericStats, bucket_ids, raw_input, standardized
 
 
@@ -33,11 +42,13 @@ class EncodedFeatures:
     embeddings: dict[str, keras.KerasTensor]
 
 
-def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups: Sequence[str], l2: float = 0.0
-                    ) -> EncodedFeatures:
-    """Inputs for the features of `groups` (in spec order); embeddings for the categoricals of `deep` and `fm`."""
+def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups: Sequence[str], l2: float = 0.0,
+                    embedded_by_caller: Collection[str] = ()) -> EncodedFeatures:
+    """Inputs for the features of `groups` (in spec order); embeddings for the categoricals of `deep` and `fm`, but
+    for those in `embedded_by_caller` (which get their ids only, e.g. DIN's items, looked up in one shared table)."""
     used = [f for f in spec.features if any(f.in_group(g) for g in groups)]
-    embedded = {f.name for g in groups if g in ("deep", "fm") for f in spec.group(g) if f.kind != "numeric"}
+    embedded = {f.name for g in groups if g in ("deep", "fm") for f in spec.group(g)
+                if f.kind != "numeric" and f.name not in embedded_by_caller}
     inputs = {f.name: raw_input(f) for f in used}
     ids = {f.name: bucket_ids(f, inputs[f.name]) for f in used if f.kind != "numeric"}
     numerics = {f.name: standardized(f, inputs[f.name], stats) for f in used if f.kind == "numeric"}
@@ -114,3 +125,60 @@ def build_esmm(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Mod
     cvr = task_head(MLP(params.hidden_units, params.dropout, name="cvr_tower")(shared), "cvr")
     ctcvr = keras.layers.Multiply(name="ctcvr")([ctr, cvr])
     return keras.Model(encoded.inputs, {"ctr": ctr, "cvr": cvr, "ctcvr": ctcvr}, name="esmm")
+
+
+# MMoE's shared experts: a few more than the two tasks, so each gate can keep some experts to its task and share
+# others; each expert costs one more MLP per step. A constant, not a config knob, until a dataset shows it matters.
+MMOE_EXPERTS = 4
+
+
+def build_mmoe(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """MMoE: MMOE_EXPERTS MLPs on shared `deep` embeddings, mixed per task by its own softmax gate, then a tower per
+    task. ctr learns the click and ctcvr click-and-conversion, both over all exposures (no cvr output)."""
+    encoded = encode_features(spec, stats, ("deep",), params.l2)
+    shared = deep_input(spec.group("deep"), encoded)
+    experts = ops.stack([MLP(params.hidden_units, params.dropout, name=f"expert_{i}")(shared)
+                         for i in range(MMOE_EXPERTS)], axis=1)
+    outputs = {}
+    for task in ("ctr", "ctcvr"):
+        mixed = MixtureOfExperts(MMOE_EXPERTS, name=f"{task}_gate")(shared, experts)
+        # The tower is one layer as wide as an expert's output: the experts already hold the depth.
+        outputs[task] = task_head(MLP(params.hidden_units[-1:], params.dropout, name=f"{task}_tower")(mixed), task)
+    return keras.Model(encoded.inputs, outputs, name="mmoe")
+
+
+# DIN's candidate and the history it attends over: both item ids, looked up in one embedding table.
+DIN_CANDIDATE, DIN_HISTORY = "item_id", "user_recent_items"
+DIN_ATTENTION_UNITS = (16,)  # the activation unit's hidden layer: small, it scores one (history, candidate) pair
+
+
+def din_item_embedding(spec: FeatureSpec) -> keras.layers.Embedding:
+    """The one table of DIN's candidate and history items. Both must be in `deep` and hashed alike (same dtype and
+    buckets), so that one item is one row whether it is the candidate or in the history."""
+    missing = [n for n in (DIN_CANDIDATE, DIN_HISTORY) if n not in {f.name for f in spec.group("deep")}]
+    if missing:
+        raise ValueError(f"DIN needs {', '.join(missing)} in the deep group")
+    candidate, history = spec[DIN_CANDIDATE], spec[DIN_HISTORY]
+    shapes = {(f.dtype, f.buckets, f.embedding_dim) for f in (candidate, history)}
+    if len(shapes) != 1 or candidate.embedding_dim <= 0:
+        raise ValueError(f"DIN shares one table between {DIN_CANDIDATE} and {DIN_HISTORY}, which need the same "
+                         f"dtype, buckets and a (same) embedding_dim; got {sorted(shapes)}")
+    return keras.layers.Embedding(candidate.buckets, candidate.embedding_dim, name="item_embedding")
+
+
+def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
+    """DIN: the user's recent items pooled by their attention to the candidate item, next to the candidate and the
+    other `deep` features, through an MLP; ctr = sigmoid(that + the linear part over `wide`), as in Wide&Deep."""
+    items = din_item_embedding(spec)
+    encoded = encode_features(spec, stats, ("wide", "deep"), params.l2, embedded_by_caller=(DIN_CANDIDATE, DIN_HISTORY))
+    candidate_ids, history_ids = encoded.ids[DIN_CANDIDATE], encoded.ids[DIN_HISTORY]
+    # An absent candidate pools to zeros (one entry, mean over what is present), so it attends to nothing.
+    candidate = MaskedMeanPooling(params.l2, name="candidate_item")(items(candidate_ids.ids), candidate_ids.present)
+    interest = AttentionPooling(DIN_ATTENTION_UNITS, params.l2, name="user_interest")(
+        candidate, items(history_ids.ids), history_ids.present)
+    others = [f for f in spec.group("deep") if f.name not in (DIN_CANDIDATE, DIN_HISTORY)]
+    parts = [encoded.numerics[f.name] if f.kind == "numeric" else encoded.embeddings[f.name] for f in others]
+    deep = keras.layers.Concatenate(name="deep_input")([*parts, candidate, interest])
+    hidden = MLP(params.hidden_units, params.dropout, name="deep")(deep)
+    ctr = task_head(hidden, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2)])
+    return keras.Model(encoded.inputs, {"ctr": ctr}, name="din")

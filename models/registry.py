@@ -9,7 +9,7 @@ import keras
 from features.spec import FeatureSpec
 from models.optimizers import LazyAdam
 from models.preprocessing import NumericStats
-from models.rankers import ModelParams, build_deepfm, build_esmm, build_lr, build_wide_deep
+from models.rankers import ModelParams, build_deepfm, build_din, build_esmm, build_lr, build_mmoe, build_wide_deep
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,19 @@ class Ranker:
     # click-like label first, then the conversion). Outputs not listed, like ESMM's cvr, get no loss.
     trained_outputs: Mapping[str, int]
 
+    @property
+    def learns_ctcvr(self) -> bool:
+        """Whether the model scores click-and-conversion over all exposures, so it is judged on ctcvr too."""
+        return "ctcvr" in self.trained_outputs
+
 
 RANKERS: dict[str, Ranker] = {
     "lr": Ranker(build_lr, {"ctr": 0}),  # the baseline every ranker must beat
     "wide_deep": Ranker(build_wide_deep, {"ctr": 0}),
     "deepfm": Ranker(build_deepfm, {"ctr": 0}),
     "esmm": Ranker(build_esmm, {"ctr": 0, "ctcvr": 1}),
+    "mmoe": Ranker(build_mmoe, {"ctr": 0, "ctcvr": 1}),
+    "din": Ranker(build_din, {"ctr": 0}),
 }
 
 

@@ -90,15 +90,44 @@ class Recalibrated(keras.layers.Layer):
         return {**super().get_config(), "negative_keep_rate": self.negative_keep_rate}
 
 
+def recalibrated_ctcvr(ctcvr, ctr, negative_keep_rate: float):
+    """The true-rate ctcvr of a model trained on negatives (unclicked rows) kept at rate w, from its raw ctcvr and
+    ctr: ctcvr / (ctr + (1 - ctr) / w), the factor that recalibrates ctr. Every converted row is clicked, so in
+    training rows the sampled ctcvr is the true one over P(kept) = ctr_true + (1 - ctr_true) * w, which is that
+    factor. For ESMM it equals the recalibrated ctr x cvr; for MMoE, whose ctcvr has no cvr, it is the only way.
+    Takes numpy arrays or tensors."""
+    if negative_keep_rate >= 1.0:
+        return ctcvr
+    return ctcvr / (ctr + (1.0 - ctr) / negative_keep_rate)
+
+
+class CtcvrRecalibrated(keras.layers.Layer):
+    """`recalibrated_ctcvr` as a layer over [ctcvr, ctr], both as the model scores them."""
+
+    def __init__(self, negative_keep_rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_keep_rate = negative_keep_rate
+
+    def call(self, inputs):
+        ctcvr, ctr = inputs
+        return recalibrated_ctcvr(ctcvr, ctr, self.negative_keep_rate)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "negative_keep_rate": self.negative_keep_rate}
+
+
 def serving_model(model: keras.Model, negative_keep_rate: float) -> keras.Model:
-    """What is exported: the candidate, with its `ctr` (and so ESMM's `ctcvr`) recalibrated when negatives were
+    """What is exported: the candidate, with its `ctr` (and ESMM's or MMoE's `ctcvr`) recalibrated when negatives were
     downsampled, as the day-D metrics are (models.train.day_metrics); the candidate itself when they were not."""
     if negative_keep_rate >= 1.0:
         return model
     outputs = dict(model(model.input))
-    outputs["ctr"] = Recalibrated(negative_keep_rate, name="ctr_recalibrated")(outputs["ctr"])
-    if "ctcvr" in outputs:  # ESMM: pCTCVR = pCTR x pCVR still; pCVR (on clicked rows) saw no downsampling
+    raw_ctr = outputs["ctr"]
+    outputs["ctr"] = Recalibrated(negative_keep_rate, name="ctr_recalibrated")(raw_ctr)
+    if "cvr" in outputs:  # ESMM: pCTCVR = pCTR x pCVR still; pCVR (on clicked rows) saw no downsampling
         outputs["ctcvr"] = keras.layers.Multiply(name="ctcvr_recalibrated")([outputs["ctr"], outputs["cvr"]])
+    elif "ctcvr" in outputs:  # MMoE: ctcvr learned directly, on the same downsampled rows as ctr
+        outputs["ctcvr"] = CtcvrRecalibrated(negative_keep_rate, name="ctcvr_recalibrated")([outputs["ctcvr"], raw_ctr])
     return keras.Model(model.input, outputs, name=model.name)
 
 

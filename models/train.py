@@ -35,8 +35,8 @@ from models.days import TrainingDays
 from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
 from models.preprocessing import numeric_stats
 from models.rankers import ModelParams
-from models.registry import build_model, compile_model, output_labels
-from models.serving import Scorer, keras_scorer
+from models.registry import build_model, compile_model, output_labels, ranker
+from models.serving import Scorer, keras_scorer, recalibrated_ctcvr
 
 CANDIDATES = "candidates"
 
@@ -131,20 +131,23 @@ def predict_day(score: Scorer, data: TrainingInput, day: dt.date, labels: Sequen
 
 
 def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[str], keep_rate: float) -> dict:
-    """AUC, logloss, GAUC and calibration of ctr on its label; for ESMM also CVR on clicked rows and CTCVR."""
+    """AUC, logloss, GAUC and calibration of ctr on its label; for a model that learns ctcvr (ESMM, MMoE) also
+    CTCVR on all rows, and for ESMM CVR on clicked rows."""
     ctr = recalibrate(scored["ctr"], keep_rate)
     click = scored[labels[0]]
     metrics = {"rows": int(len(click)), "label_rate": float(np.mean(click)), "auc": auc(ctr, click),
                "logloss": logloss(ctr, click), "gauc": gauc(ctr, click, scored["user_id"]),
                "calibration": calibration(ctr, click)}
-    if name == "esmm":
+    if ranker(name).learns_ctcvr:
         conversion = scored[labels[1]]
-        clicked = click > 0
-        # pCTCVR = pCTR x pCVR with the recalibrated pCTR (models.serving.serving_model serves the same).
-        ctcvr = scored["ctcvr"] if keep_rate >= 1.0 else ctr * scored["cvr"]
-        metrics.update({"ctr_auc": metrics["auc"], "cvr_auc": auc(scored["cvr"][clicked], conversion[clicked]),
-                        "ctcvr_auc": auc(ctcvr, conversion), "ctcvr_logloss": logloss(ctcvr, conversion),
+        # The true-rate ctcvr, as models.serving.serving_model serves it.
+        ctcvr = recalibrated_ctcvr(scored["ctcvr"], scored["ctr"], keep_rate)
+        metrics.update({"ctr_auc": metrics["auc"], "ctcvr_auc": auc(ctcvr, conversion),
+                        "ctcvr_logloss": logloss(ctcvr, conversion),
                         "ctcvr_calibration": calibration(ctcvr, conversion)})
+    if "cvr" in scored:  # ESMM
+        clicked = click > 0
+        metrics["cvr_auc"] = auc(scored["cvr"][clicked], scored[labels[1]][clicked])
     return metrics
 
 
@@ -198,7 +201,7 @@ def write_metrics(path: str, record: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D, YYYY-MM-DD")
-    parser.add_argument("--model", required=True, help="lr, wide_deep, deepfm or esmm")
+    parser.add_argument("--model", required=True, help="lr, wide_deep, deepfm, esmm, mmoe or din")
     parser.add_argument("--task", choices=("ctr", "cvr"), default="ctr",
                         help="cvr: learn the conversion label on clicked samples only (a baseline for ESMM's cvr)")
     add_conf_option(parser)

@@ -50,6 +50,7 @@ from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, FeatureSpec
 from models.checks import Check, WarmRows, data_checks, model_checks, noted, serving_checks
 from models.inputs import Snapshot, TrainingInput, latest_snapshot
+from models.registry import ranker
 from models.serving import (
     blessed_as_of,
     directory_bytes,
@@ -187,7 +188,7 @@ def warm_rows(cfg: PipelineConfig, spec: FeatureSpec, today: pa.Table, ds: dt.da
 
 
 def checked_prefixes(name: str) -> tuple[str, ...]:
-    return ("", "ctcvr_") if name == "esmm" else ("",)
+    return ("", "ctcvr_") if ranker(name).learns_ctcvr else ("",)
 
 
 def golden_rows(data: TrainingInput, ds: dt.date, labels: list[str], count: int) -> dict[str, np.ndarray]:

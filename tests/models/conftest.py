@@ -25,6 +25,9 @@ def spec() -> FeatureSpec:
         Feature("user_n_click_7d", "numeric", "bigint", ("deep", "gbdt"), log1p=True),
         Feature("item_ctr_7d", "numeric", "double", ("deep", "gbdt")),
         Feature("item_genres", "multi_categorical", "string", EMBEDDED, buckets=31, embedding_dim=4, max_length=3),
+        # DIN's history: item ids hashed like item_id (same dtype and buckets), so both share one table.
+        Feature("user_recent_items", "multi_categorical", "string", EMBEDDED, buckets=97, embedding_dim=4,
+                max_length=3, history_of="user"),
         Feature(GBDT_LEAVES, "multi_categorical", "int", ("wide",), buckets=16, max_length=2),
     ))
 
@@ -40,6 +43,8 @@ def batch() -> dict[str, np.ndarray]:
     clicks[::7] = np.nan
     users = np.array([f"u{u}" for u in rng.integers(0, 5, rows)], dtype=object)
     users[3] = ""
+    # Users who clicked odd items before have them in their history; the rest (and the anonymous row) have none.
+    recent = np.array([["i1", "i3", ""] if int(u[1:] or 0) % 2 else ["", "", ""] for u in users], dtype=object)
     leaves = np.stack([items, items + 8], axis=1).astype(np.int32)
     leaves[5] = [-1, -1]
     return {
@@ -48,6 +53,7 @@ def batch() -> dict[str, np.ndarray]:
         "user_n_click_7d": clicks,
         "item_ctr_7d": rng.random(rows),
         "item_genres": np.array([genres[i % 3] for i in items], dtype=object),
+        "user_recent_items": recent,
         GBDT_LEAVES: leaves,
         "label_click": (items % 2).astype("float32"),
         "label_conversion": (items == 1).astype("float32"),

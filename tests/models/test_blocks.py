@@ -4,7 +4,16 @@ import pytest
 import tensorflow as tf
 
 from features.spec import Feature
-from models.blocks import MLP, FMInteraction, Linear, MaskedMeanPooling, pooled_embedding, task_head
+from models.blocks import (
+    MLP,
+    AttentionPooling,
+    FMInteraction,
+    Linear,
+    MaskedMeanPooling,
+    MixtureOfExperts,
+    pooled_embedding,
+    task_head,
+)
 from models.preprocessing import BucketIds
 
 
@@ -100,3 +109,39 @@ def test_linear_gradients_touch_only_the_looked_up_weights():
     gradient = tape.gradient(logit, linear.bucket_weights[0].value)
     # Sparse (rows 3 and 7 only): a dense gradient would make the optimizer update all 1000 weights every step.
     assert isinstance(gradient, tf.IndexedSlices) and sorted(gradient.indices.numpy().tolist()) == [3, 7]
+
+
+def test_mixture_of_experts_weighs_the_experts_by_the_softmax_of_the_gate():
+    mixture = MixtureOfExperts(2)
+    mixture.build((None, 2), (None, 2, 2))
+    # Gate logits = shared @ kernel: row 0 [0, ln 3] -> weights [1/4, 3/4]; row 1 [0, 0] -> [1/2, 1/2].
+    mixture.set_weights([np.array([[0.0, np.log(3.0)], [0.0, 0.0]]), np.zeros(2)])
+    shared = np.array([[1.0, 5.0], [0.0, 5.0]], "float32")
+    experts = np.array([[[4.0, 0.0], [0.0, 8.0]], [[4.0, 0.0], [0.0, 8.0]]], "float32")
+    np.testing.assert_allclose(mixture(shared, experts), [[1.0, 6.0], [2.0, 4.0]], rtol=1e-6)
+    assert MixtureOfExperts.from_config(mixture.get_config()).experts == 2
+
+
+def attention_scoring_dot_products() -> AttentionPooling:
+    """One hidden unit relu(<h, c>) (the h * c quarter of [h, c, h - c, h * c], summed), scored as it is."""
+    attention = AttentionPooling([1])
+    attention.build((None, 2), (None, 3, 2), (None, 3))
+    attention.set_weights([np.array([[0.0]] * 6 + [[1.0], [1.0]]), np.zeros(1), np.array([[1.0]]), np.zeros(1)])
+    return attention
+
+
+def test_attention_pooling_sums_the_history_weighted_by_its_score_against_the_candidate():
+    candidate = np.array([[1.0, 2.0]], "float32")
+    history = np.array([[[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]], "float32")
+    # Scores relu(<h, c>): 1, 2 and relu(-3) = 0, not normalised: 1 * [1, 0] + 2 * [0, 1] + 0 = [1, 2].
+    pooled = attention_scoring_dot_products()(candidate, history, np.array([[True, True, True]]))
+    np.testing.assert_allclose(pooled, [[1.0, 2.0]])
+
+
+def test_attention_pooling_ignores_absent_history_entries():
+    attention = attention_scoring_dot_products()
+    candidate = np.array([[1.0, 2.0], [1.0, 2.0]], "float32")
+    # The padded third entry would score relu(10 + 20) = 30 and add [300, 300] if it counted.
+    history = np.array([[[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]], [[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]]], "float32")
+    present = np.array([[True, True, False], [False, False, False]])
+    np.testing.assert_allclose(attention(candidate, history, present), [[1.0, 2.0], [0.0, 0.0]])

@@ -9,7 +9,7 @@ from features.spec import Feature, FeatureSpec
 from models.preprocessing import model_inputs
 from models.rankers import ModelParams
 from models.registry import RANKERS, build_model, compile_model, output_labels
-from models.serving import Recalibrated, serving_model
+from models.serving import Recalibrated, recalibrated_ctcvr, serving_model
 from tests.models.conftest import LABELS
 
 PARAMS = ModelParams(hidden_units=(8,), dropout=0.1, learning_rate=0.05, l2=1e-4)  # l2: exports must cope
@@ -60,6 +60,12 @@ def test_recalibration_maps_downsampled_probabilities_back_to_the_true_rate():
     np.testing.assert_allclose(np.asarray(served).ravel(), [1 / 3, 1 / 9, 0.0, 1.0], rtol=1e-6)
 
 
+def test_ctcvr_recalibration_divides_by_the_factor_that_recalibrates_ctr():
+    # w = 0.5, ctr 0.5: 0.5 + 0.5 / 0.5 = 1.5, so ctcvr 0.3 -> 0.2 (the recalibrated ctr, 1/3, x cvr 0.6 for ESMM).
+    np.testing.assert_allclose(recalibrated_ctcvr(np.array([0.3, 0.0]), np.array([0.5, 0.5]), 0.5), [0.2, 0.0])
+    np.testing.assert_allclose(recalibrated_ctcvr(np.array([0.3]), np.array([0.5]), 1.0), [0.3])
+
+
 def test_the_export_of_a_model_trained_on_downsampled_negatives_serves_recalibrated_ctr(trained, batch, tmp_path):
     inputs = model_inputs(trained.model, batch)
     raw = trained.model.predict(inputs, verbose=0)
@@ -72,6 +78,8 @@ def test_the_export_of_a_model_trained_on_downsampled_negatives_serves_recalibra
     if "cvr" in raw:  # ESMM: cvr as trained, and ctcvr = the recalibrated ctr x cvr
         np.testing.assert_allclose(served["cvr"].numpy(), raw["cvr"], atol=1e-5)
         np.testing.assert_allclose(served["ctcvr"].numpy(), served["ctr"].numpy() * raw["cvr"], atol=1e-5)
+    elif "ctcvr" in raw:  # MMoE: its own ctcvr scaled by the factor that recalibrates ctr
+        np.testing.assert_allclose(served["ctcvr"].numpy(), raw["ctcvr"] / (ctr + (1 - ctr) / 0.25), atol=1e-5)
 
 
 def test_keras_archive_reloads_with_the_same_scores(trained, batch, tmp_path):
@@ -90,6 +98,7 @@ def test_missing_unknown_and_out_of_range_values_still_score(trained):
         "user_n_click_7d": np.array([np.nan, 1e12]),
         "item_ctr_7d": np.array([np.nan, -3.0]),
         "item_genres": np.array([["", "", ""], ["unknown_genre", "", ""]], dtype=object),
+        "user_recent_items": np.array([["", "", ""], ["never_seen_item", "", ""]], dtype=object),
         "gbdt_leaves": np.array([[-1, -1], [99, 3]]),
     }
     for output, scores in trained.model.predict(model_inputs(trained.model, rows), verbose=0).items():
@@ -107,13 +116,39 @@ def test_models_take_the_features_of_their_groups(spec, stats):
     inputs = {name: sorted(t.name for t in build_model(name, spec, stats, PARAMS).inputs) for name in RANKERS}
     everything = sorted(spec.names)
     assert inputs == {"lr": everything, "wide_deep": everything, "deepfm": everything,
-                      "esmm": sorted(set(everything) - {"gbdt_leaves"})}
+                      "esmm": sorted(set(everything) - {"gbdt_leaves"}),
+                      "mmoe": sorted(set(everything) - {"gbdt_leaves"}), "din": everything}
 
 
 def test_deepfm_fm_and_deep_parts_share_one_embedding_per_feature(spec, stats):
     model = build_model("deepfm", spec, stats, PARAMS)
     embeddings = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding))
-    assert embeddings == ["item_genres_embedding", "item_id_embedding", "user_id_embedding"]
+    assert embeddings == ["item_genres_embedding", "item_id_embedding", "user_id_embedding",
+                          "user_recent_items_embedding"]
+
+
+def test_din_looks_up_the_candidate_and_the_history_in_one_item_table(spec, stats):
+    model = build_model("din", spec, stats, PARAMS)
+    embeddings = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding))
+    assert embeddings == ["item_embedding", "item_genres_embedding", "user_id_embedding"]
+    assert model.get_layer("item_embedding").input_dim == 97  # no item_id_embedding nor user_recent_items_embedding
+
+
+def test_din_needs_the_candidate_and_history_hashed_alike(spec, stats):
+    other_buckets = FeatureSpec(tuple(replace(f, buckets=50) if f.name == "user_recent_items" else f
+                                      for f in spec.features))
+    with pytest.raises(ValueError, match="DIN shares one table between item_id and user_recent_items"):
+        build_model("din", other_buckets, stats, PARAMS)
+    without_history = FeatureSpec(tuple(f for f in spec.features if f.name != "user_recent_items"))
+    with pytest.raises(ValueError, match="DIN needs user_recent_items in the deep group"):
+        build_model("din", without_history, stats, PARAMS)
+
+
+def test_mmoe_has_a_gate_and_tower_per_task_over_shared_experts(spec, stats):
+    model = build_model("mmoe", spec, stats, PARAMS)
+    names = {layer.name for layer in model.layers}
+    assert {"expert_0", "expert_3", "ctr_gate", "ctcvr_gate", "ctr_tower", "ctcvr_tower"} <= names
+    assert "expert_4" not in names and sorted(model.output_names) == ["ctcvr", "ctr"]
 
 
 def test_builds_are_deterministic_under_the_callers_seed(spec, batch, stats):

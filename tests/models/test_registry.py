@@ -7,9 +7,10 @@ from tests.models.conftest import LABELS
 
 
 def test_an_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(KeyError, match="unknown model 'dcn'; known: lr, wide_deep, deepfm, esmm"):
+    with pytest.raises(KeyError, match="unknown model 'dcn'; known: lr, wide_deep, deepfm, esmm, mmoe, din"):
         ranker("dcn")
-    assert list(RANKERS) == ["lr", "wide_deep", "deepfm", "esmm"]
+    assert list(RANKERS) == ["lr", "wide_deep", "deepfm", "esmm", "mmoe", "din"]
+    assert [name for name, r in RANKERS.items() if r.learns_ctcvr] == ["esmm", "mmoe"]
 
 
 def test_build_model_picks_the_builder_by_name(spec, stats):
@@ -19,6 +20,8 @@ def test_build_model_picks_the_builder_by_name(spec, stats):
         "wide_deep": ("wide_deep", ["ctr"]),
         "deepfm": ("deepfm", ["ctr"]),
         "esmm": ("esmm", ["ctcvr", "ctr", "cvr"]),
+        "mmoe": ("mmoe", ["ctcvr", "ctr"]),
+        "din": ("din", ["ctr"]),
     }
 
 

@@ -132,6 +132,18 @@ def test_esmm_metrics_score_cvr_on_clicked_rows_only():
     assert got["gauc"] is None  # each user saw one class only
 
 
+def test_mmoe_metrics_score_its_own_ctcvr_recalibrated_on_all_rows():
+    scored = {"ctr": np.array([0.5, 0.5, 0.5, 0.5]), "ctcvr": np.array([0.3, 0.15, 0.06, 0.03]),
+              "user_id": np.array(["a", "a", "b", "b"]),
+              "label_click": np.array([1, 0, 1, 0]), "label_conversion": np.array([1, 0, 0, 0])}
+    got = day_metrics("mmoe", scored, ("label_click", "label_conversion"), 0.5)
+    # Negatives kept at 0.5: ctcvr / (0.5 + 0.5 / 0.5) = ctcvr / 1.5 -> [0.2, 0.1, 0.04, 0.02]; mean 0.09 over 0.25.
+    assert got["ctcvr_logloss"] == pytest.approx(-(np.log(0.2) + np.log(0.9) + np.log(0.96) + np.log(0.98)) / 4)
+    assert got["ctcvr_calibration"] == pytest.approx(0.09 / 0.25)
+    assert got["ctcvr_auc"] == 1.0 and "cvr_auc" not in got  # no cvr output to score
+    assert "ctcvr_auc" not in day_metrics("din", scored, ("label_click", "label_conversion"), 0.5)
+
+
 def test_warm_start_copies_the_latest_earlier_candidates_weights(tmp_path, spec, stats):
     def model(seed):
         keras.utils.set_random_seed(seed)

@@ -23,7 +23,14 @@ from features.spec import feature_spec
 from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import check_data, eventless_features, main, validate_and_export, warm_rows
+from models.validate_and_export import (
+    check_data,
+    checked_prefixes,
+    eventless_features,
+    main,
+    validate_and_export,
+    warm_rows,
+)
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
@@ -249,3 +256,8 @@ def test_drift_after_an_empty_day_is_measured_against_the_day_the_candidate_earl
     write_deltalake(cfg.table_path("samples"), samples, partition_by=["dt"], mode="overwrite")
     checks = {c.check: c for c in check_data(cfg, latest_snapshot(cfg.table_path("samples")), D)}
     assert "psi_reference" not in checks and all(f"psi:{name}" in checks for name in watched)
+
+
+def test_models_that_learn_ctcvr_are_gated_on_it_too():
+    assert {name: checked_prefixes(name) for name in ("wide_deep", "esmm", "mmoe", "din")} == {
+        "wide_deep": ("",), "esmm": ("", "ctcvr_"), "mmoe": ("", "ctcvr_"), "din": ("",)}
