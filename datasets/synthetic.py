@@ -32,6 +32,9 @@ class SyntheticSpec:
     impressions_per_day: int = 100_000
     latent_dim: int = 8
     seed: int = 7
+    # 0: conversion affinity independent of click affinity (the log has no selection bias); towards 1 conversions
+    # are driven by the click factors, so clicked rows convert more than unclicked ones would. See hidden_model.
+    selection_bias: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,17 @@ class HiddenModel:
 
 
 def hidden_model(spec: SyntheticSpec) -> HiddenModel:
+    """The seeded truth. With b = spec.selection_bias in [0, 1], the conversion factors mix the click factors
+    (rescaled to the conversion factors' per-entry spread, 1/sqrt(latent_dim)) with independent ones:
+
+        user_convert = b * user_click / 1.5        + sqrt(1 - b^2) * U,   U ~ N(0, 1/latent_dim)
+        item_convert = b * item_click / sqrt(1.49)  + sqrt(1 - b^2) * I,   I ~ N(0, 1/latent_dim)
+
+    so each entry keeps its spread, and corr(click affinity, conversion affinity) ~ b^2 (0.81 at b = 0.9).
+    b = 0 draws exactly the model of a spec without the knob (same seed, same draws).
+    """
+    if not 0.0 <= spec.selection_bias <= 1.0:
+        raise ValueError(f"selection_bias must be in [0, 1], got {spec.selection_bias}")
     rng = np.random.default_rng(spec.seed)
     scale = 1.0 / np.sqrt(spec.latent_dim)
     item_category = rng.integers(0, spec.categories, spec.items)
@@ -67,11 +81,17 @@ def hidden_model(spec: SyntheticSpec) -> HiddenModel:
     popularity = 1.0 / np.arange(1, spec.items + 1) ** 0.9  # Zipf-like head and long tail
     rng.shuffle(popularity)
     activity = rng.lognormal(0.0, 1.0, spec.users)
+    # Drawn in the order the knob-less generator drew them, so b = 0 reproduces its logs.
+    user_click = rng.normal(0, 1, (spec.users, spec.latent_dim)) * scale * 1.5
+    independent_user = rng.normal(0, 1, (spec.users, spec.latent_dim)) * scale
+    independent_item = rng.normal(0, 1, (spec.items, spec.latent_dim)) * scale
+    shared, own = spec.selection_bias, np.sqrt(1.0 - spec.selection_bias ** 2)
+    # item_click's entries spread as sqrt(1 + 0.7^2) * scale (category direction plus item noise).
     return HiddenModel(
-        user_click=rng.normal(0, 1, (spec.users, spec.latent_dim)) * scale * 1.5,
+        user_click=user_click,
         item_click=item_click,
-        user_convert=rng.normal(0, 1, (spec.users, spec.latent_dim)) * scale,
-        item_convert=rng.normal(0, 1, (spec.items, spec.latent_dim)) * scale,
+        user_convert=shared * user_click / 1.5 + own * independent_user,
+        item_convert=shared * item_click / np.sqrt(1.49) + own * independent_item,
         item_bias=rng.normal(0, 0.3, spec.items),
         item_popularity=popularity / popularity.sum(),
         user_activity=activity / activity.sum(),
@@ -110,8 +130,16 @@ def day_events(model: HiddenModel, day: dt.date, impressions: int, seed: int) ->
     })
 
 
+def load_truth(path: Path) -> HiddenModel:
+    """The hidden model `write_synthetic` saved as truth.npz, e.g. for true click and conversion probabilities."""
+    with np.load(path) as saved:
+        return HiddenModel(**{k: saved[k] for k in HiddenModel.__dataclass_fields__})
+
+
 def write_synthetic(out: Path, spec: SyntheticSpec) -> list[Path]:
-    """Write attribute files, the hidden truth and one CSV per day; returns the day files."""
+    """Write attribute files, the hidden truth (its factors: HiddenModel.click_probability and
+    conversion_probability of any user and item; load it with load_truth) and one CSV per day; returns the day
+    files."""
     out = Path(out)
     model = hidden_model(spec)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,9 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=defaults.days)
     parser.add_argument("--impressions-per-day", type=int, default=defaults.impressions_per_day)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--selection-bias", type=float, default=defaults.selection_bias,
+                        help="0..1: how much conversions share the click factors (see hidden_model); 0 = none")
     args = parser.parse_args(argv)
     spec = SyntheticSpec(users=args.users, items=args.items, start=args.start, days=args.days,
-                         impressions_per_day=args.impressions_per_day, seed=args.seed)
+                         impressions_per_day=args.impressions_per_day, seed=args.seed,
+                         selection_bias=args.selection_bias)
     for path in write_synthetic(args.out, spec):
         print(path)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.esmm_vs_separate import compare
+from bench.esmm_vs_separate import compare, compare_with_truth, counterfactual_conversions, hidden_indices, spearman
 
 USERS = np.array(["a", "a", "b", "b"], dtype=object)
 CLICK = np.array([1, 1, 1, 0])
@@ -27,3 +27,36 @@ def test_rows_scored_in_another_order_are_refused():
     esmm = {"user_id": USERS, "click": CLICK, "conv": CONVERSION}
     with pytest.raises(ValueError, match="same rows"):
         compare(esmm, {"user_id": USERS[::-1]}, {"user_id": USERS}, "click", "conv")
+
+
+def test_generator_ids_map_back_to_its_row_numbers():
+    np.testing.assert_array_equal(hidden_indices(np.array(["u17", "u0", "u3"], dtype=object), "u"), [17, 0, 3])
+
+
+def test_conversions_drawn_from_certain_probabilities_are_certain_and_the_draw_is_seeded():
+    np.testing.assert_array_equal(counterfactual_conversions(np.array([0.0, 1.0, 0.0, 1.0]), seed=5), [0, 1, 0, 1])
+    halves = np.full(50, 0.5)
+    np.testing.assert_array_equal(counterfactual_conversions(halves, 1), counterfactual_conversions(halves, 1))
+
+
+def test_spearman_is_one_for_the_same_order_and_minus_one_reversed():
+    assert spearman(np.array([1.0, 2.0, 9.0]), np.array([0.1, 0.5, 0.6])) == pytest.approx(1.0)
+    assert spearman(np.array([1.0, 2.0, 9.0]), np.array([0.6, 0.5, 0.1])) == pytest.approx(-1.0)
+
+
+def test_each_pcvr_is_judged_on_clicked_and_unclicked_exposures_against_the_drawn_conversions():
+    true_cvr = np.array([0.9, 0.1, 0.8, 0.2])
+    drawn = np.array([1, 0, 1, 0])
+    clicked = np.array([True, True, False, False])
+    # ESMM ranks both halves right; the clicks-only model ranks the clicked half right, the unclicked half wrong.
+    figures = compare_with_truth({"esmm": np.array([0.7, 0.2, 0.6, 0.3]),
+                                  "separate": np.array([0.9, 0.1, 0.2, 0.8])}, true_cvr, drawn, clicked)
+    assert figures["esmm"] == {"auc_truth_all": 1.0, "auc_truth_clicked": 1.0, "auc_truth_unclicked": 1.0,
+                               "spearman_true_cvr": pytest.approx(1.0)}
+    assert figures["separate"]["auc_truth_clicked"] == 1.0
+    assert figures["separate"]["auc_truth_unclicked"] == 0.0
+    # positives 0.9, 0.2 vs negatives 0.1, 0.8: 0.9 beats both, 0.2 beats 0.1 -> 3 / 4
+    assert figures["separate"]["auc_truth_all"] == 0.75
+    # ranks (4, 1, 2, 3) vs (4, 1, 3, 2): 1 - 6 * 2 / (4 * 15) = 0.8
+    assert figures["separate"]["spearman_true_cvr"] == pytest.approx(0.8)
+    assert figures["oracle"]["auc_truth_all"] == 1.0
