@@ -126,23 +126,28 @@ def test_a_feature_that_predicts_the_label_fails_the_day_and_is_named():
 
 
 def test_a_feature_missing_on_one_label_only_fails_the_day():
-    # The old Taobao negatives, in four rows each way: items new on D (no profile) were clicked, never drawn as
-    # negatives. The values themselves (AUC 0.19: 1 - AUC 0.81 < 0.99) pass; whether they are missing separates the
-    # labels.
-    rows = pd.DataFrame({"item_n_pv_1d": [None, None, None, 4.0, 1.0, 2.0, 3.0, 5.0],
-                         "label_click": [1, 1, 1, 1, 0, 0, 0, 0]})
+    # The old Taobao negatives, in eight rows repeated 20 times: items new on D (no profile) were clicked, never
+    # drawn as negatives. The values themselves (AUC 0.19: 1 - AUC 0.81 < 0.99) pass; whether they are missing
+    # separates the labels: missing rates 3/4 vs 0, 9.8 standard errors apart over 160 rows.
+    eight = pd.DataFrame({"item_n_pv_1d": [None, None, None, 4.0, 1.0, 2.0, 3.0, 5.0],
+                          "label_click": [1, 1, 1, 1, 0, 0, 0, 0]})
+    rows = pd.concat([eight] * 20, ignore_index=True)
     with pytest.raises(LabelLeakError, match="whether feature item_n_pv_1d is missing predicts label_click with "
                                              "univariate AUC 0.8750"):
         check_label_leak(rows, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
+    # The same gap on the eight rows alone is 2.2 standard errors: a small day's chance pattern, not a leak.
+    check_label_leak(eight, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
     # Missing on a quarter of each label: no signal in missingness (AUC 0.5), the day passes.
-    rows["item_n_pv_1d"] = [None, 1.0, 2.0, 4.0, None, 2.0, 3.0, 5.0]
+    rows["item_n_pv_1d"] = [None, 1.0, 2.0, 4.0, None, 2.0, 3.0, 5.0] * 20
     check_label_leak(rows, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
 
 
 def test_a_text_feature_constant_within_each_label_fails_the_day():
-    rows = pd.DataFrame({"item_source": ["clicked", "clicked", "drawn", "drawn"],
+    four = pd.DataFrame({"item_source": ["clicked", "clicked", "drawn", "drawn"],
                          "item_category_id": ["c1", "c2", "c1", "c2"], "user_n_pv_1d": [None] * 4,
                          "label_click": [1, 1, 0, 0]})
+    check_label_leak(four, ["item_source"], ["label_click"], 0.99, 0.75)  # two rows a label: too few to tell
+    rows = pd.concat([four] * 10, ignore_index=True)  # 20 rows a label
     check_label_leak(rows, ["item_category_id", "user_n_pv_1d"], ["label_click"], 0.99, 0.75)  # missing everywhere
     with pytest.raises(LabelLeakError, match="feature item_source is 'drawn' on every row where label_click is 0 "
                                              "and 'clicked' on every row where it is 1"):
