@@ -48,11 +48,10 @@ def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetCo
         rows = rows.withColumnRenamed(old, new)
     attributes = [_typed(F.col(name), name, table) for name in table.keep]
     known_day = F.lit(None).cast("date")
+    malformed = (F.col(FIELD_COUNT) != len(table.columns)) | F.col(table.id_column).isNull()
     if table.known_at is not None:
         known_time = epoch_timestamp(F.col(table.known_at), dataset.time_unit)
         known_day = F.to_date(F.from_utc_timestamp(known_time, dataset.timezone))
-    malformed = (F.col(FIELD_COUNT) != len(table.columns)) | F.col(table.id_column).isNull()
-    if table.known_at is not None:
         malformed = malformed | known_day.isNull()
     return rows.select(
         "raw",
@@ -108,9 +107,10 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
             bad = parsed.where(F.col("reason").isNotNull()).select(
                 "reason", "raw", F.lit(table_name).alias("table"), F.lit(ds).alias("dt"))
             replace_partition(bad, cfg.table_path(f"{ATTRIBUTES_QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
+            read = every_row.count()
             reports.append(AttributeReport(
-                table=table_name, read=every_row.count(), written=snapshot.count(), malformed=bad.count(),
-                conflicting_ids=snapshot.where("conflict").count(), known_later=every_row.count() - parsed.count(),
+                table=table_name, read=read, written=snapshot.count(), malformed=bad.count(),
+                conflicting_ids=snapshot.where("conflict").count(), known_later=read - parsed.count(),
             ))
             snapshot.unpersist()
         finally:
