@@ -11,11 +11,12 @@ import sys
 
 import numpy as np
 from pyspark.ml.recommendation import ALS
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AlsConfig, PipelineConfig
+from core.ranking import row_numbers
 from core.tables import ALS_IDS_TABLE
 from jobs.recall_common import run_recall_source, top_k_items
 
@@ -26,8 +27,11 @@ def new_ids(known: DataFrame, wanted: DataFrame, kind: str, next_index: int) -> 
     """Rows (kind, id, index) for the ids of `wanted` not yet in `known`: next_index, next_index + 1, ...
     in id order, so the assignment does not depend on how the input was partitioned."""
     fresh = wanted.select("id").distinct().join(known.where(F.col("kind") == kind).select("id"), "id", "left_anti")
-    position = F.row_number().over(Window.orderBy("id")) - 1
-    return fresh.select(F.lit(kind).alias("kind"), "id", (F.lit(next_index) + position).cast("int").alias("index"))
+    # Ids are distinct, so id order is total. row_numbers, not a window without partitionBy: that one moves every
+    # new id into a single task.
+    numbered = row_numbers(fresh, [F.col("id")], "position")
+    index = (F.lit(next_index) + F.col("position") - 1).cast("int")
+    return numbered.select(F.lit(kind).alias("kind"), "id", index.alias("index"))
 
 
 def ensure_ids(spark: SparkSession, path: str, kind: str, ids: DataFrame) -> DataFrame:
