@@ -90,7 +90,7 @@ def write_bare(spark: SparkSession, day_path: str, target: Path) -> None:
 def write_one_pass(spark: SparkSession, cfg: PipelineConfig, day_path: str, event_id: Column, target: Path) -> None:
     """Parse and validate the day once and write every line, good or rejected, with its id and reason: no filter,
     no dedup, no quarantine, so a lower bound on any ingest that validates the day and writes an id."""
-    checked = check_raw_events(read_lines(spark, day_path, cfg.dataset.source.header), cfg.dataset, DAY)
+    checked = check_raw_events(read_lines(spark, day_path, cfg.dataset.source.header), cfg.dataset, [DAY])
     # Every line is written: a filter on `reason` here would be pushed into the parse (see check_raw_events).
     (checked.select(event_id.alias("event_id"), "reason", "user_id", "item_id", "event_type", "event_time", "value",
                     "dt")

@@ -28,7 +28,8 @@ EVENT_TYPES = ("impression", "click", "conversion")
 
 def naive_user_aggregates(events: DataFrame, as_of: dt.date, days: int) -> DataFrame:
     """The same figures as window_sums, recomputed from raw events with window functions."""
-    recent = history(events, as_of, days)
+    first, last = as_of - dt.timedelta(days=days), as_of - dt.timedelta(days=1)
+    recent = events.where(F.col("dt").between(F.lit(first), F.lit(last)))
     by_user = Window.partitionBy("user_id")
     with_counts = recent.select(
         "user_id",
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     columns = [count_column(kind) for kind in EVENT_TYPES]
     for days in (7, 30):
         with stopwatch(seconds, f"incremental_{days}d"):
-            window_sums(history(user_daily, as_of, days), "user_id", as_of, [days], columns) \
+            window_sums(history(user_daily, [as_of], days), ["user_id"], [days], columns) \
                 .write.format("noop").mode("overwrite").save()
         with stopwatch(seconds, f"naive_{days}d"):
             naive_user_aggregates(stored_events, as_of, days).write.format("noop").mode("overwrite").save()

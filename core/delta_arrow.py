@@ -24,15 +24,21 @@ def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
 
 
 def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partition_by: Sequence[str]) -> None:
-    """Replace the table's rows with `column = value` for every item of `where` by `rows` (which must match it); the
-    first write creates the table, partitioned by `partition_by`. New columns of `rows` are added to the schema."""
+    """Replace the table's rows with `column = value` (`column IN values` for a list) for every item of `where` by
+    `rows` (which must match it); the first write creates the table, partitioned by `partition_by`. New columns of
+    `rows` are added to the schema."""
     from deltalake import write_deltalake
 
     if not is_delta_table(path):
         write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
         return
-    quoted = {column: str(value).replace("'", "''") for column, value in where.items()}
-    predicate = " AND ".join(f"{column} = '{value}'" for column, value in quoted.items())
+
+    def literal(value: object) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    predicate = " AND ".join(
+        f"{column} IN ({', '.join(map(literal, value))})" if isinstance(value, (list, tuple, set))
+        else f"{column} = {literal(value)}" for column, value in where.items())
     write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate)
 
 
@@ -60,6 +66,13 @@ def rows_between(path: str, column: str, first: dt.date, last: dt.date) -> int:
     if not is_delta_table(path):
         return 0
     return delta_dataset(path).count_rows(filter=(pads.field(column) >= first) & (pads.field(column) <= last))
+
+
+def rows_in_days(path: str, column: str, days: Sequence[dt.date]) -> int:
+    """Rows of the table whose partition `column` is one of `days` (0 without a table); only those are read."""
+    if not is_delta_table(path):
+        return 0
+    return delta_dataset(path).count_rows(filter=pads.field(column).isin(sorted(set(days))))
 
 
 def _local_filesystem(path: str) -> pafs.FileSystem | None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,6 +26,19 @@ def replace_partition(df: DataFrame, path: str, partition: Mapping[str, dt.date 
     )
 
 
+def replace_days(df: DataFrame, path: str, column: str, days: Sequence[dt.date]) -> None:
+    """Write df as the whole partitions of `days` in day column `column`, nothing else: a range job's counterpart of
+    replace_partition. A day of `days` without a row of df is left with none, as its daily job would leave it."""
+    listed = ", ".join(_sql_literal(day) for day in sorted(set(days)))
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{column} IN ({listed})")
+        .partitionBy(column)
+        .save(path)
+    )
+
+
 def _sql_literal(value: dt.date | str) -> str:
     if isinstance(value, dt.date):
         return f"DATE'{value.isoformat()}'"
@@ -35,6 +48,17 @@ def _sql_literal(value: dt.date | str) -> str:
 def read_partitions(spark: SparkSession, path: str, column: str, start: dt.date, end: dt.date) -> DataFrame:
     """Rows of the Delta table whose partition `column` lies in [start, end]."""
     return spark.read.format("delta").load(path).where(F.col(column).between(F.lit(start), F.lit(end)))
+
+
+def read_days(spark: SparkSession, path: str, column: str, days: Sequence[dt.date]) -> DataFrame:
+    """Rows of the Delta table whose partition `column` is one of `days`."""
+    return spark.read.format("delta").load(path).where(F.col(column).isin(sorted(set(days))))
+
+
+def days_label(days: Sequence[dt.date]) -> str:
+    """How a job's report names the days it wrote: `2017-11-25`, or `2017-11-25..2017-12-03 (9 days)`."""
+    first, last = min(days), max(days)
+    return str(first) if len(set(days)) == 1 else f"{first}..{last} ({len(set(days))} days)"
 
 
 def require_table(spark: SparkSession, path: str, producer: str) -> None:

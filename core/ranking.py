@@ -21,7 +21,8 @@ _PART, _POS, _INDEX, _START = "__rank_part", "__rank_pos", "__rank_index", "__ra
 
 def row_numbers(frame: DataFrame, order: Sequence[Column], name: str, within: Sequence[str] = ()) -> DataFrame:
     """`frame` with a long column `name`: the 1-based number of each row in `order`, restarting at 1 in every
-    group of the columns `within` (nulls form a group, as in a window), i.e. the values of
+    group of the columns `within` (nulls form a group, as in a window; the groups must be few enough to broadcast,
+    such as the days of a range), i.e. the values of
     `F.row_number().over(Window.partitionBy(*within).orderBy(*order))`.
 
     `order` must be a total order within each group: ties are numbered in whatever order the sort left them,
@@ -52,11 +53,12 @@ def row_numbers(frame: DataFrame, order: Sequence[Column], name: str, within: Se
     if not within:
         return indexed.withColumn(name, F.col(_INDEX) + 1).drop(_PART, _POS, _INDEX)
     # A group's rows are consecutive in the global order, so a row's number is its distance from the group's
-    # first row: the smallest index of the group (one row per group, pre-aggregated in every task), joined back.
+    # first row: the smallest index of the group (one row per group, pre-aggregated in every task), broadcast back.
+    # The groups are few (days of a range): a shuffle join would send each group's rows to one task again.
     group_keys = [f"__rank_key{i}" for i in range(len(within))]
     starts = indexed.groupBy(*[F.col(c).alias(k) for c, k in zip(within, group_keys)]).agg(F.min(_INDEX).alias(_START))
     # <=> rather than =: a window puts null keys in a group of their own, an equi-join would drop them.
     same_group = reduce(Column.__and__, [F.col(c).eqNullSafe(F.col(k)) for c, k in zip(within, group_keys)])
-    return (indexed.join(starts, same_group)
+    return (indexed.join(F.broadcast(starts), same_group)
             .withColumn(name, F.col(_INDEX) - F.col(_START) + 1)
             .drop(_PART, _POS, _INDEX, _START, *group_keys))

@@ -1,6 +1,9 @@
 """Labeled samples of day D: labels from the events of D (and its attribution window), features only from
 profiles as of D, attribute snapshots of D and user x category history before D.
 
+A range of days is one job (`samples_of_days`, the range runner's): every label, draw and join is keyed by the
+sample's day `dt`, so each day's partition is the one its daily job writes.
+
 Fails when a single feature tells a label apart on its own (a leak), naming the feature: by its values, by whether
 it is missing, or by being constant within each label.
 """
@@ -19,8 +22,9 @@ from pyspark.sql.types import NumericType
 
 from core.cli import run_day_job
 from core.config import PipelineConfig, SampleConfig
+from core.delta_arrow import partition_days
 from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition, require_table
+from core.lake import days_label, read_days, read_partitions, replace_days, require_table
 from core.metrics import auc as ranking_auc
 from core.tables import EVENTS_TABLE, ITEM_PROFILE_TABLE, SAMPLES_TABLE, USER_CATEGORY_DAILY_TABLE, USER_PROFILE_TABLE
 from features.samples import feature_columns, label_columns
@@ -36,65 +40,68 @@ class LabelLeakError(PipelineError):
     """A single feature predicts a label of the evaluation day almost perfectly."""
 
 
+PAIR = ["user_id", "item_id", "dt"]  # a sample: a user and an item on a day
+
+
 def rating_samples(day_events: DataFrame, like_threshold: float) -> DataFrame:
-    """One sample per rated (user, item): label_like = the (last) rating >= threshold."""
+    """One sample per rated (user, item) and day: label_like = the (last) rating of the day >= threshold."""
     last = F.max_by("value", F.struct("event_time", "event_id"))
-    rated = day_events.where(F.col("value").isNotNull()).groupBy("user_id", "item_id").agg(last.alias("rating"))
-    return rated.select("user_id", "item_id", (F.col("rating") >= like_threshold).cast("int").alias("label_like"))
+    rated = day_events.where(F.col("value").isNotNull()).groupBy(*PAIR).agg(last.alias("rating"))
+    return rated.select(*PAIR, (F.col("rating") >= like_threshold).cast("int").alias("label_like"))
 
 
 def funnel_samples(day_events: DataFrame, attributed_events: DataFrame, rules: SampleConfig) -> DataFrame:
-    """One sample per (user, item) with a `rules.sample_event_type` event on D: an impression, or a click in
-    sampled_negatives mode (sample_negatives adds the negatives). label_conversion needs a click and a conversion
-    (CTCVR)."""
+    """One sample per (user, item) with a `rules.sample_event_type` event on its day D: an impression, or a click in
+    sampled_negatives mode (sample_negatives adds the negatives). label_conversion needs a click on D and a
+    conversion in [D, D + attribution_days] (CTCVR); `attributed_events` holds those days."""
     exposures = _pairs(day_events, rules.sample_event_type)
-    return _with_funnel_labels(exposures, day_events, attributed_events, rules)
-
-
-def _pairs(events: DataFrame, event_type: str) -> DataFrame:
-    return events.where(F.col("event_type") == event_type).select("user_id", "item_id").distinct()
-
-
-def _with_funnel_labels(exposures: DataFrame, day_events: DataFrame, attributed_events: DataFrame,
-                        rules: SampleConfig) -> DataFrame:
     clicked = _pairs(day_events, rules.click_type).withColumn("label_click", F.lit(1))
-    converted = _pairs(attributed_events, rules.conversion_type).withColumn("converted", F.lit(1))
-    labeled = exposures.join(clicked, ["user_id", "item_id"], "left").join(converted, ["user_id", "item_id"], "left")
+    # A conversion on day C is attributed to the samples of days [C - W, C].
+    attributed_to = F.explode(F.sequence(F.date_sub("dt", rules.attribution_days), F.col("dt")))
+    converted = (attributed_events.where(F.col("event_type") == rules.conversion_type)
+                 .select("user_id", "item_id", attributed_to.alias("dt")).distinct().withColumn("converted", F.lit(1)))
+    labeled = exposures.join(clicked, PAIR, "left").join(converted, PAIR, "left")
     click = F.coalesce(F.col("label_click"), F.lit(0))
-    return labeled.select("user_id", "item_id", click.alias("label_click"),
+    return labeled.select(*PAIR, click.alias("label_click"),
                           (click * F.coalesce(F.col("converted"), F.lit(0))).alias("label_conversion"))
 
 
+def _pairs(events: DataFrame, event_type: str) -> DataFrame:
+    return events.where(F.col("event_type") == event_type).select(*PAIR).distinct()
+
+
 def positive_item_weights(positives: DataFrame) -> pd.DataFrame:
-    """The items of D's positives, each weighted by its number of positive rows (item_id order, for seeded draws).
+    """Per day, the items of its positives, each weighted by its number of positive rows (dt and item_id order, for
+    seeded draws).
 
     Negatives drawn by these weights have the positives' own item distribution: an item-only signal (popularity,
     age, a missing profile for an item new on D) is as common among the negatives as among the positives, so no
     feature of the item alone can tell the labels apart. Drawing by popularity before D instead made every item new
     on D a positive (it has no past to be drawn by): "item profile is null" then predicted the click."""
-    counts = positives.groupBy("item_id").agg(F.count(F.lit(1)).alias("weight"))
-    return counts.orderBy("item_id").toPandas()
+    counts = positives.groupBy("dt", "item_id").agg(F.count(F.lit(1)).alias("weight"))
+    return counts.orderBy("dt", "item_id").toPandas()
 
 
-def sample_negatives(positives: DataFrame, day_events: DataFrame, popularity: pd.DataFrame, ratio: int,
-                     ds: dt.date) -> DataFrame:
-    """`ratio` unclicked items per click, drawn by `popularity` (positive_item_weights), seeded by (D, user): re-runs
-    agree.
+def sample_negatives(positives: DataFrame, day_events: DataFrame, popularity: pd.DataFrame,
+                     ratio: int) -> DataFrame:
+    """`ratio` unclicked items per click, drawn by the day's `popularity` (positive_item_weights), seeded by (D, user):
+    re-runs agree, and a day's draws do not depend on the other days computed with it.
 
     Items the user touched on D in any way are never drawn as negatives.
     """
-    items = popularity["item_id"].to_numpy()
-    cdf = np.cumsum(popularity["weight"].to_numpy(dtype=float))
-    cdf = cdf / cdf[-1] if len(cdf) else cdf
-    touched = day_events.select("user_id", "item_id").distinct()
-    wanted = positives.groupBy("user_id").agg((F.count(F.lit(1)) * ratio).alias("wanted"))
-    per_user = touched.join(wanted, "user_id")
-    seed_day = ds.toordinal()
+    by_day = {}
+    for day, weights in popularity.groupby("dt", sort=False):
+        cdf = np.cumsum(weights["weight"].to_numpy(dtype=float))
+        by_day[day] = (weights["item_id"].to_numpy(), cdf / cdf[-1])
+    touched = day_events.select("user_id", "item_id", "dt").distinct()
+    wanted = positives.groupBy("user_id", "dt").agg((F.count(F.lit(1)) * ratio).alias("wanted"))
+    per_user = touched.join(wanted, ["user_id", "dt"])
 
     def draw(frame: pd.DataFrame) -> pd.DataFrame:
-        user = frame["user_id"].iloc[0]
+        user, day = frame["user_id"].iloc[0], frame["dt"].iloc[0]
         need = int(frame["wanted"].iloc[0])
-        rng = np.random.default_rng([seed_day, zlib.crc32(user.encode())])
+        items, cdf = by_day[day]
+        rng = np.random.default_rng([day.toordinal(), zlib.crc32(user.encode())])
         seen = set(frame["item_id"])
         chosen: list[str] = []
         # Fast path: rejection sampling from the shared CDF, O(need * log items) per user.
@@ -113,43 +120,45 @@ def sample_negatives(positives: DataFrame, day_events: DataFrame, popularity: pd
             if take:
                 chosen += list(rng.choice(items, size=take, replace=False, p=weights / weights.sum()))
         # dtype=object: pandas 3's Arrow-backed default strings are not accepted by pyspark 4.1's serializer.
-        return pd.DataFrame({"user_id": [user] * len(chosen), "item_id": chosen}, dtype=object)
+        return pd.DataFrame({"user_id": [user] * len(chosen), "item_id": chosen, "dt": [day] * len(chosen)},
+                            dtype=object)
 
-    negatives = per_user.groupBy("user_id").applyInPandas(draw, "user_id string, item_id string")
-    return negatives.select("user_id", "item_id", F.lit(0).alias("label_click"), F.lit(0).alias("label_conversion"))
+    negatives = per_user.groupBy("user_id", "dt").applyInPandas(draw, "user_id string, item_id string, dt date")
+    return negatives.select(*PAIR, F.lit(0).alias("label_click"), F.lit(0).alias("label_conversion"))
 
 
 def with_features(labeled: DataFrame, user_profile: DataFrame, item_profile: DataFrame,
                   user_attributes: DataFrame | None, item_attributes: DataFrame | None,
                   cross: DataFrame) -> DataFrame:
-    """Join every feature source onto the labeled pairs; feature columns are prefixed by their entity."""
+    """Join every feature source onto the labeled pairs, each by its key and day (`as_of` of a profile, `dt` of a
+    snapshot, = the sample's `dt`); feature columns are prefixed by their entity."""
     samples = labeled
     for frame, key, prefix in ((user_profile, "user_id", "user_"), (item_profile, "item_id", "item_"),
                                (user_attributes, "user_id", "user_"), (item_attributes, "item_id", "item_")):
         if frame is None:
             continue
-        features = [F.col(c).alias(prefix + c) for c in frame.columns if c not in (key, "as_of", "dt")]
-        renamed = frame.select(key, *features)
-        samples = samples.join(renamed, key, "left")
-    samples = samples.join(cross, ["user_id", "item_id"], "left")
+        day = "as_of" if "as_of" in frame.columns else "dt"
+        features = [F.col(c).alias(prefix + c) for c in frame.columns if c not in (key, day)]
+        renamed = frame.select(key, F.col(day).alias("dt"), *features)
+        samples = samples.join(renamed, [key, "dt"], "left")
+    samples = samples.join(cross, PAIR, "left")
     # A user with a history (a profile) but no event in the item's categories has a count of 0; null is kept for
     # the user without a history (features.spec.Feature: null means unknown, never zero).
     has_history = F.col("user_days_since_last_event").isNotNull()
-    counts = [c for c in cross.columns if c not in ("user_id", "item_id")]
+    counts = [c for c in cross.columns if c not in PAIR]
     return samples.withColumns({c: F.when(has_history, F.coalesce(F.col(c), F.lit(0))) for c in counts})
 
 
 def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item_categories: DataFrame,
-                          as_of: dt.date, windows: Sequence[int], event_types: Sequence[str]) -> DataFrame:
-    """Per sample pair: the user's events in the item's categories (all of them, for genres) per window."""
-    daily = history(user_category_daily, as_of, max(windows)).withColumn("events", total_events(event_types))
-    per_category = window_sums(daily.withColumn("key", F.struct("user_id", "category")), "key", as_of,
-                               windows, ["events"])
-    per_category = per_category.select("key.user_id", "key.category",
-                                       *[window_column("events", days) for days in windows])
+                          days: Sequence[dt.date], windows: Sequence[int], event_types: Sequence[str]) -> DataFrame:
+    """Per sample pair (user, item, dt) of `days`: the user's events in the item's categories (all of them, for
+    genres) per window before dt."""
+    daily = history(user_category_daily, days, max(windows)).withColumn("events", total_events(event_types))
+    per_category = window_sums(daily, ["user_id", "category"], windows, ["events"]).select(
+        "user_id", "category", F.col("as_of").alias("dt"), *[window_column("events", n) for n in windows])
     item_category = with_item_category(pairs, item_categories, "category").where(F.col("category").isNotNull())
-    joined = item_category.join(per_category, ["user_id", "category"])
-    return joined.groupBy("user_id", "item_id").agg(
+    joined = item_category.join(per_category, ["user_id", "category", "dt"])
+    return joined.groupBy(*PAIR).agg(
         *[F.sum(window_column("events", days)).alias(f"cross_category_events_{days}d") for days in windows])
 
 
@@ -216,69 +225,110 @@ def check_against_spec(columns: list[str], spec: FeatureSpec) -> None:
 
 
 def build_samples(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
-    rules = cfg.samples
-    events_path = cfg.table_path(EVENTS_TABLE)
-    last_label_day = ds + dt.timedelta(days=rules.attribution_days)
-    require_table(spark, events_path, "ingest_events")
-    attributed = read_partitions(spark, events_path, "dt", ds, last_label_day)
-    if rules.attribution_days and attributed.where(F.col("dt") == last_label_day).isEmpty():
-        raise PipelineError(f"labels of {ds} are not mature: they need the events of {last_label_day} "
-                            f"(attribution window {rules.attribution_days} days); ingest that day first")
-    day_events = attributed.where(F.col("dt") == ds)
-    if day_events.isEmpty():
-        raise PipelineError(f"no events of {ds} in {events_path}; run ingest_events for {ds} first")
-    sample_type = rules.sample_event_type
-    if sample_type is not None and day_events.where(F.col("event_type") == sample_type).isEmpty():
-        raise PipelineError(f"no samples of {ds}: samples mode {rules.mode!r} makes them from the {sample_type!r} "
-                            f"events of the day, and {ds} has none in {events_path}")
+    return samples_of_days(spark, cfg, [ds])
 
-    user_profile = read_partitions(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", ds, ds)
-    item_profile = read_partitions(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", ds, ds)
-    labeled = _labeled_pairs(day_events, attributed, rules, ds)
-    items = read_attribute_snapshot(spark, cfg, "items", ds)
+
+def samples_of_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date]) -> str:
+    """Write the samples of every day of `days` in one pass; each needs its events (and those of its attribution
+    window), its profiles and its attribute snapshots."""
+    rules, days = cfg.samples, sorted(set(days))
+    events_path = cfg.table_path(EVENTS_TABLE)
+    require_table(spark, events_path, "ingest_events")
+    _check_inputs(spark, events_path, partition_days(events_path, "dt"), days, rules)
+    attributed = read_partitions(spark, events_path, "dt", days[0],
+                                 days[-1] + dt.timedelta(days=rules.attribution_days))
+    day_events = attributed.where(F.col("dt").isin(days))
+    user_profile = read_days(spark, cfg.table_path(USER_PROFILE_TABLE), "as_of", days)
+    item_profile = read_days(spark, cfg.table_path(ITEM_PROFILE_TABLE), "as_of", days)
+    labeled = _labeled_pairs(day_events, attributed, rules)
+    items = read_attribute_snapshot(spark, cfg, "items", days)
     item_categories = None if items is None or cfg.dataset.item_category is None else items.select(
-        "item_id", F.col(cfg.dataset.item_category).alias("category"))
+        "item_id", "dt", F.col(cfg.dataset.item_category).alias("category"))
     cross = user_category_history(
         spark.read.format("delta").load(cfg.table_path(USER_CATEGORY_DAILY_TABLE)),
-        labeled.select("user_id", "item_id"), item_categories, ds, cfg.profiles.windows,
-        cfg.dataset.canonical_event_types,
-    ) if item_categories is not None else labeled.select("user_id", "item_id").limit(0)
-    users = read_attribute_snapshot(spark, cfg, "users", ds)
+        labeled.select(*PAIR), item_categories, days, cfg.profiles.windows, cfg.dataset.canonical_event_types,
+    ) if item_categories is not None else labeled.select(*PAIR).limit(0)
+    users = read_attribute_snapshot(spark, cfg, "users", days)
     samples = with_features(labeled, user_profile, item_profile, users, items, cross)
-    samples = samples.withColumn("dt", F.lit(ds)).persist()
+    samples = samples.select(*[c for c in samples.columns if c != "dt"], "dt").persist()  # the table's order
     try:
         check_against_spec(samples.columns, feature_spec(cfg))
         _check_leaks(samples, rules)
-        replace_partition(samples, cfg.table_path(SAMPLES_TABLE), {"dt": ds})
+        replace_days(samples, cfg.table_path(SAMPLES_TABLE), "dt", days)
         labels = label_columns(rules.mode)
         stats = samples.agg(F.count(F.lit(1)).alias("rows"), *[F.avg(c).alias(c) for c in labels]).first()
     finally:
         samples.unpersist()
     rates = " ".join(f"{label}_rate={stats[label]:.4f}" for label in labels)
-    return f"build_samples {ds}: rows={stats['rows']} {rates}"
+    return f"build_samples {days_label(days)}: rows={stats['rows']} {rates}"
 
 
-def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, rules: SampleConfig, ds: dt.date) -> DataFrame:
+def _check_inputs(spark: SparkSession, events_path: str, event_days: set[dt.date], days: Sequence[dt.date],
+                  rules: SampleConfig) -> None:
+    """Fail on the first day whose labels cannot be made: no events, immature labels, no events to sample from."""
+    for day in days:
+        if day not in event_days:
+            raise PipelineError(f"no events of {day} in {events_path}; run ingest_events for {day} first")
+        last_label_day = day + dt.timedelta(days=rules.attribution_days)
+        if rules.attribution_days and last_label_day not in event_days:
+            raise PipelineError(f"labels of {day} are not mature: they need the events of {last_label_day} "
+                                f"(attribution window {rules.attribution_days} days); ingest that day first")
+    sample_type = rules.sample_event_type
+    if sample_type is not None:
+        typed = read_days(spark, events_path, "dt", days).where(F.col("event_type") == sample_type)
+        with_samples = {row.dt for row in typed.select("dt").distinct().collect()}
+        for day in days:
+            if day not in with_samples:
+                raise PipelineError(f"no samples of {day}: samples mode {rules.mode!r} makes them from the "
+                                    f"{sample_type!r} events of the day, and {day} has none in {events_path}")
+
+
+def _labeled_pairs(day_events: DataFrame, attributed: DataFrame, rules: SampleConfig) -> DataFrame:
     if rules.mode == "ratings":
         return rating_samples(day_events, rules.like_threshold)
     positives = funnel_samples(day_events, attributed, rules)
     if rules.mode == "impressions":
         return positives
-    negatives = sample_negatives(positives, day_events, positive_item_weights(positives), rules.negatives_per_click,
-                                 ds)
+    negatives = sample_negatives(positives, day_events, positive_item_weights(positives), rules.negatives_per_click)
     return positives.withColumn("is_sampled_negative", F.lit(False)).unionByName(
         negatives.withColumn("is_sampled_negative", F.lit(True)))
 
 
 def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
+    """check_label_leak on each day's rows (a seeded sample of at most LEAK_CHECK_ROWS of a larger day), several
+    small days fetched at once."""
     features = feature_columns(samples.columns)
     numeric = {f.name for f in samples.schema.fields if isinstance(f.dataType, NumericType)}
     labels = list(label_columns(rules.mode))
-    total = samples.count()
-    subset = samples if total <= LEAK_CHECK_ROWS else samples.sample(fraction=LEAK_CHECK_ROWS / total, seed=17)
-    rows = subset.select(*[F.col(c).cast("double" if c in numeric else "string") for c in features],
-                         *labels).toPandas()
-    check_label_leak(rows, features, labels, rules.leak_auc_threshold, rules.missing_auc_threshold)
+    columns = [*[F.col(c).cast("double" if c in numeric else "string") for c in features], *labels, "dt"]
+    sizes = sorted((row.dt, row["count"]) for row in samples.groupBy("dt").count().collect())
+    batch: list[dt.date] = []
+
+    def check_batch() -> None:
+        if batch:
+            _check_days(samples.where(F.col("dt").isin(batch)).select(*columns).toPandas(), features, labels, rules)
+            batch.clear()
+
+    for day, size in sizes:
+        if size > LEAK_CHECK_ROWS:
+            # Seeded, so a re-run checks the same rows; a range job's sample of this day can differ from the daily
+            # job's (other days share its partitions), the rows written do not.
+            day_rows = samples.where(F.col("dt") == day)
+            _check_days(day_rows.sample(fraction=LEAK_CHECK_ROWS / size, seed=17).select(*columns).toPandas(),
+                        features, labels, rules)
+            continue
+        if sum(count for other, count in sizes if other in batch) + size > LEAK_CHECK_ROWS:
+            check_batch()
+        batch.append(day)
+    check_batch()
+
+
+def _check_days(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], rules: SampleConfig) -> None:
+    for day, day_rows in rows.groupby("dt", sort=True):
+        try:
+            check_label_leak(day_rows, features, labels, rules.leak_auc_threshold, rules.missing_auc_threshold)
+        except LabelLeakError as leak:
+            raise LabelLeakError(f"samples of {day}: {leak}") from None
 
 
 if __name__ == "__main__":

@@ -12,14 +12,16 @@ import datetime as dt
 import re
 import sys
 from dataclasses import dataclass
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
 from core.config import AttributeTable, DatasetConfig, PipelineConfig
+from core.delta_arrow import partition_days
 from core.errors import PipelineError
-from core.lake import read_partitions, replace_partition, require_table
+from core.lake import days_label, read_days, replace_days, require_table
 from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE
 from datasets.fetch import ensure_attribute_file
 from jobs.delimited import FIELD_COUNT, epoch_timestamp, read_lines, split_columns
@@ -62,23 +64,31 @@ def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetCo
     )
 
 
-def known_before(parsed: DataFrame, ds: dt.date) -> DataFrame:
-    """The parsed rows known at the start of ds: catalogue rows, and log rows of the days before ds."""
-    return parsed.where(F.col("known_day").isNull() | (F.col("known_day") < F.lit(ds)))
+def known_on(parsed: DataFrame, days: Sequence[dt.date]) -> DataFrame:
+    """Each parsed row once for every day of `days` at whose start it is known, that day as `dt`: a catalogue row
+    on every day, a log row on the days after its own."""
+    wanted = parsed.sparkSession.createDataFrame([(day,) for day in sorted(set(days))], "dt date")
+    return parsed.join(F.broadcast(wanted), F.col("known_day").isNull() | (F.col("known_day") < F.col("dt")))
 
 
-def one_row_per_id(parsed: DataFrame, keep: list[str]) -> DataFrame:
-    """Well-formed rows, one per id: the most frequent distinct row, ties broken by the smallest raw line.
+def one_row_per_id(parsed: DataFrame, keep: list[str], days: Sequence[dt.date]) -> DataFrame:
+    """Per day of `days` (`dt`), the well-formed rows known at its start, one per id: the most frequent distinct row,
+    ties broken by the smallest raw line.
 
     `conflict` is true when an id had more than one distinct attribute row (the loser is counted, not kept).
     """
     good = parsed.where(F.col("reason").isNull())
-    distinct = good.groupBy("id", *keep).agg(F.count(F.lit(1)).alias("copies"), F.min("raw").alias("raw"))
-    by_id = Window.partitionBy("id")
+    # Counted per day a row became known before being spread over the days that know it: a log holds far fewer
+    # distinct (id, attributes, day) than rows.
+    by_known_day = good.groupBy("id", *keep, "known_day").agg(F.count(F.lit(1)).alias("copies"),
+                                                              F.min("raw").alias("raw"))
+    distinct = known_on(by_known_day, days).groupBy("id", *keep, "dt").agg(
+        F.sum("copies").alias("copies"), F.min("raw").alias("raw"))
+    by_id = Window.partitionBy("id", "dt")
     ranked = distinct.withColumn(
         "rank", F.row_number().over(by_id.orderBy(F.desc("copies"), F.asc("raw")))
     ).withColumn("variants", F.count(F.lit(1)).over(by_id))
-    return ranked.where(F.col("rank") == 1).select("id", *keep, (F.col("variants") > 1).alias("conflict"))
+    return ranked.where(F.col("rank") == 1).select("id", *keep, (F.col("variants") > 1).alias("conflict"), "dt")
 
 
 def _typed(column: Column, name: str, table: AttributeTable) -> Column:
@@ -90,6 +100,12 @@ def _typed(column: Column, name: str, table: AttributeTable) -> Column:
 
 
 def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
+    return attributes_of_days(spark, cfg, [ds])
+
+
+def attributes_of_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date]) -> str:
+    """Write the snapshots of every day of `days` in one pass over each attribute file; the report's counts are
+    those of the day, or their sums over the days."""
     reports = []
     for kind, table_name in ATTRIBUTE_TABLES.items():
         table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
@@ -97,47 +113,49 @@ def ingest_attributes(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> 
             continue
         path = ensure_attribute_file(cfg, table)
         every_row = parse_attributes(read_lines(spark, path, table.header), table, cfg.dataset).persist()
-        parsed = known_before(every_row, ds).persist()
         try:
-            snapshot = one_row_per_id(parsed, table.keep).persist()
-            replace_partition(
-                snapshot.drop("conflict").withColumnRenamed("id", table.id_column).withColumn("dt", F.lit(ds)),
-                cfg.table_path(table_name), {"dt": ds},
-            )
-            bad = parsed.where(F.col("reason").isNotNull()).select(
-                "reason", "raw", F.lit(table_name).alias("table"), F.lit(ds).alias("dt"))
-            replace_partition(bad, cfg.table_path(f"{ATTRIBUTES_QUARANTINE_TABLE}/{table_name}"), {"dt": ds})
+            snapshot = one_row_per_id(every_row, table.keep, days).persist()
+            replace_days(snapshot.drop("conflict").withColumnRenamed("id", table.id_column),
+                         cfg.table_path(table_name), "dt", days)
+            bad = known_on(every_row.where(F.col("reason").isNotNull()), days).select(
+                "reason", "raw", F.lit(table_name).alias("table"), "dt")
+            replace_days(bad, cfg.table_path(f"{ATTRIBUTES_QUARANTINE_TABLE}/{table_name}"), "dt", days)
             read = every_row.count()
+            known = every_row.where(F.col("known_day").isNotNull()).groupBy("known_day").count().collect()
+            known_later = sum(count for day in days for known_day, count in known if known_day >= day)
             reports.append(AttributeReport(
-                table=table_name, read=read, written=snapshot.count(), malformed=bad.count(),
-                conflicting_ids=snapshot.where("conflict").count(), known_later=read - parsed.count(),
+                table=table_name, read=read * len(set(days)), written=snapshot.count(), malformed=bad.count(),
+                conflicting_ids=snapshot.where("conflict").count(), known_later=known_later,
             ))
             snapshot.unpersist()
         finally:
-            parsed.unpersist()
             every_row.unpersist()
-    return "ingest_attributes " + str(ds) + ": " + ("; ".join(map(str, reports)) or "no attribute tables")
+    return (f"ingest_attributes {days_label(days)}: "
+            + ("; ".join(map(str, reports)) or "no attribute tables"))
 
 
-def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str, ds: dt.date) -> DataFrame | None:
-    """The users/items snapshot of day D keyed by `user_id`/`item_id`; None when the dataset has no such table.
+def read_attribute_snapshot(spark: SparkSession, cfg: PipelineConfig, kind: str,
+                            days: Sequence[dt.date]) -> DataFrame | None:
+    """The users/items snapshots of `days`, keyed by `user_id`/`item_id` and `dt` (the snapshot's day); None when the
+    dataset has no such table.
 
-    Fails clearly when D has no snapshot (ingest_attributes for D has not run, or kept no row), except for a log's
-    (`known_at`) snapshot of the dataset's first day.
+    Fails clearly when a day has no snapshot (ingest_attributes for it has not run, or kept no row), except for a
+    log's (`known_at`) snapshot of the dataset's first day.
     """
     table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
     if table is None:
         return None
     path = cfg.table_path(ATTRIBUTE_TABLES[kind])
-    require_table(spark, path, f"ingest_attributes for {ds}")
-    key = "user_id" if kind == "users" else "item_id"
-    snapshot = read_partitions(spark, path, "dt", ds, ds)
+    require_table(spark, path, f"ingest_attributes for {min(days)}")
     # An empty snapshot would join as "no attributes" and silently null every category or demographic of the day.
     # Only a log's snapshot of the dataset's first day may be empty: nothing was known before the log began.
-    first_day_of_a_log = table.known_at is not None and ds <= cfg.dataset.window.start
-    if not first_day_of_a_log and snapshot.isEmpty():
-        raise PipelineError(f"no {kind} snapshot of {ds} in {path}; run ingest_attributes for {ds} first")
-    return snapshot.withColumnRenamed(table.id_column, key)
+    may_be_empty = {cfg.dataset.window.start} if table.known_at is not None else set()
+    missing = sorted(set(days) - partition_days(path, "dt") - may_be_empty)
+    if missing:
+        listed = ", ".join(map(str, missing))
+        raise PipelineError(f"no {kind} snapshot of {listed} in {path}; run ingest_attributes for {listed} first")
+    key = "user_id" if kind == "users" else "item_id"
+    return read_days(spark, path, "dt", days).withColumnRenamed(table.id_column, key)
 
 
 if __name__ == "__main__":

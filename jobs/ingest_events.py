@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -22,7 +23,7 @@ from core.cli import run_day_job
 from core.config import DatasetConfig, PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
-from core.lake import replace_partition
+from core.lake import days_label, replace_days
 from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
@@ -48,12 +49,13 @@ class IngestReport:
         return f"ingest_events {self.ds}: read={self.read} written={self.written} quarantined={total} ({reasons})"
 
 
-def check_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> DataFrame:
-    """Type and validate the raw lines delivered for day ds; `reason` is null for a good event.
+def check_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt.date]) -> DataFrame:
+    """Type and validate the raw lines delivered for `days` (one day of a daily source, any days of a dump); `reason`
+    is null for a good event.
 
     Returns every delivered line once, with the canonical event columns, `reason` (duplicates not yet
-    marked), the content key of a good row (`key_high`, `key_low`) and `line`, its position in read order.
-    Lines of a `dump` source that belong to other days are not delivered on ds and are left out.
+    marked), the content key of a good row (`key_high`, `key_low`), `line`, its position in read order, and `dt`, the
+    day it is delivered on (a good event's local day). Lines of a `dump` source that belong to other days are left out.
     """
     rows = split_columns(lines, dataset.source.delimiter, dataset.source.columns)
     typed = rows.select(
@@ -67,12 +69,13 @@ def check_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> D
         _value(dataset).alias("value"),
         _has_value(dataset).alias("value_given"),
     ).withColumn("local_day", F.to_date(F.from_utc_timestamp("event_time", dataset.timezone)))
-    delivered = typed.where(_delivery_day(dataset, ds) == F.lit(ds))
-    checked = delivered.withColumn("reason", _first_failed_check(dataset, ds, len(dataset.source.columns)))
+    delivered = typed.withColumn("delivery_day", _delivery_day(dataset, days)).where(
+        F.col("delivery_day").isin(sorted(set(days))))
+    checked = delivered.withColumn("reason", _first_failed_check(dataset, len(dataset.source.columns)))
     content = [F.col("user_id"), F.col("item_id"), F.col("event_type"), F.col("event_time"), F.col("value")]
     good = F.col("reason").isNull()
     return checked.select(
-        "raw", "reason", "user_id", "item_id", "event_type", "event_time", "value", F.col("local_day").alias("dt"),
+        "raw", "reason", "user_id", "item_id", "event_type", "event_time", "value", F.col("delivery_day").alias("dt"),
         # Two differently seeded 64-bit hashes make a 128-bit key (collisions are not a practical concern) at a
         # fraction of sha2's cost; it becomes the event_id.
         F.when(good, F.xxhash64(*content)).alias("key_high"),
@@ -114,9 +117,9 @@ def duplicate_groups(exceptions: DataFrame) -> DataFrame:
         F.col("group_high").alias("key_high"), F.col("group_low").alias("key_low"), "first_line", "copies")
 
 
-def classify_raw_events(lines: DataFrame, dataset: DatasetConfig, ds: dt.date) -> DataFrame:
+def classify_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt.date]) -> DataFrame:
     """check_raw_events, then mark_duplicates in one plan (ingest_day materializes the exceptional lines first)."""
-    checked = check_raw_events(lines, dataset, ds)
+    checked = check_raw_events(lines, dataset, days)
     return mark_duplicates(checked, duplicate_groups(exceptional_lines(checked)))
 
 
@@ -148,7 +151,7 @@ def valid_events(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNull()).select(*EVENTS.fieldNames())
 
 
-def quarantined_rows(checked: DataFrame, exceptions: DataFrame, ds: dt.date) -> DataFrame:
+def quarantined_rows(checked: DataFrame, exceptions: DataFrame) -> DataFrame:
     """The rows to quarantine, each with its raw line: found by position in a re-read that does not parse.
 
     The positions are the rejected lines and the later copies of each duplicated event: for an event delivered
@@ -170,8 +173,8 @@ def quarantined_rows(checked: DataFrame, exceptions: DataFrame, ds: dt.date) -> 
     # `raw` and `line` only: the optimizer prunes the parse away, except what a dump's delivery filter needs, so the
     # positions are those of the pass that found them. No broadcast hint: a day delivered twice over has as many
     # positions as lines, and the joins see the materialized size of `exceptions`.
-    return (checked.select("raw", "line").join(positions, "line")
-            .select("reason", "raw", F.lit(ds).alias("dt")))
+    return (checked.select("raw", "line", "dt").join(positions, "line")
+            .select("reason", "raw", "dt"))
 
 
 def _event_type(dataset: DatasetConfig) -> Column:
@@ -200,17 +203,20 @@ def _value(dataset: DatasetConfig) -> Column:
     return F.when(~F.isnan(number), number)
 
 
-def _delivery_day(dataset: DatasetConfig, ds: dt.date) -> Column:
-    """The day whose ingest sees a row: a dump is replayed as if each day's rows arrived that day."""
+def _delivery_day(dataset: DatasetConfig, days: Sequence[dt.date]) -> Column:
+    """The day whose ingest sees a row: a dump is replayed as if each day's rows arrived that day; a daily source's
+    file is one day's (`days` is that day)."""
     if dataset.source.layout == "daily":
-        return F.lit(ds)
+        if len(set(days)) != 1:
+            raise PipelineError(f"a daily source ({dataset.name}) is ingested one day at a time, not {len(days)}")
+        return F.lit(days[0])
     start, end = F.lit(dataset.window.start), F.lit(dataset.window.end)
     # Rows before/after the window (or with no usable time) arrive with its first/last day, so that
     # each is quarantined exactly once instead of vanishing.
     return F.coalesce(F.least(F.greatest(F.col("local_day"), start), end), start)
 
 
-def _first_failed_check(dataset: DatasetConfig, ds: dt.date, n_columns: int) -> Column:
+def _first_failed_check(dataset: DatasetConfig, n_columns: int) -> Column:
     value_ok = F.col("value").isNotNull()
     if dataset.value_range is not None:
         low, high = dataset.value_range
@@ -222,7 +228,7 @@ def _first_failed_check(dataset: DatasetConfig, ds: dt.date, n_columns: int) -> 
         "unknown_event_type": F.col("event_type").isNull(),
         "bad_event_time": F.col("event_time").isNull(),
         "bad_value": F.col("value_given") & ~value_ok,
-        "out_of_window": F.col("local_day") != F.lit(ds),
+        "out_of_window": F.col("local_day") != F.col("delivery_day"),
     }
     assert tuple(checks) == QUARANTINE_REASONS[: len(checks)], "checks must follow QUARANTINE_REASONS"
     reason = F.lit(None).cast("string")
@@ -233,15 +239,38 @@ def _first_failed_check(dataset: DatasetConfig, ds: dt.date, n_columns: int) -> 
 
 def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestReport:
     """Read, classify and write day ds; fails clearly on a delivery without rows or a day without any event."""
-    dataset = cfg.dataset
-    if not dataset.window.start <= ds <= dataset.window.end:
-        raise NoInputError(
-            f"{ds} is outside the window of dataset {dataset.name} ({dataset.window.start}..{dataset.window.end})"
-        )
-    path = ensure_source(cfg, ds)
-    checked = check_raw_events(read_lines(spark, path, dataset.source.header), dataset, ds)
+    return ingest_days(spark, cfg, [ds])[0]
+
+
+def events_of_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date]) -> str:
+    """ingest_days as the range runner reports it: the totals of the days, and which were empty."""
+    reports = ingest_days(spark, cfg, days)
+    if len(reports) == 1:
+        return str(reports[0])
+    quarantined: dict[str, int] = {}
+    for report in reports:
+        for reason, count in report.quarantined.items():
+            quarantined[reason] = quarantined.get(reason, 0) + count
+    reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(quarantined.items())) or "none"
+    empty = [str(report.ds) for report in reports if report.read == 0]
+    return (f"ingest_events {days_label(days)}: read={sum(r.read for r in reports)} "
+            f"written={sum(r.written for r in reports)} quarantined={sum(quarantined.values())} ({reasons})"
+            + (f"; empty days, later jobs skip them: {', '.join(empty)}" if empty else ""))
+
+
+def ingest_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date]) -> list[IngestReport]:
+    """Ingest every day of `days` (a dump's in one pass over it; a daily source's one file at a time), day order."""
+    dataset, days = cfg.dataset, sorted(set(days))
+    for ds in days:
+        if not dataset.window.start <= ds <= dataset.window.end:
+            raise NoInputError(f"{ds} is outside the window of dataset {dataset.name} "
+                               f"({dataset.window.start}..{dataset.window.end})")
+    if dataset.source.layout == "daily" and len(days) > 1:
+        return [report for ds in days for report in ingest_days(spark, cfg, [ds])]
+    path = ensure_source(cfg, days[0])
+    checked = check_raw_events(read_lines(spark, path, dataset.source.header), dataset, days)
     if dataset.source.layout == "daily" and checked.isEmpty():
-        raise NoInputError(f"no raw rows for {ds} in {path} (dataset {dataset.name})")
+        raise NoInputError(f"no raw rows for {days[0]} in {path} (dataset {dataset.name})")
     # Two passes that parse the raw lines (find the exceptional lines, write the events) and, when there is anything
     # to quarantine, a third that only reads them. No cache of the day has to fit in memory: on 10M synthetic events
     # one pass that sorted whole rows by content to find the copies and cached them was slower.
@@ -251,29 +280,37 @@ def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestR
         # Materialized first, so that the joins below see its true (usually tiny) size.
         nothing_to_quarantine = exceptions.count() == 0
         classified = mark_duplicates(checked, duplicate_groups(exceptions))
-        replace_partition(valid_events(classified), events_path, {"dt": ds})
+        replace_days(valid_events(classified), events_path, "dt", days)
         # A clean day still replaces its quarantine partition: a re-run drops the rows of an earlier delivery.
         quarantine = (spark.createDataFrame([], EVENTS_QUARANTINE) if nothing_to_quarantine
-                      else quarantined_rows(checked, exceptions, ds))
-        replace_partition(quarantine, quarantine_path, {"dt": ds})
+                      else quarantined_rows(checked, exceptions))
+        replace_days(quarantine, quarantine_path, "dt", days)
     finally:
         exceptions.unpersist()
     # Counted from the partitions just written, without Spark: the events from their files' footers, the (usually
     # small) quarantine's reasons read. Two Spark jobs took 3-5 s of a 10M-event ingest; a Spark Observation is no
     # option either: after one, Spark 4.1 failed later ML jobs of the same session with "Task not serializable:
     # ObservationManager" (the range runner's gbdt_leaves).
-    written = rows_between(events_path, "dt", ds, ds)
+    events = delta_dataset(events_path)
     reasons = delta_dataset(quarantine_path).to_table(
-        columns=["reason"], filter=pads.field("dt") == ds).column("reason").value_counts()
-    quarantined = {count["values"].as_py(): count["counts"].as_py() for count in reasons}
-    read = written + sum(quarantined.values())
-    report = IngestReport(ds=ds, read=read, written=written, quarantined=quarantined)
-    if read and not written:  # (read == 0 is an empty day of a dump: see the module's doc)
-        raise NoInputError(f"{report}: every row of {ds} was quarantined; see {quarantine_path}")
-    log = pa.Table.from_pylist([{"read": read, "written": written, "quarantined": read - written, "dt": ds}],
-                               INGEST_LOG)
-    replace_rows(cfg.table_path(INGEST_LOG_TABLE), log, {"dt": ds}, ["dt"])
-    return report
+        columns=["reason", "dt"], filter=pads.field("dt").isin(days)).group_by(["dt", "reason"]).aggregate(
+        [("reason", "count")]).to_pylist()
+    reports = []
+    for ds in days:
+        written = events.count_rows(filter=pads.field("dt") == ds)
+        quarantined = {row["reason"]: row["reason_count"] for row in reasons if row["dt"] == ds}
+        reports.append(IngestReport(ds=ds, read=written + sum(quarantined.values()), written=written,
+                                    quarantined=quarantined))
+    # (read == 0 is an empty day of a dump: see the module's doc)
+    lost = [report for report in reports if report.read and not report.written]
+    logged = [report for report in reports if report not in lost]
+    if logged:
+        log = pa.Table.from_pylist([{"read": r.read, "written": r.written, "quarantined": r.read - r.written,
+                                     "dt": r.ds} for r in logged], INGEST_LOG)
+        replace_rows(cfg.table_path(INGEST_LOG_TABLE), log, {"dt": [r.ds for r in logged]}, ["dt"])
+    if lost:
+        raise NoInputError(f"{lost[0]}: every row of {lost[0].ds} was quarantined; see {quarantine_path}")
+    return reports
 
 
 def day_has_events(cfg: PipelineConfig, ds: dt.date) -> bool:

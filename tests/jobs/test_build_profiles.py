@@ -32,6 +32,9 @@ def random_log(seed, days=10, events=120):
 
 
 def spark_profiles(spark, log, as_of, profiles=PROFILES):
+    """{key column: {entity: profile row}} as of one day; with a list of days, {(day, entity): row}, all in one
+    pass."""
+    days = as_of if isinstance(as_of, list) else [as_of]
     events = spark.createDataFrame([tuple(e[f] for f in EVENTS.fieldNames()) for e in log], EVENTS)
     # Every day of the log, D and later included: the transforms themselves must look only before D.
     items = spark.createDataFrame(list(CATEGORIES.items()), "item_id string, genres array<string>")
@@ -39,12 +42,12 @@ def spark_profiles(spark, log, as_of, profiles=PROFILES):
         rollup(events, ["user_id"], EVENT_TYPES),
         rollup(with_item_category(events, items, "genres"), ["user_id", "category"], EVENT_TYPES),
         rollup(events, ["user_id", "item_id"], EVENT_TYPES),
-        as_of, profiles, EVENT_TYPES)
-    item_rows = item_profile(rollup(events, ["item_id"], EVENT_TYPES), as_of, profiles, EVENT_TYPES)
+        days, profiles, EVENT_TYPES)
+    item_rows = item_profile(rollup(events, ["item_id"], EVENT_TYPES), days, profiles, EVENT_TYPES)
     as_dicts = {}
     for key, frame in (("user_id", users), ("item_id", item_rows)):
-        as_dicts[key] = {row[key]: {c: row[c] for c in frame.columns if c not in (key, "as_of")}
-                         for row in frame.collect()}
+        as_dicts[key] = {(row["as_of"], row[key]) if days is as_of else row[key]:
+                         {c: row[c] for c in frame.columns if c not in (key, "as_of")} for row in frame.collect()}
     return as_dicts
 
 
@@ -66,6 +69,17 @@ def test_spark_profiles_equal_the_pure_python_reference(spark, as_of):
     got = spark_profiles(spark, log, as_of)
     for key in ("user_id", "item_id"):
         assert_same(got[key], reference_profiles(log, as_of, PROFILES, EVENT_TYPES, CATEGORIES, key))
+
+
+def test_many_days_in_one_pass_equal_the_reference_of_each_day(spark):
+    log = random_log(seed=3)
+    days = [START + dt.timedelta(days=n) for n in (0, 1, 2, 5, 9, 10, 12)]  # a gap, the log's first and after its end
+    together = spark_profiles(spark, log, days)
+    for key in ("user_id", "item_id"):
+        assert {day for day, _ in together[key]} == set(days) - {START}  # nothing before the first day
+        for day in days:
+            assert_same({entity: row for (as_of, entity), row in together[key].items() if as_of == day},
+                        reference_profiles(log, day, PROFILES, EVENT_TYPES, CATEGORIES, key))
 
 
 def test_profiles_of_a_day_ignore_every_change_on_that_day_or_later(spark):

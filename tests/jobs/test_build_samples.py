@@ -61,14 +61,35 @@ def test_impressions_get_click_and_click_through_conversion_labels(spark):
         ("u1", "i1", 1, 1), ("u1", "i2", 1, 1), ("u1", "i3", 0, 0), ("u2", "i1", 0, 0)]
 
 
+def test_funnel_labels_of_two_days_in_one_pass_equal_each_day_on_its_own(spark):
+    next_day, third = D + dt.timedelta(days=1), D + dt.timedelta(days=2)
+    log = events(spark, [
+        ("u1", "i1", "impression", D, None), ("u1", "i1", "click", D, None),
+        ("u1", "i1", "impression", next_day, None), ("u1", "i1", "click", next_day, None),
+        ("u1", "i1", "conversion", third, None),  # attributed to next_day's sample only (W = 1)
+        ("u2", "i2", "impression", D, None), ("u2", "i2", "click", D, None),
+        ("u2", "i2", "conversion", next_day, None),  # attributed to D's sample (and next_day's, which has none)
+    ])
+    both = funnel_samples(log.where(log.dt.isin([D, next_day])), log, FUNNEL)
+    one_by_one = [row for day in (D, next_day) for row in pairs(funnel_samples(
+        log.where(log.dt == day), log.where(log.dt.between(day, day + dt.timedelta(days=1))), FUNNEL),
+        "dt", "label_click", "label_conversion")]
+    assert pairs(both, "dt", "label_click", "label_conversion") == sorted(one_by_one) == [
+        ("u1", "i1", D, 1, 0), ("u1", "i1", next_day, 1, 1), ("u2", "i2", D, 1, 1)]
+
+
 def test_negatives_are_seeded_by_day_popular_and_never_touched_items(spark):
     popularity = pd.DataFrame({"item_id": [f"i{n}" for n in range(50)], "weight": [1000] + [1] * 49})
     rows = [(f"u{u}", "i1", "pv", D, None) for u in range(30)] + [(f"u{u}", "i0", "cart", D, None) for u in range(15)]
     day = events(spark, rows)
-    positives = day.where("event_type = 'pv'").select("user_id", "item_id").distinct()
-    first = pairs(sample_negatives(positives, day, popularity, 2, D))
-    assert first == pairs(sample_negatives(positives, day, popularity, 2, D))  # a re-run draws the same
-    assert first != pairs(sample_negatives(positives, day, popularity, 2, D + dt.timedelta(days=1)))
+    positives = day.where("event_type = 'pv'").select("user_id", "item_id", "dt").distinct()
+    first = pairs(sample_negatives(positives, day, popularity.assign(dt=D), 2))
+    assert first == pairs(sample_negatives(positives, day, popularity.assign(dt=D), 2))  # a re-run draws the same
+    next_day = D + dt.timedelta(days=1)
+    moved = [(user, item, kind, next_day, value) for user, item, kind, _, value in rows]
+    later = sample_negatives(events(spark, moved).where("event_type = 'pv'").select("user_id", "item_id", "dt"),
+                             events(spark, moved), popularity.assign(dt=next_day), 2)
+    assert first != pairs(later)
     per_user = pd.Series([u for u, _ in first]).value_counts()
     assert len(per_user) == 30 and (per_user == 2).all()
     assert all(item != "i1" for _, item in first)  # the clicked item itself
@@ -84,8 +105,9 @@ def test_cross_features_count_the_users_past_events_in_the_items_categories(spar
     categories = spark.createDataFrame([("i1", ["a"]), ("i2", ["a", "b"]), ("i3", ["a"]), ("i9", ["b"])],
                                        "item_id string, category array<string>")
     daily = rollup(with_item_category(log, categories, "category"), ["user_id", "category"], ["pv"])
-    sample_pairs = log.sparkSession.createDataFrame([("u1", "i3"), ("u1", "i9")], "user_id string, item_id string")
-    got = user_category_history(daily, sample_pairs, categories, D, [1, 7], ["pv"])
+    sample_pairs = log.sparkSession.createDataFrame([("u1", "i3", D), ("u1", "i9", D)],
+                                                    "user_id string, item_id string, dt date")
+    got = user_category_history(daily, sample_pairs, categories, [D], [1, 7], ["pv"])
     assert pairs(got, "cross_category_events_1d", "cross_category_events_7d") == [
         ("u1", "i3", 1, 2), ("u1", "i9", 0, 1)]
 
@@ -93,11 +115,13 @@ def test_cross_features_count_the_users_past_events_in_the_items_categories(spar
 def test_a_user_with_a_history_but_none_in_the_items_categories_counts_zero_and_a_cold_user_null(spark):
     # The same literal rows as the GBDT's and the TF model's tests of missing values: u1 has a history (a profile),
     # none of it in i9's categories (0, a real zero); u2 has no history at all (null, unknown).
-    labeled = spark.createDataFrame([("u1", "i3", 1), ("u1", "i9", 0), ("u2", "i3", 1)],
-                                    "user_id string, item_id string, label_like int")
-    profile = spark.createDataFrame([("u1", 3, 1)], "user_id string, n_pv_7d bigint, days_since_last_event int")
-    items = spark.createDataFrame([("i3", 5), ("i9", 2)], "item_id string, n_pv_7d bigint")
-    cross = spark.createDataFrame([("u1", "i3", 2)], "user_id string, item_id string, cross_category_events_7d bigint")
+    labeled = spark.createDataFrame([("u1", "i3", D, 1), ("u1", "i9", D, 0), ("u2", "i3", D, 1)],
+                                    "user_id string, item_id string, dt date, label_like int")
+    profile = spark.createDataFrame([("u1", 3, 1, D)],
+                                    "user_id string, n_pv_7d bigint, days_since_last_event int, as_of date")
+    items = spark.createDataFrame([("i3", 5, D), ("i9", 2, D)], "item_id string, n_pv_7d bigint, as_of date")
+    cross = spark.createDataFrame([("u1", "i3", D, 2)],
+                                  "user_id string, item_id string, dt date, cross_category_events_7d bigint")
     got = with_features(labeled, profile, items, None, None, cross)
     assert pairs(got, "user_n_pv_7d", "cross_category_events_7d") == [
         ("u1", "i3", 3, 2), ("u1", "i9", 3, 0), ("u2", "i3", None, None)]
@@ -108,10 +132,10 @@ def test_negatives_share_the_positives_item_distribution_new_items_included(spar
     rows = [(f"u{u}", "i_new", "pv", D, None) for u in range(20)]
     rows += [(f"u{u}", "i_old", "pv", D, None) for u in range(20, 40)]
     day = events(spark, rows)
-    positives = day.select("user_id", "item_id").distinct()
+    positives = day.select("user_id", "item_id", "dt").distinct()
     weights = positive_item_weights(positives)
-    assert weights.to_dict("list") == {"item_id": ["i_new", "i_old"], "weight": [20, 20]}
-    negatives = pairs(sample_negatives(positives, day, weights, 1, D))
+    assert weights.to_dict("list") == {"dt": [D, D], "item_id": ["i_new", "i_old"], "weight": [20, 20]}
+    negatives = pairs(sample_negatives(positives, day, weights, 1))
     # Each user touched one of the two items, so its one negative is the other: both items are drawn 20 times,
     # as often as each is a positive.
     assert negatives == sorted([(f"u{u}", "i_old") for u in range(20)] + [(f"u{u}", "i_new") for u in range(20, 40)])

@@ -38,9 +38,11 @@ def test_a_list_separator_is_taken_literally_not_as_a_regex(spark):
 def test_one_row_per_id_keeps_the_most_frequent_variant_and_flags_the_conflict(spark):
     lines = ["7\tA\t1990\tDrama", "7\tA\t1990\tDrama", "7\tB\t1990\tDrama", "8\tC\t1991\tWar",
              "9\tZ\t1992\tX", "9\tY\t1992\tX"]
-    got = one_row_per_id(parse_attributes(lines_frame(spark, lines), ITEMS, MOVIELENS_DATASET), ITEMS.keep).collect()
-    assert sorted((r.id, r.movie_title, r.conflict) for r in got) == [
-        ("7", "A", True), ("8", "C", False), ("9", "Y", True)]  # 9: a tie, the smaller raw line wins
+    day = dt.date(1998, 1, 1)
+    got = one_row_per_id(parse_attributes(lines_frame(spark, lines), ITEMS, MOVIELENS_DATASET), ITEMS.keep,
+                         [day]).collect()
+    assert sorted((r.id, r.movie_title, r.conflict, r.dt) for r in got) == [
+        ("7", "A", True, day), ("8", "C", False, day), ("9", "Y", True, day)]  # 9: a tie, the smaller raw line wins
 
 
 def test_snapshot_of_movielens_attributes_lands_in_delta(spark, tmp_path):
@@ -61,10 +63,10 @@ def test_snapshot_of_movielens_attributes_lands_in_delta(spark, tmp_path):
         ("1", 24, "M", ds), ("2", 53, "F", ds)]
     items_table = spark.read.format("delta").load(cfg.table_path("item_attributes")).collect()
     assert [(r.item_id, r.genres) for r in items_table] == [("1", ["Animation", "Comedy"])]
-    assert [r.item_id for r in read_attribute_snapshot(spark, cfg, "items", ds).collect()] == ["1"]
+    assert [r.item_id for r in read_attribute_snapshot(spark, cfg, "items", [ds]).collect()] == ["1"]
     # The next day's jobs must not join an absent snapshot as "no attributes".
     with pytest.raises(PipelineError, match="no items snapshot of 1998-01-02 .*run ingest_attributes for 1998-01-02"):
-        read_attribute_snapshot(spark, cfg, "items", ds + dt.timedelta(days=1))
+        read_attribute_snapshot(spark, cfg, "items", [ds + dt.timedelta(days=1)])
 
 
 def test_a_snapshot_read_from_a_log_holds_only_what_was_known_before_the_day(spark, tmp_path):
@@ -83,11 +85,11 @@ def test_a_snapshot_read_from_a_log_holds_only_what_was_known_before_the_day(spa
     report = ingest_attributes(spark, cfg, day)
     assert "item_attributes: read=7 written=1 malformed=1 ids_with_conflicting_rows=0 known_after_start_of_day=4" \
         in report
-    snapshot = [tuple(r) for r in read_attribute_snapshot(spark, cfg, "items", day).select("item_id", "category_id")
+    snapshot = [tuple(r) for r in read_attribute_snapshot(spark, cfg, "items", [day]).select("item_id", "category_id")
                 .collect()]
     assert snapshot == [("100", "cat_a")]  # the two rows of 11-25 that would make it cat_b are not known yet
     ingest_attributes(spark, cfg, day + dt.timedelta(days=2))
-    later = read_attribute_snapshot(spark, cfg, "items", day + dt.timedelta(days=2)).select("item_id", "category_id")
+    later = read_attribute_snapshot(spark, cfg, "items", [day + dt.timedelta(days=2)]).select("item_id", "category_id")
     assert sorted(tuple(r) for r in later.collect()) == [("100", "cat_b"), ("200", "cat_c")]
     quarantined = spark.read.format("delta").load(cfg.table_path("attributes_quarantine/item_attributes"))
     assert [r.raw for r in quarantined.where(quarantined.dt == day).collect()] == ["7,300,cat_d,pv,not_a_time"]

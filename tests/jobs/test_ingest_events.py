@@ -56,15 +56,15 @@ def collect(frame):
     return sorted(frame.collect(), key=lambda row: (row["raw"], row["reason"] or ""))
 
 
-def test_each_row_gets_its_reason_and_local_day(spark):
+def test_each_row_gets_its_reason_and_delivery_day(spark):
     taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
-    got = collect(classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, D))
+    got = collect(classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, [D]))
     good = dict(dt=D, value=None)
     expected = sorted([
         Row(raw=TAOBAO_LINES[0], reason=None, event_id=event_id("1", "100", "pv", LOCAL_1125_0030),
             user_id="1", item_id="100", event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
         Row(raw=TAOBAO_LINES[1], reason="out_of_window", event_id=None, user_id="1", item_id="101",
-            event_type="pv", event_time=utc(LOCAL_1124_2330), value=None, dt=dt.date(2017, 11, 24)),
+            event_type="pv", event_time=utc(LOCAL_1124_2330), **good),  # before the window: its first day's
         Row(raw=TAOBAO_LINES[2], reason=None, event_id=event_id("1", "102", "pv", LOCAL_1125_2330),
             user_id="1", item_id="102", event_type="pv", event_time=utc(LOCAL_1125_2330), **good),
         Row(raw=TAOBAO_LINES[4], reason="duplicate", event_id=None, user_id="1", item_id="100",
@@ -76,9 +76,9 @@ def test_each_row_gets_its_reason_and_local_day(spark):
         Row(raw=TAOBAO_LINES[7], reason="unknown_event_type", event_id=None, user_id="2", item_id="100",
             event_type=None, event_time=utc(LOCAL_1125_0030), **good),
         Row(raw=TAOBAO_LINES[8], reason="bad_event_time", event_id=None, user_id="2", item_id="100",
-            event_type="pv", event_time=None, value=None, dt=None),
+            event_type="pv", event_time=None, **good),  # no time: delivered on the window's first day
         Row(raw=TAOBAO_LINES[9], reason="malformed", event_id=None, user_id="2", item_id="100",
-            event_type="pv", event_time=None, value=None, dt=None),
+            event_type="pv", event_time=None, **good),
         Row(raw=TAOBAO_LINES[10], reason="malformed", event_id=None, user_id="2", item_id="100",
             event_type="pv", event_time=utc(LOCAL_1125_0030), **good),
         Row(raw=TAOBAO_LINES[11], reason=None, event_id=event_id("3", "100", "buy", LOCAL_1125_0030),
@@ -92,7 +92,7 @@ def test_each_row_gets_its_reason_and_local_day(spark):
 
 def test_a_dump_row_is_delivered_on_its_own_local_day(spark):
     taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
-    got = classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, dt.date(2017, 11, 26)).collect()
+    got = classify_raw_events(lines_frame(spark, TAOBAO_LINES), taobao, [dt.date(2017, 11, 26)]).collect()
     assert [(row["raw"], row["reason"], row["dt"]) for row in got] == [
         (TAOBAO_LINES[3], None, dt.date(2017, 11, 26))]
 
@@ -104,17 +104,17 @@ def test_an_epoch_outside_sparks_timestamp_range_is_a_bad_time_not_a_failed_day(
              f"2,100,5,pv,{last_second + 1}", "2,100,5,pv,-62135510401", f"2,100,5,pv,{last_second}"]
     frame = lines_frame(spark, lines)
     # Rows without a usable time arrive with the window's first day (D), a valid time after it with its last day.
-    assert sorted((row["raw"], row["reason"]) for row in classify_raw_events(frame, taobao, D).collect()) == sorted(
+    assert sorted((row["raw"], row["reason"]) for row in classify_raw_events(frame, taobao, [D]).collect()) == sorted(
         [(line, "bad_event_time") for line in lines[:3]])
     assert [(row["raw"], row["reason"], row["event_time"]) for row in
-            classify_raw_events(frame, taobao, taobao.window.end).collect()] == [
+            classify_raw_events(frame, taobao, [taobao.window.end]).collect()] == [
         (lines[3], "out_of_window", dt.datetime(9999, 12, 30, 23, 59, 59))]
 
 
 def test_rating_outside_range_or_not_a_number_is_bad_value(spark):
     movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
     lines = ["1\t2\t6\t881250949", "1\t3\tx\t881250949", "1\t4\t\t881250949", "1\t5\t3\t881250949"]
-    got = classify_raw_events(lines_frame(spark, lines), movielens, dt.date(1997, 12, 4))
+    got = classify_raw_events(lines_frame(spark, lines), movielens, [dt.date(1997, 12, 4)])
     rows = sorted(got.collect(), key=lambda row: row["raw"])
     assert [(row["raw"], row["reason"], row["value"]) for row in rows] == [
         ("1\t2\t6\t881250949", "bad_value", 6.0),
@@ -129,7 +129,7 @@ def test_event_id_depends_on_content_only(spark):
     movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
     lines = ["1\t5\t3\t881250949", "1\t5\t3.0\t881250949", "1\t5\t4\t881250949", "2\t5\t3\t881250949"]
     ids = {row["raw"]: row["event_id"]
-           for row in classify_raw_events(lines_frame(spark, lines), movielens, dt.date(1997, 12, 4)).collect()}
+           for row in classify_raw_events(lines_frame(spark, lines), movielens, [dt.date(1997, 12, 4)]).collect()}
     # "3" and "3.0" are the same rating: the second is a duplicate of the first, not a new event.
     assert ids[lines[1]] is None
     assert len({ids[lines[0]], ids[lines[2]], ids[lines[3]]}) == 3
@@ -150,7 +150,7 @@ def test_of_three_copies_the_first_in_read_order_is_kept_and_a_rejected_row_is_n
     lines = ["1\t5\t3.00\t881250949", "1\t5\t3\t881250949", "1\t5\t3.0\t881250949",
              "1\t5\t3\t881250949\textra", "1\t6\t3\t881250949"]
     got = {row["raw"]: (row["reason"], row["event_id"] is not None)
-           for row in classify_raw_events(lines_frame(spark, lines), movielens, dt.date(1997, 12, 4)).collect()}
+           for row in classify_raw_events(lines_frame(spark, lines), movielens, [dt.date(1997, 12, 4)]).collect()}
     assert got == {lines[0]: (None, True), lines[1]: ("duplicate", False), lines[2]: ("duplicate", False),
                    lines[3]: ("malformed", False), lines[4]: (None, True)}
 
@@ -159,7 +159,7 @@ def test_a_daily_delivery_quarantines_rows_of_other_days(spark):
     synthetic = load_config(["conf/local.yaml", SYNTHETIC]).dataset
     midnight_ms = 1704153600000  # 2024-01-02 00:00 UTC
     lines = [f"u1,i1,impression,{midnight_ms - 1}", f"u1,i1,impression,{midnight_ms}"]
-    got = classify_raw_events(lines_frame(spark, lines), synthetic, dt.date(2024, 1, 1))
+    got = classify_raw_events(lines_frame(spark, lines), synthetic, [dt.date(2024, 1, 1)])
     assert sorted((row["raw"], row["reason"]) for row in got.collect()) == [
         (lines[0], None), (lines[1], "out_of_window")]
 
