@@ -1,11 +1,13 @@
-"""A backfill equals the single-day runs: one `jobs.backfill` over a range into one lake, then every day
-as its own process (`jobs.backfill --start D --end D`) into another; a checksum per table and partition.
+"""Range mode against per-day mode of the range runner: the data jobs (jobs.backfill.HISTORY_JOBS) of a range in a
+fresh lake, once in range mode (each job one Spark job for every day) and once day by day (--per-day, as the DAG
+runs them), each its own process; a checksum per table partition; the wall times side by side.
 
-    python -m bench.backfill_equivalence [--start 1998-03-24 --end 1998-04-22]   (BENCH_QUICK=1: 2 days)
-Both sides run the data jobs (jobs.backfill.HISTORY_JOBS), whose tables are compared; the recall, GBDT and model
-jobs take ~2 min more per day on MovieLens, and the DAG test re-runs them for one day and compares
-every table but ranker_metrics, model_registry and gbdt_metrics.
-Figure: wall time of the backfill and of the single-day runs; the number of partitions that differ (0).
+    python -m bench.backfill_equivalence [--dataset movielens_100k] [--start 1997-09-20 --end 1998-04-22]
+        [--per-day-end 1997-10-19] [--lengths 10,30,100]                      (BENCH_QUICK=1: 3 days)
+Per-day mode costs ~30 s a day on MovieLens, so --per-day-end can stop it early: the days it built are compared
+(a day's partitions depend only on the days before it) and its whole-range time is extrapolated from its
+seconds per day, labelled so. --lengths adds range-mode runs of the first N days, for how the cost grows with the
+range. Figures: seconds of each run, per-day / range ratio, the number of partitions that differ (0).
 """
 from __future__ import annotations
 
@@ -20,52 +22,77 @@ from pyspark.sql import functions as F
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.cli import parse_day
 from core.config import date_range, load_config
+from core.delta_arrow import is_delta_table
 from core.spark import build_session
 from jobs.backfill import HISTORY_JOBS
 
-DATASET = "conf/datasets/movielens_100k.yaml"
-TABLES = {"events": "dt", "user_attributes": "dt", "item_attributes": "dt",
-          "user_daily": "dt", "item_daily": "dt", "user_category_daily": "dt",
+TABLES = {"events": "dt", "events_quarantine": "dt", "ingest_log": "dt", "user_attributes": "dt",
+          "item_attributes": "dt", "user_daily": "dt", "item_daily": "dt", "user_category_daily": "dt",
           "user_item_daily": "dt", "user_profile": "as_of", "item_profile": "as_of", "samples": "dt"}
 
 
-def partition_checksums(spark, lake: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """(table, partition) -> (rows, order-independent sum of row hashes)."""
+def partition_checksums(spark, lake: str, days: list[dt.date]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(table, partition) -> (rows, order-independent sum of row hashes) for the partitions of `days`."""
     sums = {}
     for table, column in TABLES.items():
-        frame = spark.read.format("delta").load(f"{lake}/{table}")
+        path = f"{lake}/{table}"
+        if not is_delta_table(path):  # a table the dataset never writes (no user attributes on Taobao)
+            continue
+        frame = spark.read.format("delta").load(path).where(F.col(column).isin(days))
         row_hash = F.xxhash64(*[F.col(c) for c in sorted(frame.columns)]).cast("decimal(38,0)")  # no overflow
         for row in frame.groupBy(column).agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("hash")).collect():
             sums[(table, str(row[column]))] = (row["rows"], row["hash"])
     return sums
 
 
+def backfill(dataset: str, name: str, start: dt.date, end: dt.date, *flags: str) -> float:
+    """Seconds of one jobs.backfill process of the data jobs over [start, end] into a fresh lake `name`."""
+    lake = DATA_DIR / name
+    shutil.rmtree(lake, ignore_errors=True)
+    overlay = write_overlay(name, {"lake_root": str(lake), "artifact_root": str(DATA_DIR / f"{name}_artifacts")})
+    conf = ",".join(["conf/local.yaml", f"conf/datasets/{dataset}.yaml", str(overlay)])
+    seconds: dict = {}
+    with stopwatch(seconds, name):
+        subprocess.run([sys.executable, "-m", "jobs.backfill", "--start", str(start), "--end", str(end),
+                        "--jobs", ",".join(HISTORY_JOBS), "--conf", conf, *flags],
+                       check=True, stdout=subprocess.DEVNULL)
+    return seconds[name]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=parse_day, default=dt.date(1998, 4, 21) if quick() else dt.date(1998, 3, 24))
-    parser.add_argument("--end", type=parse_day, default=dt.date(1998, 4, 22))
+    parser.add_argument("--dataset", default="movielens_100k")
+    parser.add_argument("--start", type=parse_day, help="default: the dataset's first day")
+    parser.add_argument("--end", type=parse_day, help="default: the dataset's last day (quick: start + 2)")
+    parser.add_argument("--per-day-end", type=parse_day, help="last day of the per-day run (default: --end)")
+    parser.add_argument("--lengths", default="", help="comma-separated range lengths in days to time in range mode")
     args = parser.parse_args(argv)
-    lakes = {name: DATA_DIR / f"lake_{name}" for name in ("backfill", "single_days")}
-    seconds: dict = {}
-    days = date_range(args.start, args.end)
-    for name, lake in lakes.items():
-        shutil.rmtree(lake, ignore_errors=True)
-        conf = ",".join(["conf/local.yaml", DATASET, str(write_overlay(f"lake_{name}", {"lake_root": str(lake)}))])
-        runs = [(args.start, args.end)] if name == "backfill" else [(day, day) for day in days]
-        with stopwatch(seconds, name):
-            for start, end in runs:
-                subprocess.run([sys.executable, "-m", "jobs.backfill", "--start", str(start), "--end", str(end),
-                                "--jobs", ",".join(HISTORY_JOBS), "--conf", conf],
-                               check=True, stdout=subprocess.DEVNULL)
-    spark = build_session(load_config(["conf/local.yaml", DATASET]))
-    backfill, single = (partition_checksums(spark, str(lakes[name])) for name in ("backfill", "single_days"))
-    differing = sorted(key for key in backfill.keys() | single.keys() if backfill.get(key) != single.get(key))
+    cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml"])
+    start = args.start or cfg.dataset.window.start
+    end = args.end or (start + dt.timedelta(days=2) if quick() else cfg.dataset.window.end)
+    per_day_end = min(args.per_day_end or end, end)
+    days, per_day_days = date_range(start, end), date_range(start, per_day_end)
+    seconds = {"range": backfill(args.dataset, "lake_range", start, end),
+               "per_day": backfill(args.dataset, "lake_per_day", start, per_day_end, "--per-day")}
+    by_length = {length: backfill(args.dataset, f"lake_range_{length}", start, start + dt.timedelta(days=length - 1))
+                 for length in map(int, filter(None, args.lengths.split(",")))}
+    spark = build_session(cfg)
+    in_range, per_day = (partition_checksums(spark, str(DATA_DIR / lake), per_day_days)
+                         for lake in ("lake_range", "lake_per_day"))
+    differing = sorted(key for key in in_range.keys() | per_day.keys() if in_range.get(key) != per_day.get(key))
+    per_day_whole = seconds["per_day"] * len(days) / len(per_day_days)
     write_result(
-        "backfill_equivalence", dataset="movielens_100k", days=len(days),
-        rows=sum(rows for rows, _ in backfill.values()), seconds=seconds, partitions=len(backfill),
-        differing_partitions=[f"{table}/{part}" for table, part in differing],
-        compared="one backfill process vs one process per day (data jobs), checksum per table partition",
-        ratio=round(seconds["single_days"] / seconds["backfill"], 2),
+        "backfill_equivalence" + ("" if args.dataset == "movielens_100k" else f"_{args.dataset}"),
+        dataset=args.dataset, range=f"{start}..{end}", days=len(days),
+        seconds_range_mode=round(seconds["range"], 1), per_day_mode_days=len(per_day_days),
+        seconds_per_day_mode=round(seconds["per_day"], 1),
+        seconds_per_day_mode_whole_range=round(per_day_whole, 1),
+        per_day_whole_range_is="measured" if per_day_end == end else "extrapolated from its seconds per day",
+        per_day_over_range=round(per_day_whole / seconds["range"], 1),
+        seconds_range_mode_by_length={length: round(value, 1) for length, value in by_length.items()},
+        partitions_compared=len(per_day), differing_partitions=[f"{table}/{part}" for table, part in differing],
+        compared="jobs.backfill range mode vs --per-day, each one process from a fresh lake (data jobs); "
+                 "checksum per table partition of the per-day run's days",
     )
     if differing:
         sys.exit(f"{len(differing)} partitions differ: {differing[:5]}")

@@ -3,6 +3,11 @@
 Each day's partitions equal those of running the jobs one day at a time, and re-running any day or range
 replaces exactly those partitions. Without --start/--end the config's `run` range is used.
 
+Range mode (the default for more than one day): the ingest jobs, rollups, profiles and samples of every day of the
+range each run as one Spark job (`RANGE_JOBS`: every row and aggregate keyed by its day, so each partition is the one
+the daily job writes; a daily-delivered source is still ingested a file at a time), then the later jobs day by day.
+--per-day runs every job one day at a time, day after day, as the DAG does.
+
 With --with-models, each day's Spark jobs are followed by what the DAG runs after them: per ranker of
 `ranker.models`, `models.train` then the gate `models.validate_and_export`, each its own process (TensorFlow stays
 out of the Spark driver), so a range gets the candidates and model versions daily runs would. A rejected model does
@@ -20,6 +25,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from typing import Callable, Sequence
 
 from core.cli import parse_day
 from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
@@ -27,13 +33,13 @@ from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.spark import build_session
 from core.tables import SAMPLES_TABLE
-from jobs.build_daily_rollups import build_daily_rollups
-from jobs.build_profiles import build_profiles
-from jobs.build_samples import build_samples
+from jobs.build_daily_rollups import build_daily_rollups, rollups_of_days
+from jobs.build_profiles import build_profiles, profiles_of_days
+from jobs.build_samples import build_samples, samples_of_days
 from jobs.evaluate_recall import evaluate_recall
 from jobs.gbdt_leaves import gbdt_leaves
-from jobs.ingest_attributes import ingest_attributes
-from jobs.ingest_events import empty_days, ingest_day
+from jobs.ingest_attributes import attributes_of_days, ingest_attributes
+from jobs.ingest_events import empty_days, events_of_days, ingest_day
 from jobs.recall_als import recall_als
 from jobs.recall_itemcf import recall_itemcf
 from jobs.recall_merge import recall_merge
@@ -55,6 +61,10 @@ DAY_JOBS = (
 )
 # What the days after them read (rollups, profiles, samples); recall and GBDT of past days are not needed to run a day.
 HISTORY_JOBS = ("ingest_attributes", "ingest_events", "build_daily_rollups", "build_profiles", "build_samples")
+# The day jobs that also compute many days in one job, and that job: the first ones of DAY_JOBS.
+RANGE_JOBS = {"ingest_attributes": attributes_of_days, "ingest_events": events_of_days,
+              "build_daily_rollups": rollups_of_days, "build_profiles": profiles_of_days,
+              "build_samples": samples_of_days}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"(default: all of {', '.join(name for name, _ in DAY_JOBS)})")
     parser.add_argument("--with-models", action="store_true",
                         help="after each day's Spark jobs, train and gate every ranker of ranker.models on that day")
+    parser.add_argument("--per-day", action="store_true",
+                        help="run every job one day at a time (as the DAG does) instead of rollups, profiles and "
+                             "samples of the whole range in one job each")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.conf)
@@ -75,26 +88,66 @@ def main(argv: list[str] | None = None) -> int:
             raise PipelineError(f"--end {end} is before --start {start}")
         spark = build_session(cfg)
         began = time.perf_counter()
+        run = run_day_jobs_per_day if args.per_day else run_day_jobs_in_range
         if args.with_models:
-            for ds in history_to_build(cfg, start, built_days(cfg)):
-                run_day_jobs(spark, cfg, ds, HISTORY_JOBS)
-        rejected, empty = [], []
-        for ds in date_range(start, end):
-            if not run_day_jobs(spark, cfg, ds, args.jobs):
-                empty.append(str(ds))
-            elif args.with_models:
-                rejected += [f"{model} {ds}" for model in cfg.ranker.models
-                             if not train_and_gate(args.conf, model, ds)]
+            history = history_to_build(cfg, start, built_days(cfg))
+            if history:
+                run(spark, cfg, history, HISTORY_JOBS)
+        rejected: list[str] = []
+
+        def train_every_model(ds: dt.date) -> None:
+            rejected.extend(f"{model} {ds}" for model in cfg.ranker.models
+                            if not train_and_gate(args.conf, model, ds))
+
+        days = date_range(start, end)
+        built = run(spark, cfg, days, args.jobs, train_every_model if args.with_models else None)
+        empty = [str(ds) for ds in days if ds not in built]
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    empty_days = f"({len(empty)} empty: {', '.join(empty)}) " if empty else ""
-    print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days {empty_days}in "
+    empty_note = f"({len(empty)} empty: {', '.join(empty)}) " if empty else ""
+    print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days {empty_note}in "
           f"{time.perf_counter() - began:.1f}s; tables under {cfg.lake_root}")
     if rejected:
         print(f"rejected by the gate (blessed versions kept): {', '.join(rejected)}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_day_jobs_per_day(spark, cfg: PipelineConfig, days: Sequence[dt.date], names: Sequence[str],
+                         after_day: Callable[[dt.date], None] | None = None) -> list[dt.date]:
+    """Every named job of a day, then `after_day` of it, day after day; the days that were not empty."""
+    built = []
+    for ds in days:
+        if run_day_jobs(spark, cfg, ds, names):
+            built.append(ds)
+            if after_day:
+                after_day(ds)
+    return built
+
+
+def run_day_jobs_in_range(spark, cfg: PipelineConfig, days: Sequence[dt.date], names: Sequence[str],
+                          after_day: Callable[[dt.date], None] | None = None) -> list[dt.date]:
+    """The same partitions as run_day_jobs_per_day: each named range job once, for every day (the ingest jobs) or
+    every day that is not empty (the others), then the later jobs and `after_day` day by day; the days that were not
+    empty."""
+    selected = [name for name, _ in DAY_JOBS if name in names]
+    if len(days) == 1 or not any(name in RANGE_JOBS for name in selected):
+        return run_day_jobs_per_day(spark, cfg, days, names, after_day)
+    for name in [name for name in selected if name in RANGE_JOBS]:
+        targets = days if name.startswith("ingest_") else [ds for ds in days if ds not in empty_days(cfg)]
+        if targets:
+            began = time.perf_counter()
+            print(f"{RANGE_JOBS[name](spark, cfg, targets)}  [{name}: {time.perf_counter() - began:.1f}s]",
+                  flush=True)
+    built = [ds for ds in days if ds not in empty_days(cfg)]
+    later = [name for name in selected if name not in RANGE_JOBS]
+    for ds in built:
+        if later:
+            run_day_jobs(spark, cfg, ds, later)
+        if after_day:
+            after_day(ds)
+    return built
 
 
 def run_day_jobs(spark, cfg: PipelineConfig, ds: dt.date, names) -> bool:
