@@ -22,6 +22,7 @@ from core.config import date_range
 from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
 from features.samples import feature_columns, label_columns
+from jobs.label_leak import missing_flag_auc
 from models.inputs import latest_snapshot, record_batches
 from models.train import train
 
@@ -47,7 +48,7 @@ def baseline_metrics(cfg, day: dt.date) -> dict:
 
 def missingness_auc(cfg, day: dt.date) -> dict:
     """The best AUC (as max(AUC, 1 - AUC)) that one feature's missing flag alone gets on day D's label, and which
-    feature: 0.5 when missingness says nothing about the label (the leak alarm fails a day above
+    feature: 0.5 when missingness says nothing about the label (the leak alarm, jobs.label_leak, fails a day above
     samples.missing_auc_threshold)."""
     label = label_columns(cfg.samples.mode)[0]
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
@@ -56,7 +57,7 @@ def missingness_auc(cfg, day: dt.date) -> dict:
     labels = table.column(label).to_numpy()
     best = {"auc": 0.5, "feature": None}
     for name in features:
-        value = auc(pc.is_null(table.column(name)).to_numpy(zero_copy_only=False).astype(float), labels)
+        value = missing_flag_auc(pc.is_null(table.column(name)).to_numpy(zero_copy_only=False), labels)
         if value is not None and max(value, 1 - value) > best["auc"]:
             best = {"auc": max(value, 1 - value), "feature": name}
     return best

@@ -25,19 +25,15 @@ from core.config import PipelineConfig, SampleConfig
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.lake import days_label, read_days, read_partitions, replace_days, require_table
-from core.metrics import auc as ranking_auc
 from core.tables import EVENTS_TABLE, ITEM_PROFILE_TABLE, SAMPLES_TABLE, USER_CATEGORY_DAILY_TABLE, USER_PROFILE_TABLE
 from features.samples import feature_columns, label_columns
 from features.spec import FeatureSpec, feature_spec, window_column
 from jobs.build_daily_rollups import with_item_category
 from jobs.build_profiles import history, total_events, window_sums
 from jobs.ingest_attributes import read_attribute_snapshot
+from jobs.label_leak import LabelLeakError, check_label_leak
 
 LEAK_CHECK_ROWS = 200_000  # the leak alarm looks at a seeded sample of at most this many rows
-
-
-class LabelLeakError(PipelineError):
-    """A single feature predicts a label of the evaluation day almost perfectly."""
 
 
 PAIR = ["user_id", "item_id", "dt"]  # a sample: a user and an item on a day
@@ -160,58 +156,6 @@ def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item
     joined = item_category.join(per_category, ["user_id", "category", "dt"])
     return joined.groupBy(*PAIR).agg(
         *[F.sum(window_column("events", days)).alias(f"cross_category_events_{days}d") for days in windows])
-
-
-# A missing flag fails a day only when its gap in missing rates between the labels is also this many standard
-# errors from zero: on a small day (MovieLens 1997-12-10: 40 ratings) a 53-point gap is 3.4 of them, a chance
-# pattern, where the old Taobao negatives' 68-point gap over ~35k rows was ~150.
-MISSING_GAP_MIN_Z = 5.0
-# A feature constant within each label is a leak only when each label has this many rows: two rows are always
-# "constant within each label".
-CONSTANT_CHECK_MIN_ROWS = 20
-
-
-def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], threshold: float,
-                     missing_threshold: float) -> None:
-    """Raise LabelLeakError naming the first feature that tells a label apart on its own: by its values (AUC or
-    1 - AUC above `threshold`, missing values ranked lowest), by whether it is missing (the same AUC of its missing
-    flag above `missing_threshold`, with a gap in missing rates of at least MISSING_GAP_MIN_Z standard errors), or by
-    being constant within each label (of at least CONSTANT_CHECK_MIN_ROWS rows) with different values across them.
-
-    rows: the feature columns (numbers as floats, anything else as strings, None where missing) and the labels."""
-    for label in labels:
-        y = rows[label].to_numpy(dtype=int)
-        for feature in features:
-            values = rows[feature]
-            if pd.api.types.is_numeric_dtype(values):
-                _fail_above(ranking_auc(values.to_numpy(dtype=float), y), threshold,
-                            f"feature {feature} predicts {label}")
-            missing = values.isna().to_numpy(dtype=float)
-            if _gap_z(missing, y) >= MISSING_GAP_MIN_Z:
-                _fail_above(ranking_auc(missing, y), missing_threshold,
-                            f"whether feature {feature} is missing predicts {label}")
-            per_label = values.astype(object).fillna("<missing>").groupby(y).unique()
-            enough = min(np.sum(y == 0), np.sum(y == 1)) >= CONSTANT_CHECK_MIN_ROWS
-            if enough and all(len(v) == 1 for v in per_label) and per_label[0][0] != per_label[1][0]:
-                raise LabelLeakError(f"feature {feature} is {per_label[0][0]!r} on every row where {label} is 0 and "
-                                     f"{per_label[1][0]!r} on every row where it is 1: it leaks the label")
-
-
-def _gap_z(flags: np.ndarray, y: np.ndarray) -> float:
-    """|rate of flags among y = 1 - among y = 0| in standard errors of a two-proportion test (0 without both labels
-    or when the flag is constant)."""
-    positives, negatives = flags[y == 1], flags[y == 0]
-    if not len(positives) or not len(negatives):
-        return 0.0
-    pooled = flags.mean()
-    error = np.sqrt(pooled * (1 - pooled) * (1 / len(positives) + 1 / len(negatives)))
-    return float(abs(positives.mean() - negatives.mean()) / error) if error > 0 else 0.0
-
-
-def _fail_above(auc: float | None, threshold: float, what: str) -> None:
-    if auc is not None and max(auc, 1 - auc) > threshold:
-        raise LabelLeakError(f"{what} with univariate AUC {auc:.4f} (threshold {threshold}): it very likely leaks "
-                             f"the label")
 
 
 def check_against_spec(columns: list[str], spec: FeatureSpec) -> None:

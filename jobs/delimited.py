@@ -54,5 +54,10 @@ def epoch_timestamp(text: Column, time_unit: str) -> Column:
     return F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
 
 
+def local_day(timestamp: Column, timezone: str) -> Column:
+    """The calendar day of a (UTC) timestamp in the dataset's time zone: the day an event or attribute row is of."""
+    return F.to_date(F.from_utc_timestamp(timestamp, timezone))
+
+
 def _blank_to_null(column: Column) -> Column:
     return F.when(column == "", None).otherwise(column)

@@ -24,7 +24,7 @@ from core.errors import PipelineError
 from core.lake import days_label, read_days, replace_days, require_table
 from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE
 from datasets.fetch import ensure_attribute_file
-from jobs.delimited import FIELD_COUNT, epoch_timestamp, read_lines, split_columns
+from jobs.delimited import FIELD_COUNT, epoch_timestamp, local_day, read_lines, split_columns
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetCo
     malformed = (F.col(FIELD_COUNT) != len(table.columns)) | F.col(table.id_column).isNull()
     if table.known_at is not None:
         known_time = epoch_timestamp(F.col(table.known_at), dataset.time_unit)
-        known_day = F.to_date(F.from_utc_timestamp(known_time, dataset.timezone))
+        known_day = local_day(known_time, dataset.timezone)
         malformed = malformed | known_day.isNull()
     return rows.select(
         "raw",

@@ -27,7 +27,7 @@ from core.lake import days_label, replace_days
 from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
-from jobs.delimited import FIELD_COUNT, epoch_timestamp, read_lines, split_columns
+from jobs.delimited import FIELD_COUNT, epoch_timestamp, local_day, read_lines, split_columns
 
 
 class NoInputError(PipelineError):
@@ -68,7 +68,7 @@ def check_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt
         _event_time(dataset).alias("event_time"),
         _value(dataset).alias("value"),
         _has_value(dataset).alias("value_given"),
-    ).withColumn("local_day", F.to_date(F.from_utc_timestamp("event_time", dataset.timezone)))
+    ).withColumn("local_day", local_day(F.col("event_time"), dataset.timezone))
     delivered = typed.withColumn("delivery_day", _delivery_day(dataset, days)).where(
         F.col("delivery_day").isin(sorted(set(days))))
     checked = delivered.withColumn("reason", _first_failed_check(dataset, len(dataset.source.columns)))
