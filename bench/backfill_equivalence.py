@@ -83,16 +83,17 @@ def main(argv: list[str] | None = None) -> None:
     per_day_whole = seconds["per_day"] * len(days) / len(per_day_days)
     write_result(
         "backfill_equivalence" + ("" if args.dataset == "movielens_100k" else f"_{args.dataset}"),
-        dataset=args.dataset, range=f"{start}..{end}", days=len(days),
-        seconds_range_mode=round(seconds["range"], 1), per_day_mode_days=len(per_day_days),
-        seconds_per_day_mode=round(seconds["per_day"], 1),
-        seconds_per_day_mode_whole_range=round(per_day_whole, 1),
-        per_day_whole_range_is="measured" if per_day_end == end else "extrapolated from its seconds per day",
-        per_day_over_range=round(per_day_whole / seconds["range"], 1),
-        seconds_range_mode_by_length={length: round(value, 1) for length, value in by_length.items()},
+        dataset=args.dataset, range=f"{start}..{end}", days=len(days), per_day_mode_days=len(per_day_days),
+        rows=sum(rows for rows, _ in in_range.values()),
+        seconds={"range_mode": round(seconds["range"], 1), "per_day_mode": round(seconds["per_day"], 1),
+                 **{f"range_mode_first_{length}_days": round(value, 1) for length, value in by_length.items()}},
+        per_day_mode_whole_range_seconds=round(per_day_whole, 1),
+        per_day_mode_whole_range_is="measured" if per_day_end == end else "extrapolated from its seconds per day",
+        ratio=round(per_day_whole / seconds["range"], 1),
         partitions_compared=len(per_day), differing_partitions=[f"{table}/{part}" for table, part in differing],
-        compared="jobs.backfill range mode vs --per-day, each one process from a fresh lake (data jobs); "
-                 "checksum per table partition of the per-day run's days",
+        compared="jobs.backfill range mode vs --per-day, each one process from a fresh lake (data jobs); ratio: "
+                 "per-day seconds for the whole range / range-mode seconds; checksum per table partition of the "
+                 "per-day run's days",
     )
     if differing:
         sys.exit(f"{len(differing)} partitions differ: {differing[:5]}")

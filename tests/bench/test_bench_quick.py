@@ -22,8 +22,8 @@ QUICK_RESULTS = ("ingest_throughput", "profiles_incremental", "backfill_equivale
 QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_speed", "backfill_equivalence")
 # Not yet: each runs the whole chain of day jobs (recall, GBDT, training) over several days and costs 3-7 minutes even
 # on tiny data (measured side by side on 2 cores: quality with ranker_quality 403 s, full_day 265 s, scaling 211 s,
-# recall_jobs 184 s), which would take the suite past its ~30 minutes. backfill_equivalence (data jobs only, 2 days:
-# 4 JVM starts) takes 207 s. `BENCH_QUICK=1 make bench` runs them all.
+# recall_jobs 184 s), which would take the suite past its ~30 minutes. backfill_equivalence runs the data jobs only
+# (3 days in range mode, then per day: 3 JVM starts). `BENCH_QUICK=1 make bench` runs them all.
 QUICK_NOT_IN_CI = ("recall_jobs", "quality_movielens_100k", "ranker_quality_movielens_100k",
                    "full_day_movielens_100k", "scaling")
 
