@@ -36,24 +36,42 @@ def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequen
     at least MISSING_GAP_MIN_Z standard errors), or by being constant within each label (of at least
     CONSTANT_CHECK_MIN_ROWS rows) with different values across them.
 
+    Rows of one user (one item) are not independent draws: a day of few users, one of them new and generous, makes
+    "the user has no profile" look like a predictor of a like. So the standard errors and the row count of a user's
+    (`user_*`, `cross_*`) or an item's (`item_*`) feature count that entity's distinct ids (`user_id`, `item_id` in
+    rows), not rows: z * sqrt(entities / rows), the effective sample size when every entity's rows are alike.
+
     rows: the feature columns (numbers as floats, anything else as strings, None where missing) and the labels."""
     for label in labels:
         y = rows[label].to_numpy(dtype=int)
         for feature in features:
             values = rows[feature]
+            entities = _entities(rows, feature)
+            shrink = np.sqrt(_units(entities, np.ones(len(y), dtype=bool)) / len(y)) if len(y) else 1.0
             if pd.api.types.is_numeric_dtype(values):
                 value_auc = ranking_auc(values.to_numpy(dtype=float), y)
-                if _auc_z(value_auc, y) >= VALUE_AUC_MIN_Z:
+                if _auc_z(value_auc, y) * shrink >= VALUE_AUC_MIN_Z:
                     _fail_above(value_auc, threshold, f"feature {feature} predicts {label}")
             missing = values.isna().to_numpy(dtype=float)
-            if _gap_z(missing, y) >= MISSING_GAP_MIN_Z:
+            if _gap_z(missing, y) * shrink >= MISSING_GAP_MIN_Z:
                 _fail_above(missing_flag_auc(values.isna().to_numpy(), y), missing_threshold,
                             f"whether feature {feature} is missing predicts {label}")
             per_label = values.astype(object).fillna("<missing>").groupby(y).unique()
-            enough = min(np.sum(y == 0), np.sum(y == 1)) >= CONSTANT_CHECK_MIN_ROWS
+            enough = min(_units(entities, y == 0), _units(entities, y == 1)) >= CONSTANT_CHECK_MIN_ROWS
             if enough and all(len(v) == 1 for v in per_label) and per_label[0][0] != per_label[1][0]:
                 raise LabelLeakError(f"feature {feature} is {per_label[0][0]!r} on every row where {label} is 0 and "
                                      f"{per_label[1][0]!r} on every row where it is 1: it leaks the label")
+
+
+def _entities(rows: pd.DataFrame, feature: str) -> np.ndarray | None:
+    """The ids of the entity a feature describes (None: each row is its own unit)."""
+    key = "item_id" if feature.startswith("item_") else "user_id" if feature.startswith(("user_", "cross_")) else None
+    return rows[key].to_numpy() if key in rows.columns else None
+
+
+def _units(entities: np.ndarray | None, where: np.ndarray) -> int:
+    """Independent units among the rows `where`: their distinct entities, or the rows."""
+    return int(np.sum(where)) if entities is None else len(pd.unique(entities[where]))
 
 
 def _auc_z(auc: float | None, y: np.ndarray) -> float:

@@ -169,6 +169,20 @@ def test_a_feature_missing_on_one_label_only_fails_the_day():
     check_label_leak(rows, ["item_n_pv_1d"], ["label_click"], 0.99, 0.75)
 
 
+def test_a_few_users_rows_count_as_a_few_units_not_as_many_rows():
+    # MovieLens 1998-01-29 in small: two users new that day (no profile) like most of what they rate, two with a
+    # profile dislike most. Per row the missing flag is 7.6 standard errors from no gap; per user, 4 units, 1.4.
+    def user(name, cold, likes, dislikes):
+        return [(name, None if cold else 3.0, label) for label in [1] * likes + [0] * dislikes]
+    few = pd.DataFrame(user("u1", True, 30, 10) + user("u2", True, 15, 5) + user("u3", False, 1, 39)
+                       + user("u4", False, 3, 17), columns=["user_id", "user_n_rating_1d", "label_like"])
+    check_label_leak(few, ["user_id", "user_n_rating_1d"], ["label_like"], 0.99, 0.75)
+    # The same rows from 120 different users: the same gap is now a pattern of the whole day, and it fails.
+    many = few.assign(user_id=[f"u{n}" for n in range(len(few))])
+    with pytest.raises(LabelLeakError, match="whether feature user_n_rating_1d is missing predicts label_like"):
+        check_label_leak(many, ["user_n_rating_1d"], ["label_like"], 0.99, 0.75)
+
+
 def test_a_text_feature_constant_within_each_label_fails_the_day():
     four = pd.DataFrame({"item_source": ["clicked", "clicked", "drawn", "drawn"],
                          "item_category_id": ["c1", "c2", "c1", "c2"], "user_n_pv_1d": [None] * 4,
