@@ -135,12 +135,14 @@ def run_day_jobs_in_range(spark, cfg: PipelineConfig, days: Sequence[dt.date], n
     if len(days) == 1 or not any(name in RANGE_JOBS for name in selected):
         return run_day_jobs_per_day(spark, cfg, days, names, after_day)
     for name in [name for name in selected if name in RANGE_JOBS]:
-        targets = days if name.startswith("ingest_") else [ds for ds in days if ds not in empty_days(cfg)]
+        empty = set() if name.startswith("ingest_") else empty_days(cfg)  # as logged by the ingest just run
+        targets = [ds for ds in days if ds not in empty]
         if targets:
             began = time.perf_counter()
             print(f"{RANGE_JOBS[name](spark, cfg, targets)}  [{name}: {time.perf_counter() - began:.1f}s]",
                   flush=True)
-    built = [ds for ds in days if ds not in empty_days(cfg)]
+    empty = empty_days(cfg)
+    built = [ds for ds in days if ds not in empty]
     later = [name for name in selected if name not in RANGE_JOBS]
     for ds in built:
         if later:

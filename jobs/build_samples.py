@@ -247,11 +247,14 @@ def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
     columns = [*[F.col(c).cast("double" if c in numeric else "string") for c in features], *labels, "dt"]
     sizes = sorted((row.dt, row["count"]) for row in samples.groupBy("dt").count().collect())
     batch: list[dt.date] = []
+    batched = 0
 
     def check_batch() -> None:
+        nonlocal batched
         if batch:
             _check_days(samples.where(F.col("dt").isin(batch)).select(*columns).toPandas(), features, labels, rules)
             batch.clear()
+            batched = 0
 
     for day, size in sizes:
         if size > LEAK_CHECK_ROWS:
@@ -261,9 +264,10 @@ def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
             _check_days(day_rows.sample(fraction=LEAK_CHECK_ROWS / size, seed=17).select(*columns).toPandas(),
                         features, labels, rules)
             continue
-        if sum(count for other, count in sizes if other in batch) + size > LEAK_CHECK_ROWS:
+        if batched + size > LEAK_CHECK_ROWS:
             check_batch()
         batch.append(day)
+        batched += size
     check_batch()
 
 

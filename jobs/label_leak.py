@@ -54,7 +54,7 @@ def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequen
                     _fail_above(value_auc, threshold, f"feature {feature} predicts {label}")
             missing = values.isna().to_numpy(dtype=float)
             if _gap_z(missing, y) * shrink >= MISSING_GAP_MIN_Z:
-                _fail_above(missing_flag_auc(values.isna().to_numpy(), y), missing_threshold,
+                _fail_above(missing_flag_auc(missing, y), missing_threshold,
                             f"whether feature {feature} is missing predicts {label}")
             per_label = values.astype(object).fillna("<missing>").groupby(y).unique()
             enough = min(_units(entities, y == 0), _units(entities, y == 1)) >= CONSTANT_CHECK_MIN_ROWS
