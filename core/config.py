@@ -38,6 +38,8 @@ class SparkConfig(_Frozen):
     delta_package: str
     # Any Spark setting, passed through verbatim (so a cluster overlay can set executors, memory, ...).
     settings: dict[str, str | int | float | bool]
+    # Start driver JVMs from a class-data-sharing archive of Spark's classes (core.class_archive) once one is built.
+    class_archive: bool
 
 
 class Window(_Frozen):

@@ -6,9 +6,11 @@ Run as a module to print the spark-submit flags for a config, so a job can be su
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import os
 import shlex
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,11 +48,28 @@ def cached_jars(cfg: PipelineConfig) -> list[str] | None:
     return jars
 
 
-def session_settings(cfg: PipelineConfig) -> dict[str, str]:
-    """Every Spark setting of a session: conf values first, then how to find the Delta jars."""
+def class_archive_path(cfg: PipelineConfig) -> Path:
+    """Where the driver JVM's class-data-sharing archive for this Java and this Spark lives (core.class_archive
+    builds it). A JVM that finds it stale (another Java build, another class path) warns and starts without it."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home, "bin", "java") if java_home else Path(shutil.which("java") or "java")
+    key = f"{java.resolve()}|{importlib.metadata.version('pyspark')}|{delta_package(cfg)}"
+    return Path(cfg.cache_dir) / "jvm" / f"spark-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
+
+
+def session_settings(cfg: PipelineConfig, archive_classes_to: Path | None = None) -> dict[str, str]:
+    """Every Spark setting of a session: conf values first, then how to find the Delta jars.
+
+    archive_classes_to: the driver JVM writes the classes it loaded there when it exits (core.class_archive);
+    otherwise it starts from the archive when there is one and the conf wants it."""
     settings = {key: _as_spark_value(value) for key, value in cfg.spark.settings.items()}
     # The project's log4j config first, the conf's JVM options after it (a later -D of the same property wins).
     java_options = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}", settings.get("spark.driver.extraJavaOptions")]
+    if archive_classes_to:
+        java_options.append(f"-XX:ArchiveClassesAtExit={archive_classes_to}")
+    elif cfg.spark.class_archive and class_archive_path(cfg).is_file():
+        # Spark's classes mapped from the archive instead of loaded and verified one by one.
+        java_options.append(f"-XX:SharedArchiveFile={class_archive_path(cfg)}")
     settings["spark.driver.extraJavaOptions"] = " ".join(option for option in java_options if option)
     # Python workers (pandas UDFs) must run this interpreter, not whatever `python3` is on PATH; a cluster
     # overlay sets it to the executors' environment instead.
@@ -111,14 +130,15 @@ def started_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None) -> dict[str, object]:
+def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None,
+                     archive_classes_to: Path | None = None) -> dict[str, object]:
     """submit_flags as SparkSubmitOperator arguments (jars or packages, conf), less the master: Airflow's
     Spark connection sets that.
 
     executor_py_files (the zip of `python -m ops.package`) goes on the executors' PYTHONPATH only: with
     `--py-files` the driver would import the project from the zip too, where core.config finds no conf/ folder.
     """
-    settings = session_settings(cfg)
+    settings = session_settings(cfg, archive_classes_to)
     if executor_py_files:
         settings["spark.executorEnv.PYTHONPATH"] = executor_py_files
     if "spark.jars" in settings:
@@ -126,9 +146,10 @@ def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None) 
     return {"packages": settings.pop("spark.jars.packages"), "conf": settings}
 
 
-def submit_flags(cfg: PipelineConfig, executor_py_files: str | None = None) -> list[str]:
+def submit_flags(cfg: PipelineConfig, executor_py_files: str | None = None,
+                 archive_classes_to: Path | None = None) -> list[str]:
     """spark-submit flags equivalent to build_session: the driver JVM needs the jars before Python runs."""
-    arguments = submit_arguments(cfg, executor_py_files)
+    arguments = submit_arguments(cfg, executor_py_files, archive_classes_to)
     flags = ["--master", cfg.spark.master, "--name", cfg.spark.app_name]
     flags += ["--jars", arguments["jars"]] if "jars" in arguments else ["--packages", arguments["packages"]]
     for key, value in arguments["conf"].items():

@@ -1,7 +1,8 @@
 """Fetch once, before several processes start at the same time, what each would otherwise fetch on first use:
-the dataset's files (MovieLens from its wheel, verified) and the Delta jars, which the first Spark session resolves
-into the Ivy cache. `make test` runs this before its two test workers, which would otherwise both resolve into one
-Ivy cache at once on a fresh clone.
+the dataset's files (MovieLens from its wheel, verified), the Delta jars, which the first Spark session resolves
+into the Ivy cache, and the driver JVM's class archive (core.class_archive). `make test` runs this before its two
+test workers, which would otherwise both resolve into one Ivy cache at once on a fresh clone; `make run` before its
+history and DAG.
 
     python -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.class_archive import ensure_class_archive
 from core.config import add_conf_option, load_config
 from core.errors import PipelineError
 from core.spark import build_session, cached_jars, jar_manifest
@@ -28,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if cached_jars(cfg) is None:
         build_session(cfg).stop()  # resolves the jars and writes their manifest
-    print(f"prepared {cfg.dataset.name}; Delta jars listed in {jar_manifest(cfg)}")
+    archive = ensure_class_archive(cfg, args.conf)  # after the jars: its JVM starts from them
+    print(f"prepared {cfg.dataset.name}; Delta jars listed in {jar_manifest(cfg)}; JVM class archive: "
+          f"{archive or 'none'}")
     return 0
 
 

@@ -3,6 +3,7 @@ import pytest
 from core.config import load_config
 from core.spark import (
     cached_jars,
+    class_archive_path,
     delta_package,
     jar_manifest,
     session_settings,
@@ -50,6 +51,23 @@ def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
     cfg = config(tmp_path, {"spark.driver.extraJavaOptions": "-Xss4m"})
     options = session_settings(cfg)["spark.driver.extraJavaOptions"].split()
     assert options[0].startswith("-Dlog4j2.configurationFile=file:") and options[1:] == ["-Xss4m"]
+
+
+def test_drivers_start_from_the_class_archive_once_it_is_built_unless_the_conf_says_not_to(tmp_path):
+    cfg = config(tmp_path)
+    archive = class_archive_path(cfg)
+    assert archive.parent == tmp_path / "cache" / "jvm" and archive.suffix == ".jsa"
+    assert "-XX:SharedArchiveFile" not in session_settings(cfg)["spark.driver.extraJavaOptions"]  # not built yet
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"archive")
+    assert session_settings(cfg)["spark.driver.extraJavaOptions"].split()[-1] == f"-XX:SharedArchiveFile={archive}"
+    dumping = session_settings(cfg, archive_classes_to=tmp_path / "new.jsa")["spark.driver.extraJavaOptions"]
+    assert dumping.split()[-1] == f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'}" and "SharedArchive" not in dumping
+    off = {"cache_dir": str(tmp_path / "cache"), "spark": {"class_archive": False}}
+    off = load_config(["conf/local.yaml", MOVIELENS, str(write_yaml(tmp_path / "off.yaml", off))])
+    assert "-XX:SharedArchiveFile" not in session_settings(off)["spark.driver.extraJavaOptions"]
+    other = write_yaml(tmp_path / "delta.yaml", {"spark": {"delta_package": "io.delta:delta-spark_4.0_2.13:4.0.0"}})
+    assert class_archive_path(load_config(["conf/local.yaml", MOVIELENS, str(other)])).name != archive.name
 
 
 def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(tmp_path, spark):
