@@ -18,7 +18,7 @@ AIRFLOW := env AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)
 	AIRFLOW_CONN_DAILYREC_SPARK='{"conn_type": "spark", "host": "$(SPARK_MASTER)"}' \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: setup run backfill airflow-db airflow-backfill package test lint lock bench clean-lake
+.PHONY: setup run backfill airflow-db airflow-backfill package test test-fast lint lock bench clean-lake
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,7 @@ $(VENV)/.installed: requirements.lock setup.cfg
 	touch $@
 
 run: setup airflow-db
+	$(PY) -m ops.prepare --conf $(CONF)
 	$(PY) -m ops.history --ds $(DAY) --conf $(CONF)
 	@echo "airflow dags test dailyrec $(DAY): log in $(AIRFLOW_HOME)/dags-test-$(DAY).log"
 	$(AIRFLOW) $(VENV)/bin/airflow dags test dailyrec $(DAY) > $(AIRFLOW_HOME)/dags-test-$(DAY).log 2>&1 \
@@ -68,6 +69,12 @@ lint: setup
 test: lint
 	$(PY) -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml  # what the tests use, whatever CONF is
 	$(PY) -m pytest -n 2 --dist worksteal
+
+# The fast tier, for the edit-test loop: every test not marked slow (pure transforms, blocks, config, small Spark
+# frames in one session a worker); `make test` runs these and the slow ones.
+test-fast: lint
+	$(PY) -m ops.prepare --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
+	$(PY) -m pytest -n 2 --dist worksteal -m "not slow"
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -26,6 +26,7 @@ def test_backfill_reports_a_bad_range_in_one_line(tmp_path, capsys):
     assert "error: --end 1998-04-20 is before --start 1998-04-22" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not TAOBAO_SAMPLE.is_file(), reason="the Taobao sample lives only in ../shared/data")
 def test_taobao_sample_strays_are_quarantined_once_as_out_of_window(spark, tmp_path):
     cfg = config_for(tmp_path, TAOBAO)

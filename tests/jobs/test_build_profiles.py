@@ -64,6 +64,7 @@ def assert_same(got, expected):
 
 @pytest.mark.parametrize("as_of", [START, START + dt.timedelta(days=1), START + dt.timedelta(days=4),
                                    START + dt.timedelta(days=9), START + dt.timedelta(days=12)])
+@pytest.mark.slow
 def test_spark_profiles_equal_the_pure_python_reference(spark, as_of):
     log = random_log(seed=1)
     got = spark_profiles(spark, log, as_of)
@@ -71,6 +72,7 @@ def test_spark_profiles_equal_the_pure_python_reference(spark, as_of):
         assert_same(got[key], reference_profiles(log, as_of, PROFILES, EVENT_TYPES, CATEGORIES, key))
 
 
+@pytest.mark.slow
 def test_many_days_in_one_pass_equal_the_reference_of_each_day(spark):
     log = random_log(seed=3)
     days = [START + dt.timedelta(days=n) for n in (0, 1, 2, 5, 9, 10, 12)]  # a gap, the log's first and after its end
@@ -82,6 +84,7 @@ def test_many_days_in_one_pass_equal_the_reference_of_each_day(spark):
                         reference_profiles(log, day, PROFILES, EVENT_TYPES, CATEGORIES, key))
 
 
+@pytest.mark.slow
 def test_profiles_of_a_day_ignore_every_change_on_that_day_or_later(spark):
     log = random_log(seed=2)
     for as_of in (START + dt.timedelta(days=3), START + dt.timedelta(days=7)):

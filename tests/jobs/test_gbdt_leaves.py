@@ -118,6 +118,7 @@ def test_the_sql_leaves_and_score_equal_the_forests_own_transform(spark):
         assert row["gbdt_score"] == pytest.approx(spark_row["probability"][1], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_lr_probability_equals_the_models_own_transform(spark):
     frame = stacked_frame(spark, [(float(x), int(x >= 5 or x == 2), 0.5) for x in range(10) for _ in range(3)])
     for total_leaves, trees in ((0, 0), (6, 3)):
@@ -206,6 +207,7 @@ def leaf_days(spark, cfg):
     return sorted(r["dt"] for r in table.select("dt").distinct().collect())
 
 
+@pytest.mark.slow
 def test_with_an_attribution_window_the_forest_and_its_stacking_end_where_labels_are_known(spark, tmp_path):
     # W = 1: the labels of D-1 need the events of D, so the last day the forest side may learn is D-2.
     cfg = config_for(tmp_path, MOVIELENS, profiles={"windows": [1]}, samples={"attribution_days": 1},
@@ -219,6 +221,7 @@ def test_with_an_attribution_window_the_forest_and_its_stacking_end_where_labels
     assert leaf_days(spark, cfg) == [D - dt.timedelta(days=n) for n in (2, 1, 0)]
 
 
+@pytest.mark.slow
 def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spark, tmp_path):
     days = [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)]
     overrides = {"profiles": {"windows": [1]},

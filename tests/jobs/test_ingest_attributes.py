@@ -69,6 +69,7 @@ def test_snapshot_of_movielens_attributes_lands_in_delta(spark, tmp_path):
         read_attribute_snapshot(spark, cfg, "items", [ds + dt.timedelta(days=1)])
 
 
+@pytest.mark.slow
 def test_a_snapshot_read_from_a_log_holds_only_what_was_known_before_the_day(spark, tmp_path):
     # Taobao's items come from the event dump (known_at: timestamp). Asia/Shanghai days: 1511539200 is
     # 2017-11-25 00:00 there, so the first two rows are of 11-24, the next three of 11-25 (counted on them, item 100

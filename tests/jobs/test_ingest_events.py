@@ -191,6 +191,7 @@ def test_ingest_writes_typed_events_and_quarantine_and_counts_everything(spark, 
     assert empty_days(cfg) == set()
 
 
+@pytest.mark.slow
 def test_the_quarantine_keeps_each_rejected_line_and_each_later_copy_as_delivered(spark, tmp_path):
     copies = [f"1,100,5,pv,{LOCAL_1125_0030}", f"1, 100,5,pv,{LOCAL_1125_0030}", f"1,100 ,5,pv,{LOCAL_1125_0030}"]
     pair = [f"2,101,5,cart,{LOCAL_1125_2330}", f"2,101,5,cart, {LOCAL_1125_2330}"]
@@ -217,6 +218,7 @@ def test_the_quarantine_keeps_each_rejected_line_and_each_later_copy_as_delivere
     assert quarantine_of(clean)[1] == []  # a clean re-delivery replaces the day's quarantine by nothing
 
 
+@pytest.mark.slow
 def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
     ingest_day(spark, cfg, D)

@@ -38,6 +38,7 @@ def assert_same_partitions(per_day, in_range, days):
         assert {"events", "user_profile", "samples", "ingest_log"} <= set(one_by_one)
 
 
+@pytest.mark.slow
 @pytest.mark.first
 def test_movielens_in_shanghai_days_across_an_empty_day_and_the_window_edges(spark, tmp_path):
     days = [dt.date(1997, 12, 10) + n * DAY for n in range(4)]
@@ -47,6 +48,7 @@ def test_movielens_in_shanghai_days_across_an_empty_day_and_the_window_edges(spa
     assert_same_partitions(per_day, in_range, days)
 
 
+@pytest.mark.slow
 @pytest.mark.first
 def test_a_taobao_dump_with_a_log_of_attributes_and_sampled_negatives(spark, tmp_path):
     dump = write_dump(tmp_path / "raw", raw_log())

@@ -1,6 +1,7 @@
 import datetime as dt
 import random
 
+import pytest
 from pyspark.sql import functions as F
 
 from core.config import AlsConfig
@@ -14,12 +15,14 @@ DAY = dt.timedelta(days=1)
 PARAMS = AlsConfig(rank=4, alpha=10.0, reg_param=0.05, max_iter=15, blocks=2, seed=7)
 
 
+@pytest.mark.slow
 def test_new_ids_continue_the_persisted_numbering_in_id_order(spark):
     known = spark.createDataFrame([("user", "u9", 0), ("item", "i1", 0)], "kind string, id string, index int")
     wanted = spark.createDataFrame([("u9",), ("u2",), ("u10",), ("u2",)], "id string")
     assert collect(new_ids(known, wanted, "user", 1), "id", "index") == [("u10", 1), ("u2", 2)]
 
 
+@pytest.mark.slow
 def test_an_id_keeps_its_integer_when_later_days_add_ids(spark, tmp_path):
     path = str(tmp_path / "ids")
     first = ensure_ids(spark, path, "item", spark.createDataFrame([("b",), ("c",)], "id string"))
@@ -46,6 +49,7 @@ def planted_log(spark, seed=5):
     return spark.createDataFrame(rows, "user_id string, item_id string, strength double, last_dt date")
 
 
+@pytest.mark.slow
 def test_als_recovers_the_planted_groups(spark, tmp_path):
     log = planted_log(spark)
     path = str(tmp_path / "ids")
@@ -65,6 +69,7 @@ def test_als_recovers_the_planted_groups(spark, tmp_path):
         assert all(item[0] == own for item in ranked_items[:unseen_own]), (user, ranked_items)
 
 
+@pytest.mark.slow
 def test_recall_als_writes_candidates_and_a_rerun_gives_identical_rows(spark, tmp_path):
     cfg = config_for(tmp_path, MOVIELENS, recall={"top_k": 5, "eval_k": [5], "als": PARAMS.model_dump()})
     rng = random.Random(11)

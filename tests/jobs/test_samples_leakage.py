@@ -9,11 +9,12 @@ import random
 import shutil
 import zoneinfo
 
+import pytest
 from pyspark.sql import functions as F
 
 from features.samples import KEY_COLUMNS, feature_columns
 from features.spec import GBDT_LEAVES
-from jobs.backfill import DAY_JOBS, HISTORY_JOBS, run_day_jobs
+from jobs.backfill import DAY_JOBS, HISTORY_JOBS, run_day_jobs, run_day_jobs_in_range
 from tests.conftest import TAOBAO, config_for
 
 D = dt.date(2017, 11, 28)
@@ -75,13 +76,11 @@ def write_dump(folder, log: list[tuple]):
 
 def lakes_built_to_d(spark, tmp_path):
     """The original lake and the changed one, each with D's jobs run on its own dump. The days before D are built
-    once, from the original dump, and copied: their inputs are the same in both (the dumps differ only on D and
-    later), and what is under test is what D's jobs read."""
+    once, from the original dump, in range mode (test_range_equivalence: the same partitions as day by day), and
+    copied: their inputs are the same in both (the dumps differ only on D and later), and what is under test is
+    what D's jobs read."""
     original = config(tmp_path / "original", write_dump(tmp_path / "original", raw_log()))
-    day = FIRST_DAY
-    while day < D:
-        run_day_jobs(spark, original, day, HISTORY_JOBS)
-        day += DAY
+    run_day_jobs_in_range(spark, original, [FIRST_DAY + n * DAY for n in range((D - FIRST_DAY).days)], HISTORY_JOBS)
     changed = config(tmp_path / "changed", write_dump(tmp_path / "changed", changed_on_d_and_later(raw_log())))
     shutil.copytree(original.lake_root, changed.lake_root)
     for cfg in (original, changed):
@@ -96,6 +95,7 @@ def rows_by_key(spark, cfg, table: str, partition: str, columns=None) -> dict:
             for row in frame.select(*KEY_COLUMNS, *columns).collect()}
 
 
+@pytest.mark.slow
 def test_the_samples_leaves_and_candidates_of_d_ignore_every_change_on_d_or_later(spark, tmp_path):
     original, changed = lakes_built_to_d(spark, tmp_path)
 

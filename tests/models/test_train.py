@@ -80,6 +80,7 @@ def test_a_whole_history_trains_streamed_and_records_its_days_and_peak_memory(tm
         config_for(tmp_path / "bad", MOVIELENS, ranker={"train_days": 1})
 
 
+@pytest.mark.slow
 def test_training_never_reads_the_samples_of_d(tmp_path):
     clean = lake_with_samples(tmp_path / "clean")
     record = train(clean, D, "wide_deep")
