@@ -3,7 +3,7 @@ fresh lake, once in range mode (each job one Spark job for every day) and once d
 runs them), each its own process; a checksum per table partition; the wall times side by side.
 
     python -m bench.backfill_equivalence [--dataset movielens_100k] [--start 1997-09-20 --end 1998-04-22]
-        [--per-day-end 1997-10-19] [--lengths 10,30,100]                      (BENCH_QUICK=1: 3 days)
+        [--per-day-end 1997-10-19] [--lengths 10,30,100]                      (BENCH_QUICK=1: 2 days)
 Per-day mode costs ~30 s a day on MovieLens, so --per-day-end can stop it early: the days it built are compared
 (a day's partitions depend only on the days before it) and its whole-range time is extrapolated from its
 seconds per day, labelled so. --lengths adds range-mode runs of the first N days, for how the cost grows with the
@@ -63,13 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="movielens_100k")
     parser.add_argument("--start", type=parse_day, help="default: the dataset's first day")
-    parser.add_argument("--end", type=parse_day, help="default: the dataset's last day (quick: start + 2)")
+    parser.add_argument("--end", type=parse_day, help="default: the dataset's last day (quick: start + 1)")
     parser.add_argument("--per-day-end", type=parse_day, help="last day of the per-day run (default: --end)")
     parser.add_argument("--lengths", default="", help="comma-separated range lengths in days to time in range mode")
     args = parser.parse_args(argv)
     cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml"])
     start = args.start or cfg.dataset.window.start
-    end = args.end or (start + dt.timedelta(days=2) if quick() else cfg.dataset.window.end)
+    end = args.end or (start + dt.timedelta(days=1) if quick() else cfg.dataset.window.end)
     per_day_end = min(args.per_day_end or end, end)
     days, per_day_days = date_range(start, end), date_range(start, per_day_end)
     seconds = {"range": backfill(args.dataset, "lake_range", start, end),
