@@ -6,8 +6,8 @@ rather than per task.
 
     python -m core.class_archive --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
 ops.prepare (make run, make test) runs it; an archive already there is kept. The archive is keyed by the java
-binary, pyspark and Delta versions (core.spark.class_archive_path); a JVM that still finds it stale warns once
-and starts without it. `spark.class_archive: false` in a conf turns its use off.
+binary, the venv's pyspark and the Delta version (core.spark.class_archive_path); a JVM that still finds it
+stale warns and starts without it. `spark.class_archive: false` in a conf turns its use off.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from core.config import REPO_ROOT, PipelineConfig, add_conf_option, load_config
@@ -42,7 +43,17 @@ def ensure_class_archive(cfg: PipelineConfig, conf: str) -> Path | None:
               f"{result.stderr[-2000:]}", file=sys.stderr)
         return None
     partial.replace(archive)
+    prune_other_archives(archive)
     return archive
+
+
+def prune_other_archives(archive: Path, keep_days: int = 7) -> None:
+    """Remove other venvs' archives (~190 MB each: every fresh clone builds its own) older than a week; a venv
+    whose archive went rebuilds it at its next ops.prepare, and its JVMs start without one until then."""
+    cutoff = time.time() - keep_days * 86_400
+    for other in archive.parent.glob("spark-*.jsa"):
+        if other != archive and other.stat().st_mtime < cutoff:
+            other.unlink(missing_ok=True)
 
 
 def workload(spark, folder: Path) -> None:

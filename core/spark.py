@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import shlex
 import shutil
@@ -53,7 +54,9 @@ def class_archive_path(cfg: PipelineConfig) -> Path:
     builds it). A JVM that finds it stale (another Java build, another class path) warns and starts without it."""
     java_home = os.environ.get("JAVA_HOME")
     java = Path(java_home, "bin", "java") if java_home else Path(shutil.which("java") or "java")
-    key = f"{java.resolve()}|{importlib.metadata.version('pyspark')}|{delta_package(cfg)}"
+    # The archive records the class path, whose jars live in this interpreter's pyspark: one archive per venv.
+    spark_jars = Path(importlib.util.find_spec("pyspark").origin).parent / "jars"
+    key = f"{java.resolve()}|{spark_jars.resolve()}|{importlib.metadata.version('pyspark')}|{delta_package(cfg)}"
     return Path(cfg.cache_dir) / "jvm" / f"spark-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
 
 

@@ -1,11 +1,12 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from core.class_archive import ensure_class_archive
+from core.class_archive import ensure_class_archive, prune_other_archives
 from core.config import REPO_ROOT
 from core.spark import class_archive_path, submit_flags
 from tests.conftest import MOVIELENS, TEST_JVM_OPTIONS, config_for, overlays_for
@@ -32,3 +33,12 @@ def test_a_submitted_driver_maps_sparks_classes_from_the_archive(tmp_path):
     shared = [line for line in classes if SHARED in line]
     assert any("org.apache.spark.sql.classic.SparkSession " in line for line in shared), classes[:20]
     assert len(shared) > len(classes) / 2  # most of what a session loads comes from the archive
+
+
+def test_other_venvs_archives_go_after_a_week_and_this_ones_stays(tmp_path):
+    archive, recent, old = (tmp_path / f"spark-{name}.jsa" for name in ("this", "recent", "old"))
+    for path, days in ((archive, 30), (recent, 6), (old, 8)):
+        path.write_bytes(b"jsa")
+        os.utime(path, (time.time() - days * 86_400,) * 2)
+    prune_other_archives(archive)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["spark-recent.jsa", "spark-this.jsa"]
