@@ -21,7 +21,8 @@ from pyspark.sql import functions as F
 
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
 from core.cli import parse_day
-from core.config import date_range, load_config
+from core.config import load_config
+from core.days import date_range
 from core.delta_arrow import is_delta_table
 from core.spark import build_session
 from jobs.backfill import HISTORY_JOBS

@@ -12,7 +12,8 @@ from pathlib import Path
 import yaml
 
 from core.cli import parse_day
-from core.config import REPO_ROOT, PipelineConfig, load_config
+from core.config import REPO_ROOT, load_config
+from core.config_schema import PipelineConfig
 
 # Overridable so a test (or a second run) can keep its results and data away from the real ones.
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or REPO_ROOT / "bench" / "results")

@@ -29,7 +29,8 @@ import pandas as pd
 
 from bench.common import write_result
 from core.cli import parse_day
-from core.config import PipelineConfig, add_conf_option, load_config
+from core.config import add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.metrics import auc
 from core.tables import SAMPLES_TABLE
 from datasets.synthetic import load_truth

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.common import lake_config, lake_days_arguments, write_result
-from core.config import date_range
+from core.days import date_range
 from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
 from models.checks import data_checks

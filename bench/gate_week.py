@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 
 from bench.common import lake_config, lake_days_arguments, write_result
-from core.config import date_range
+from core.days import date_range
 from core.tables import MODEL_REGISTRY_TABLE
 from models.train import CANDIDATES, train
 from models.validate_and_export import validate_and_export

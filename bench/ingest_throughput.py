@@ -22,11 +22,12 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
-from core.config import PipelineConfig, load_config
+from core.config import load_config
+from core.config_schema import PipelineConfig
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.delimited import read_lines
-from jobs.ingest_events import check_raw_events, event_id_of, ingest_day
+from jobs.ingest_events import check_raw_events, event_id_of, ingest_events
 
 DAY = dt.date(2024, 1, 1)
 CLICK_AND_CONVERSION_SHARE = 1.16  # events per impression in the default synthetic model, measured
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     day_path = str(root / "events" / f"dt={DAY}")
     reports = []
     sides = {"bare": lambda: write_bare(spark, day_path, lake / "bare"),
-             "ingest": lambda: reports.append(ingest_day(spark, cfg, DAY)),
+             "ingest": lambda: reports.append(ingest_events(spark, cfg, DAY)),
              **{name: partial(write_one_pass, spark, cfg, day_path, event_id(), lake / name)
                 for name, event_id in BOUNDS.items()}}
     timings: dict[str, list[float]] = {side: [] for side in sides}

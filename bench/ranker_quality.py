@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.common import lake_config, lake_days_arguments, write_result
-from core.config import date_range
+from core.days import date_range
 from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
 from features.samples import feature_columns, label_columns

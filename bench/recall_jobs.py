@@ -14,14 +14,15 @@ import shutil
 from pyspark.sql import functions as F
 
 from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
-from core.config import date_range, load_config
+from core.config import load_config
+from core.days import date_range
 from core.spark import build_session
 from core.tables import EVENTS_TABLE, USER_ITEM_DAILY_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.build_daily_rollups import build_daily_rollups
 from jobs.evaluate_recall import evaluate_recall
 from jobs.ingest_attributes import ingest_attributes
-from jobs.ingest_events import ingest_day
+from jobs.ingest_events import ingest_events
 from jobs.recall_als import recall_als
 from jobs.recall_common import history_range, read_interactions
 from jobs.recall_itemcf import capped_histories, pair_counts, recall_itemcf
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         with stopwatch(prepared, "ingest_and_rollups"):
             for day in date_range(START, as_of):
                 ingest_attributes(spark, cfg, day)
-                ingest_day(spark, cfg, day)
+                ingest_events(spark, cfg, day)
                 build_daily_rollups(spark, cfg, day)
     seconds: dict = {}
     reports = {}

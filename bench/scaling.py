@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from bench.common import DATA_DIR, RESULTS_DIR, commit, quick, write_overlay, write_result
-from core.config import REPO_ROOT, date_range, load_config
+from core.config import REPO_ROOT, load_config
+from core.days import date_range
 from core.spark import build_session
 from core.tables import EVENTS_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.config import REPO_ROOT, PipelineConfig, add_conf_option, load_config
+from core.config import REPO_ROOT, add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.spark import build_session, class_archive_path, submit_flags
 
 

@@ -6,7 +6,8 @@ import datetime as dt
 import sys
 from typing import Any, Callable
 
-from core.config import PipelineConfig, add_conf_option, load_config
+from core.config import add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.errors import PipelineError
 from core.spark import build_session
 

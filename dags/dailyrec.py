@@ -42,6 +42,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from core.config import DEFAULT_CONF, load_config
+from core.pipeline import EMPTY_DAY_DECIDED_BY, MODEL_STEPS, SPARK_STEP_NAMES, SPARK_STEPS, model_task
 from core.spark import submit_arguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,8 @@ SPARK_CONNECTION = "dailyrec_spark"
 RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
 EMPTY_DAY_EXIT = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
 DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"
+# A rejection is deterministic, so the gate has no retries; and it must not block the next day's gate.
+MODEL_TASK_OPTIONS = {"validate_and_export": {"retries": 0, "depends_on_past": False}}
 
 cfg = load_config(CONF)
 
@@ -95,28 +98,26 @@ with DAG(
         task_id="raw_data_available", bash_command=f"cd {REPO} && {PYTHON} -m ops.raw_data {DAY_ARGS}",
         retry_exit_code=RAW_DATA_NOT_YET, mode="reschedule", poke_interval=15 * 60, timeout=12 * 3600, retries=0,
     )
-    jobs = {name: spark_job(name) for name in (
-        "ingest_attributes", "ingest_events", "build_daily_rollups", "build_profiles", "build_samples",
-        "gbdt_leaves", "recall_als", "recall_itemcf", "recall_popular", "recall_merge", "evaluate_recall")}
     report = python_module("report", f"models.report --start {{{{ ds }}}} --end {{{{ ds }}}} --conf {CONF}",
                            trigger_rule=TriggerRule.ALL_DONE, depends_on_past=False, retries=0)
-
     day_has_events = python_module("day_has_events", f"ops.day_events {DAY_ARGS}", skip_on_exit_code=EMPTY_DAY_EXIT,
                                    retries=0)
 
-    raw_data_available >> [jobs["ingest_attributes"], jobs["ingest_events"]]
-    jobs["ingest_events"] >> day_has_events
-    # The rollups read D's item snapshot (categories), so attributes come before them, not only before the samples.
-    [jobs["ingest_attributes"], day_has_events] >> jobs["build_daily_rollups"]
-    jobs["build_daily_rollups"] >> jobs["build_profiles"] >> jobs["build_samples"] >> jobs["gbdt_leaves"]
-    recall_sources = [jobs["recall_als"], jobs["recall_itemcf"], jobs["recall_popular"]]
-    jobs["build_daily_rollups"] >> recall_sources >> jobs["recall_merge"] >> jobs["evaluate_recall"] >> report
+    # The graph is core.pipeline's: a task per step, an edge per `after`.
+    steps = {step.name: spark_job(step.name) for step in SPARK_STEPS}
+    steps[EMPTY_DAY_DECIDED_BY] >> day_has_events
+    for step in SPARK_STEPS:
+        # The steps after ingest_events wait for the check, whose skip on an empty day reaches them all.
+        upstream = [day_has_events if name == EMPTY_DAY_DECIDED_BY else steps[name] for name in step.after]
+        (upstream or raw_data_available) >> steps[step.name]
     for model in cfg.ranker.models:
-        train = python_module(f"train_{model}", f"models.train --model {model} {DAY_ARGS}")
-        # A rejection is deterministic, so no retries; and it must not block the next day's gate.
-        gate = python_module(f"validate_and_export_{model}", f"models.validate_and_export --model {model} {DAY_ARGS}",
-                             retries=0, depends_on_past=False)
-        jobs["gbdt_leaves"] >> train >> gate >> report
+        for step in MODEL_STEPS:
+            task_id = model_task(step.name, model)
+            steps[task_id] = python_module(task_id, f"models.{step.name} --model {model} {DAY_ARGS}",
+                                           **MODEL_TASK_OPTIONS.get(step.name, {}))
+            for name in step.after:
+                steps[name if name in SPARK_STEP_NAMES else model_task(name, model)] >> steps[task_id]
+    [task for task in steps.values() if not task.downstream_list] >> report
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, depends_on_past=False, retries=0)
     def fail_run_if_a_task_failed():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from core.config import DelimitedFile, PipelineConfig
+from core.config_schema import DelimitedFile, PipelineConfig
 from core.errors import PipelineError
 from datasets.movielens import fetch_movielens_100k
 

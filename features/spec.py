@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from core.config import PipelineConfig
+from core.config_schema import PipelineConfig
 
 Kind = Literal["numeric", "categorical", "multi_categorical"]
 Entity = Literal["user", "item"]

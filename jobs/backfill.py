@@ -25,43 +25,30 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from importlib import import_module
 from typing import Callable, Sequence
 
 from core.cli import parse_day
-from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
+from core.config import REPO_ROOT, add_conf_option, load_config
+from core.config_schema import PipelineConfig
+from core.days import date_range
 from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
+from core.pipeline import HISTORY_STEP_NAMES, SPARK_STEP_NAMES
 from core.spark import build_session
 from core.tables import SAMPLES_TABLE
-from jobs.build_daily_rollups import build_daily_rollups, rollups_of_days
-from jobs.build_profiles import build_profiles, profiles_of_days
-from jobs.build_samples import build_samples, samples_of_days
-from jobs.evaluate_recall import evaluate_recall
-from jobs.gbdt_leaves import gbdt_leaves
-from jobs.ingest_attributes import attributes_of_days, ingest_attributes
-from jobs.ingest_events import empty_days, events_of_days, ingest_day
-from jobs.recall_als import recall_als
-from jobs.recall_itemcf import recall_itemcf
-from jobs.recall_merge import recall_merge
-from jobs.recall_popular import recall_popular
+from jobs.build_daily_rollups import rollups_of_days
+from jobs.build_profiles import profiles_of_days
+from jobs.build_samples import samples_of_days
+from jobs.ingest_attributes import attributes_of_days
+from jobs.ingest_events import empty_days, events_of_days
 
-# (name, function) in dependency order; the name is also the module and the Airflow task id.
-DAY_JOBS = (
-    ("ingest_attributes", ingest_attributes),
-    ("ingest_events", ingest_day),
-    ("build_daily_rollups", build_daily_rollups),
-    ("build_profiles", build_profiles),
-    ("build_samples", build_samples),
-    ("gbdt_leaves", gbdt_leaves),
-    ("recall_als", recall_als),
-    ("recall_itemcf", recall_itemcf),
-    ("recall_popular", recall_popular),
-    ("recall_merge", recall_merge),
-    ("evaluate_recall", evaluate_recall),
-)
-# What the days after them read (rollups, profiles, samples); recall and GBDT of past days are not needed to run a day.
-HISTORY_JOBS = ("ingest_attributes", "ingest_events", "build_daily_rollups", "build_profiles", "build_samples")
-# The day jobs that also compute many days in one job, and that job: the first ones of DAY_JOBS.
+# (name, function) of core.pipeline's Spark steps, in its dependency order: the day job jobs/<name>.py and its entry
+# function <name>(spark, cfg, ds).
+DAY_JOBS = tuple((name, getattr(import_module(f"jobs.{name}"), name)) for name in SPARK_STEP_NAMES)
+# What the days after them read (rollups, profiles, samples).
+HISTORY_JOBS = HISTORY_STEP_NAMES
+# Each history step's range mode: the same partitions for every day of a range, in one Spark job.
 RANGE_JOBS = {"ingest_attributes": attributes_of_days, "ingest_events": events_of_days,
               "build_daily_rollups": rollups_of_days, "build_profiles": profiles_of_days,
               "build_samples": samples_of_days}

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 from core.cli import run_day_job
-from core.config import PipelineConfig
+from core.config_schema import PipelineConfig
 from core.delta_arrow import partition_days, rows_in_days
 from core.errors import PipelineError
 from core.lake import days_label, read_days, replace_days, require_table

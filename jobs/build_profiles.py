@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import PipelineConfig, ProfileConfig, RateSpec
+from core.config_schema import PipelineConfig, ProfileConfig, RateSpec
 from core.delta_arrow import rows_in_days
 from core.lake import days_label, read_partitions, replace_days, require_table
 from core.ranking import row_numbers

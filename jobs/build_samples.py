@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
 
 from core.cli import run_day_job
-from core.config import PipelineConfig, SampleConfig
+from core.config_schema import PipelineConfig, SampleConfig
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.lake import days_label, read_days, read_partitions, replace_days, require_table

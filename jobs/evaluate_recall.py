@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import PipelineConfig
+from core.config_schema import PipelineConfig
 from core.errors import PipelineError
 from core.lake import read_partitions, replace_partition
 from core.sums import exact_avg, exact_sum, fixed_point

@@ -35,7 +35,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import GbdtConfig, PipelineConfig
+from core.config_schema import GbdtConfig, PipelineConfig
 from core.lake import read_partitions, replace_partition, require_table
 from core.metrics import EPSILON
 from core.spark import without_whole_stage_codegen
@@ -43,20 +43,12 @@ from core.sums import exact_avg
 from core.tables import GBDT_LEAVES_TABLE, GBDT_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec, missing_flag, model_input_columns
+from jobs.forest_sql import forest_trees, leaf_offsets, leaves_per_tree, lr_probability, with_leaves
 
 # The evaluation LRs stop on L-BFGS's tolerance before this: lr_raw after 46-52 iterations, gbdt_lr after 13-20
 # (MovieLens 1998-04-15..22; a 1M-event synthetic day: 40 and 13). A cap of 30 moved lr_raw's AUC by up to 4e-4
 # and saved no time that stood out of the noise, so the fits run to convergence and the metrics stay comparable.
 LR_MAX_ITER = 100
-
-
-def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
-    """Where each tree's leaf ids start: tree t owns ids offset[t] .. offset[t] + leaves[t] - 1."""
-    offsets, start = [], 0
-    for leaves in leaves_per_tree:
-        offsets.append(start)
-        start += leaves
-    return offsets
 
 
 def with_model_inputs(samples: DataFrame, features: Sequence[Feature]) -> DataFrame:
@@ -83,88 +75,6 @@ def train_gbdt(train: DataFrame, params: GbdtConfig, label: str) -> GBTClassific
                         stepSize=params.step_size, subsamplingRate=params.subsampling_rate,
                         minInstancesPerNode=params.min_instances_per_node, seed=params.seed)
     return gbt.fit(train.withColumn(label, F.col(label).cast("double")))
-
-
-def leaves_per_tree(model: GBTClassificationModel) -> list[int]:
-    # Every internal node of a Spark tree has two children, so a tree of n nodes has (n + 1) / 2 leaves.
-    return [(tree.numNodes + 1) // 2 for tree in model.trees]
-
-
-@dataclass(frozen=True)
-class Leaf:
-    value: float
-
-
-@dataclass(frozen=True)
-class Split:
-    """A sample goes left when its input `feature` (an index into the inputs) is <= threshold, as in Spark."""
-    feature: int
-    threshold: float
-    left: "Leaf | Split"
-    right: "Leaf | Split"
-
-
-Tree = Leaf | Split
-
-
-def tree_of(java_node) -> Tree:
-    """A Spark ML tree node (through py4j), as plain Python."""
-    if java_node.getClass().getSimpleName() == "LeafNode":
-        return Leaf(java_node.prediction())
-    split = java_node.split()
-    if split.getClass().getSimpleName() != "ContinuousSplit":
-        # The forest learns from a vector without categorical metadata, so Spark never makes a categorical split.
-        raise ValueError(f"unexpected {split.getClass().getSimpleName()} in a GBDT of numeric inputs")
-    return Split(split.featureIndex(), split.threshold(), tree_of(java_node.leftChild()),
-                 tree_of(java_node.rightChild()))
-
-
-def forest_trees(model: GBTClassificationModel) -> list[Tree]:
-    return [tree_of(tree._java_obj.rootNode()) for tree in model.trees]
-
-
-def leaf_values(tree: Tree) -> list[float]:
-    """The tree's leaf predictions, left to right: Spark's leaf ordinals (leafCol) number the leaves this way."""
-    return [tree.value] if isinstance(tree, Leaf) else leaf_values(tree.left) + leaf_values(tree.right)
-
-
-def leaf_ordinal(tree: Tree, inputs: Sequence[str], first: int = 0) -> Column:
-    """The ordinal of the leaf a row reaches, as a SQL expression over the input columns."""
-    if isinstance(tree, Leaf):
-        return F.lit(first)
-    return F.when(F.col(inputs[tree.feature]) <= F.lit(tree.threshold), leaf_ordinal(tree.left, inputs, first)) \
-        .otherwise(leaf_ordinal(tree.right, inputs, first + len(leaf_values(tree.left))))
-
-
-def with_leaves(frame: DataFrame, trees: Sequence[Tree], tree_weights: Sequence[float], offsets: Sequence[int],
-                inputs: Sequence[str]) -> DataFrame:
-    """Add `gbdt_leaves` (array<int>, one global id per tree) and `gbdt_score` (the GBDT's probability of the label).
-
-    Same results as the model's transform with leafCol (tests/jobs/test_gbdt_leaves.py checks it), but as SQL
-    expressions over the input columns: Spark compiles them, where transform needs a vector per row and runs a UDF
-    per output (the whole job, 10M-event synthetic day, saved forest: 283 s -> 169 s)."""
-    ids = F.array(*[leaf_ordinal(tree, inputs) + F.lit(offset) for tree, offset in zip(trees, offsets)])
-    # margin = sum over trees of weight * the reached leaf's prediction (GBTClassificationModel.margin), read from
-    # one array indexed by global leaf id; Spark's log loss turns it into p = 1 / (1 + exp(-2 margin)).
-    weighted = F.array(*[F.lit(weight * value) for tree, weight in zip(trees, tree_weights)
-                         for value in leaf_values(tree)])
-    with_ids = frame.withColumn(GBDT_LEAVES, ids)
-    margin = sum(F.element_at(weighted, F.col(GBDT_LEAVES)[t] + 1) for t in range(len(trees)))
-    return with_ids.withColumn("gbdt_score", 1 / (1 + F.exp(-2 * margin)))
-
-
-def lr_probability(model: LogisticRegressionModel, inputs: Sequence[str], trees: int = 0) -> Column:
-    """The binomial LR's probability as a SQL expression: sigmoid(intercept + coefficients . x), x being the input
-    columns, then (trees > 0) the one-hot of `gbdt_leaves` (the layout of fit_lr's vector)."""
-    coefficients = model.coefficients.toArray().tolist()
-    linear = F.lit(model.intercept)
-    for name, weight in zip(inputs, coefficients):
-        linear = linear + F.col(name) * F.lit(weight)
-    if trees:
-        leaf_weights = F.array(*[F.lit(w) for w in coefficients[len(inputs):]])
-        for t in range(trees):
-            linear = linear + F.element_at(leaf_weights, F.col(GBDT_LEAVES)[t] + 1)
-    return 1 / (1 + F.exp(-linear))
 
 
 # A saved forest is reused only when every gbdt setting is unchanged except these: the LRs' strengths only shape the

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import DatasetConfig, PipelineConfig
+from core.config_schema import DatasetConfig, PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
 from core.lake import days_label, replace_days
@@ -118,7 +118,7 @@ def duplicate_groups(exceptions: DataFrame) -> DataFrame:
 
 
 def classify_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt.date]) -> DataFrame:
-    """check_raw_events, then mark_duplicates in one plan (ingest_day materializes the exceptional lines first)."""
+    """check_raw_events, then mark_duplicates in one plan (ingest_events materializes the exceptional lines first)."""
     checked = check_raw_events(lines, dataset, days)
     return mark_duplicates(checked, duplicate_groups(exceptional_lines(checked)))
 
@@ -237,7 +237,7 @@ def _first_failed_check(dataset: DatasetConfig, n_columns: int) -> Column:
     return reason
 
 
-def ingest_day(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestReport:
+def ingest_events(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> IngestReport:
     """Read, classify and write day ds; fails clearly on a delivery without rows or a day without any event."""
     return ingest_days(spark, cfg, [ds])[0]
 
@@ -328,4 +328,4 @@ def empty_days(cfg: PipelineConfig) -> set[dt.date]:
 
 
 if __name__ == "__main__":
-    sys.exit(run_day_job(__doc__, ingest_day))
+    sys.exit(run_day_job(__doc__, ingest_events))

@@ -10,7 +10,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from core.config import PipelineConfig, RecallConfig
+from core.config_schema import PipelineConfig, RecallConfig
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import exact_sum
 from core.tables import RECALL_CANDIDATES_TABLE, USER_ITEM_DAILY_TABLE

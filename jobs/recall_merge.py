@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import PipelineConfig
+from core.config_schema import PipelineConfig
 from core.sums import exact_sum
 from jobs import recall_als as als
 from jobs import recall_itemcf as itemcf

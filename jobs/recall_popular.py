@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config import PipelineConfig
+from core.config_schema import PipelineConfig
 from core.sums import exact_sum
 from jobs.recall_common import history_range, read_interactions, run_recall_source, top_k_items
 

@@ -11,24 +11,22 @@ Default output: `<artifact_root>/reports/report_<start>_<end>.html`.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import html
-import io
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from core.cli import parse_day
-from core.config import REPO_ROOT, PipelineConfig, add_conf_option, date_range, load_config
-from core.delta_arrow import delta_dataset, is_delta_table, partition_days
+from core.config import REPO_ROOT, add_conf_option, load_config
+from core.config_schema import PipelineConfig
+from core.days import date_range
+from core.delta_arrow import is_delta_table, partition_days
 from core.errors import PipelineError
-from core.metrics import psi
 from core.tables import (
     EVENTS_QUARANTINE_TABLE,
     EVENTS_TABLE,
@@ -40,233 +38,26 @@ from core.tables import (
 from features.samples import label_columns
 from features.spec import feature_spec
 from models.days import TrainingDays
+from models.report_data import (
+    blessed_versions,
+    daily_volumes,
+    failed_checks,
+    feature_drifts,
+    gate_decisions,
+    gate_thresholds,
+    label_rates,
+    model_series,
+    read_day_counts,
+    read_table,
+    recall_series,
+    scaling_points,
+)
+from models.report_html import Section, html_table, lines_plot, no_data, render, scaling_plot, volumes_plot
 
 SCALING_RESULT = REPO_ROOT / "bench" / "results" / "scaling.json"
 TOP_DRIFTS = 5  # features listed per day, besides the gated ones
 SHOWN_FAILED_CHECKS = 6  # per decision; the registry's `checks` holds them all
 MODEL_METRICS = ("auc", "logloss", "gauc", "calibration")
-
-
-# ---------------------------------------------------------------- reading (the only I/O besides main)
-
-def read_table(path: str, columns: Sequence[str] | None = None, day_column: str | None = None,
-               first: dt.date | None = None, last: dt.date | None = None) -> pd.DataFrame | None:
-    """The rows of a Delta table (partitions day_column in [first, last] when given); None when no table is there."""
-    import pyarrow.dataset as pads
-
-    if not is_delta_table(path):
-        return None
-    dataset = delta_dataset(path)
-    wanted = [c for c in columns if c in dataset.schema.names] if columns is not None else None
-    where = None
-    if day_column is not None:
-        where = (pads.field(day_column) >= first) & (pads.field(day_column) <= last)
-    return dataset.to_table(columns=wanted, filter=where).to_pandas()
-
-
-def read_day_counts(path: str, day_column: str, first: dt.date, last: dt.date,
-                    by: Sequence[str] = ()) -> pd.DataFrame | None:
-    """Rows per day (and per `by` columns) of a Delta table in [first, last]; None when no table is there."""
-    frame = read_table(path, [day_column, *by], day_column, first, last)
-    if frame is None:
-        return None
-    return frame.groupby([day_column, *by]).size().rename("rows").reset_index()
-
-
-# ---------------------------------------------------------------- pure figures
-
-def daily_volumes(days: Sequence[dt.date], events: pd.DataFrame | None, quarantine: pd.DataFrame | None,
-                  samples: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per day: events written, rows quarantined (total and `reason=count, ...`), samples.
-
-    `events`/`samples` hold (dt, rows), `quarantine` (dt, reason, rows); a missing table gives NaN, a day absent
-    from a present table 0."""
-    table = pd.DataFrame({"dt": list(days)})
-    for name, counts in (("events", events), ("samples", samples)):
-        per_day = {} if counts is None else dict(zip(counts["dt"], counts["rows"]))
-        table[name] = [per_day.get(day, 0) if counts is not None else np.nan for day in days]
-    totals, reasons = {}, {}
-    if quarantine is not None:
-        for day, rows in quarantine.groupby("dt"):
-            totals[day] = int(rows["rows"].sum())
-            reasons[day] = ", ".join(f"{r}={n}" for r, n in sorted(zip(rows["reason"], rows["rows"])))
-    table["quarantined"] = [totals.get(day, 0) if quarantine is not None else np.nan for day in days]
-    table["quarantine_reasons"] = [reasons.get(day, "") for day in days]
-    return table
-
-
-def label_rates(samples: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    """Per day: rows and the mean of each label column (a label missing from the table is left out)."""
-    present = [label for label in labels if label in samples.columns]
-    grouped = samples.groupby("dt")
-    rates = grouped[present].mean() if present else pd.DataFrame(index=grouped.size().index)
-    return rates.assign(rows=grouped.size()).reset_index()[["dt", "rows", *present]]
-
-
-def feature_drifts(previous: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray],
-                   bins: int) -> list[tuple[str, float]]:
-    """PSI of each feature's values on D (current) against D-1 (previous), the largest first; features that
-    cannot be measured (a side without rows) are left out."""
-    drifts = []
-    for name in sorted(current.keys() & previous.keys()):
-        value = psi(previous[name], current[name], bins)
-        if value is not None:
-            drifts.append((name, value))
-    return sorted(drifts, key=lambda item: (-item[1], item[0]))
-
-
-def recall_series(metrics: pd.DataFrame, metric: str = "recall") -> dict[int, pd.DataFrame]:
-    """K -> a frame indexed by as_of with one column per source, of `metric`."""
-    return {int(k): rows.pivot_table(index="as_of", columns="source", values=metric).sort_index()
-            for k, rows in metrics.groupby("k")}
-
-
-def model_series(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """A frame indexed by ds with one column per model, of `metric` (days without the model are NaN)."""
-    return metrics.pivot_table(index="ds", columns="model", values=metric).sort_index()
-
-
-def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[tuple[str, float]]]:
-    """Metric -> the gate's bounds on it, as (label, value) lines to draw."""
-    model = cfg.gate.model
-    return {"auc": [(f"min_auc {model.min_auc:g}", model.min_auc)],
-            "logloss": [(f"max_logloss {model.max_logloss:g}", model.max_logloss)],
-            "gauc": [],
-            "calibration": [(f"calibration min {model.calibration[0]:g}", model.calibration[0]),
-                            (f"calibration max {model.calibration[1]:g}", model.calibration[1])]}
-
-
-def failed_checks(checks: str | None) -> list[str]:
-    """`name = value (threshold)` of every failed check of a registry row's JSON list."""
-    failed = []
-    for check in json.loads(checks) if checks else []:
-        if not check.get("passed", True):
-            value = "none" if check.get("value") is None else f"{check['value']:.4g}"
-            failed.append(f"{check['check']} = {value} ({check.get('threshold', '')})")
-    return failed
-
-
-def gate_decisions(registry: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
-    """The registry's decisions on days in [first, last], in decision order."""
-    in_range = registry[(registry["ds"] >= first.isoformat()) & (registry["ds"] <= last.isoformat())]
-    return in_range.sort_values(["decided_at", "model"]).reset_index(drop=True)
-
-
-def blessed_versions(registry: pd.DataFrame, last: dt.date) -> pd.DataFrame:
-    """Per model, after its latest decision on a day up to `last`: the blessed version, that decision's day and
-    time and whether it passed, and how many versions were published so far."""
-    known = registry[registry["ds"] <= last.isoformat()].sort_values("decided_at")
-    rows = []
-    for model, decisions in known.groupby("model"):
-        latest = decisions.iloc[-1]
-        rows.append({"model": model, "blessed_version": _int_or_none(latest["blessed_version"]),
-                     "ds": latest["ds"], "decided_at": latest["decided_at"], "last_passed": bool(latest["passed"]),
-                     "published": int(decisions["version"].notna().sum())})
-    columns = ["model", "blessed_version", "ds", "decided_at", "last_passed", "published"]
-    return pd.DataFrame(rows, columns=columns).astype({"blessed_version": "Int64"})
-
-
-def scaling_points(result: Mapping) -> list[tuple[int, float]]:
-    """(events, seconds per million events) of a bench/scaling result, by size."""
-    return sorted((int(size["events"]), float(size["seconds_per_million_events"])) for size in result["sizes"])
-
-
-# ---------------------------------------------------------------- rendering
-
-@dataclass(frozen=True)
-class Section:
-    key: str  # the section's HTML id
-    title: str
-    body: str
-
-
-def no_data(what: str) -> str:
-    return f'<p class="nodata">no data: {html.escape(what)}</p>'
-
-
-def html_table(frame: pd.DataFrame, digits: int = 4) -> str:
-    def cell(value) -> str:
-        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-            return "–"
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.{digits}f}"
-        return html.escape(str(value))
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def png(figure) -> str:
-    """The figure as an embedded <img>; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display on a scheduler worker
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def lines_plot(series: Mapping[str, pd.DataFrame], ylabel: str = "", thresholds=None) -> str:
-    """One subplot per series (title -> frame indexed by day, one line per column), threshold lines dashed."""
-    plt = _pyplot()
-    from matplotlib.dates import DateFormatter
-
-    figure, axes = plt.subplots(1, len(series), figsize=(4.6 * len(series), 3.2), squeeze=False)
-    for axis, (title, frame) in zip(axes[0], series.items()):
-        days = pd.to_datetime([str(day) for day in frame.index])  # a date axis: a day without data leaves a gap
-        for column in frame.columns:
-            axis.plot(days, frame[column].to_numpy(dtype=float), marker="o", markersize=3, label=str(column))
-        axis.xaxis.set_major_formatter(DateFormatter("%m-%d"))
-        for label, value in (thresholds or {}).get(title, []):
-            axis.axhline(value, color="red", linestyle="--", linewidth=1, label=label)
-        axis.set_title(title)
-        axis.set_ylabel(ylabel or title)
-        axis.tick_params(axis="x", labelrotation=60, labelsize=7)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    return png(figure)
-
-
-def volumes_plot(volumes: pd.DataFrame) -> str:
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(9, 3.2))
-    labels = [str(day)[5:] for day in volumes["dt"]]
-    x = np.arange(len(labels))
-    for offset, column in ((-0.27, "events"), (0, "samples"), (0.27, "quarantined")):
-        axis.bar(x + offset, volumes[column].fillna(0).to_numpy(dtype=float), width=0.27, label=column)
-    axis.set_xticks(x, labels, rotation=60, fontsize=7)
-    axis.set_ylabel("rows")
-    axis.legend(fontsize=7)
-    figure.tight_layout()
-    return png(figure)
-
-
-def scaling_plot(points: Sequence[tuple[int, float]]) -> str:
-    plt = _pyplot()
-    from matplotlib.ticker import ScalarFormatter
-
-    figure, axis = plt.subplots(figsize=(5, 3.2))
-    millions = [events / 1e6 for events, _ in points]
-    axis.plot(millions, [value for _, value in points], marker="o")
-    if millions[-1] >= 10 * millions[0]:  # 1M .. 50M: a log axis; a narrow range reads better on a linear one
-        axis.set_xscale("log")
-        axis.xaxis.set_major_formatter(ScalarFormatter())
-    axis.set_xlabel("events in the log (millions)")
-    axis.set_ylabel("seconds per million events")
-    axis.set_ylim(bottom=0)
-    figure.tight_layout()
-    return png(figure)
 
 
 # ---------------------------------------------------------------- sections
@@ -408,20 +199,6 @@ def scaling_section(path: Path) -> Section:
     return Section("scaling", "Scaling (benchmark)", note + scaling_plot(points) + html_table(table, digits=2))
 
 
-STYLE = """body{font-family:sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:.5em 0}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}.nodata{color:#a60;font-style:italic}
-img{max-width:100%}section{margin-bottom:2em}"""
-
-
-def render(title: str, summary: str, sections: Sequence[Section]) -> str:
-    toc = " · ".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
-    body = "".join(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>{s.body}</section>' for s in sections)
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{summary}</p><p>{toc}</p>{body}"
-            "</body></html>\n")
-
-
 def build_report(cfg: PipelineConfig, first: dt.date, last: dt.date, scaling: Path = SCALING_RESULT) -> str:
     if last < first:
         raise PipelineError(f"--end {last} is before --start {first}")
@@ -441,10 +218,6 @@ def default_output(cfg: PipelineConfig, first: dt.date, last: dt.date) -> Path:
 def _first(items: list[str], count: int) -> str:
     more = f" (and {len(items) - count} more)" if len(items) > count else ""
     return "; ".join(items[:count]) + more
-
-
-def _int_or_none(value) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ import keras
 import numpy as np
 
 from core.cli import parse_day
-from core.config import PipelineConfig, add_conf_option, load_config
+from core.config import add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.metrics import auc, calibration, gauc, logloss, recalibrate

@@ -42,7 +42,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from core.cli import parse_day
-from core.config import PipelineConfig, add_conf_option, load_config
+from core.config import add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, rows_between
 from core.errors import GATE_REJECTED_EXIT, PipelineError
 from core.tables import EVENTS_TABLE, ITEM_DAILY_TABLE, MODEL_REGISTRY_TABLE, SAMPLES_TABLE, USER_DAILY_TABLE

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from core.cli import day_job_parser
-from core.config import PipelineConfig, load_config
+from core.config import load_config
+from core.config_schema import PipelineConfig
 from core.errors import PipelineError
 from datasets.fetch import MissingSourceError, ensure_source
 

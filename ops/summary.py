@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from core.cli import parse_day
-from core.config import PipelineConfig, add_conf_option, load_config
+from core.config import add_conf_option, load_config
+from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table
 from ops.digests import lake_tables
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import PipelineConfig, load_config
+from core.config import load_config
+from core.config_schema import PipelineConfig
 from core.spark import build_session
 
 MOVIELENS = "conf/datasets/movielens_100k.yaml"

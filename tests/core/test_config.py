@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from core.config import ConfigError, date_range, load_config
+from core.config import ConfigError, load_config
+from core.days import date_range
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, write_yaml
 
 

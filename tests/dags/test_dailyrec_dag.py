@@ -1,10 +1,13 @@
 """The daily DAG loads, and wires exactly the expected graph with the ordering daily runs need."""
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from core.config import DEFAULT_CONF, REPO_ROOT
-from jobs.backfill import DAY_JOBS
+from core.pipeline import HISTORY_STEP_NAMES, SPARK_STEP_NAMES, SPARK_STEPS, Step, in_dependency_order
+from jobs.backfill import DAY_JOBS, HISTORY_JOBS, RANGE_JOBS
 
 MODELS = ("wide_deep", "deepfm")  # ranker.models of conf/base.yaml
 SPARK_EDGES = {
@@ -57,6 +60,28 @@ def test_spark_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
     assert spark_tasks == set(order)
     ordered = SPARK_EDGES | {("ingest_events", "build_daily_rollups")}  # through day_has_events
     assert all(order.index(up) < order.index(down) for up, down in ordered)
+
+
+def test_the_pipeline_lists_each_step_after_its_upstreams_and_the_history_steps_first():
+    assert in_dependency_order(SPARK_STEPS)
+    assert not in_dependency_order((Step("b", ("a",)), Step("a")))
+    assert SPARK_STEP_NAMES[:len(HISTORY_STEP_NAMES)] == HISTORY_STEP_NAMES
+    assert [name for name, _ in DAY_JOBS] == list(SPARK_STEP_NAMES) and HISTORY_JOBS == HISTORY_STEP_NAMES
+    assert set(RANGE_JOBS) == set(HISTORY_STEP_NAMES)
+    assert all(job.__name__ == name and job.__module__ == f"jobs.{name}" for name, job in DAY_JOBS)
+
+
+def string_literals(path) -> set[str]:
+    return {node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)}
+
+
+def test_no_other_file_names_the_steps_order():
+    """The DAG names no step, and the range runner only the history steps, as its map of range-mode functions:
+    the order lives in core/pipeline.py alone."""
+    steps = set(SPARK_STEP_NAMES) | {"train", "validate_and_export"}
+    assert string_literals(REPO_ROOT / "dags" / "dailyrec.py") & steps == {"validate_and_export"}  # its options
+    assert string_literals(REPO_ROOT / "jobs" / "backfill.py") & steps == set(HISTORY_STEP_NAMES)
 
 
 def test_spark_tasks_submit_their_job_file_with_ds_and_conf_on_the_spark_connection(dag):

@@ -14,7 +14,7 @@ from core.spark import submit_flags
 from jobs.backfill import built_days, history_to_build
 from jobs.backfill import main as backfill
 from jobs.backfill import train_and_gate
-from jobs.ingest_events import ingest_day
+from jobs.ingest_events import ingest_events
 from tests.conftest import MOVIELENS, TAOBAO, config_for, overlays_for
 
 TAOBAO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "taobao_userbehavior_sample" / "UserBehavior.csv"
@@ -30,8 +30,8 @@ def test_backfill_reports_a_bad_range_in_one_line(tmp_path, capsys):
 @pytest.mark.skipif(not TAOBAO_SAMPLE.is_file(), reason="the Taobao sample lives only in ../shared/data")
 def test_taobao_sample_strays_are_quarantined_once_as_out_of_window(spark, tmp_path):
     cfg = config_for(tmp_path, TAOBAO)
-    report = ingest_day(spark, cfg, dt.date(2017, 11, 25))
-    later = ingest_day(spark, cfg, dt.date(2017, 12, 3))
+    report = ingest_events(spark, cfg, dt.date(2017, 11, 25))
+    later = ingest_events(spark, cfg, dt.date(2017, 12, 3))
     # The sample's README: 35 rows fall outside 2017-11-25..12-03 (Asia/Shanghai days).
     assert report.quarantined.get("out_of_window", 0) + later.quarantined.get("out_of_window", 0) == 35
 
@@ -39,7 +39,7 @@ def test_taobao_sample_strays_are_quarantined_once_as_out_of_window(spark, tmp_p
 @pytest.mark.slow
 def test_spark_submit_runs_a_job_like_python_does(spark, tmp_path):
     cfg = config_for(tmp_path / "submitted", MOVIELENS)
-    ingest_day(spark, config_for(tmp_path / "in_process", MOVIELENS), dt.date(1998, 4, 22))
+    ingest_events(spark, config_for(tmp_path / "in_process", MOVIELENS), dt.date(1998, 4, 22))
     conf = overlays_for(tmp_path / "submitted", MOVIELENS)
     spark_submit = Path(sys.executable).parent / "spark-submit"
     command = [str(spark_submit), *submit_flags(cfg), str(REPO_ROOT / "jobs" / "ingest_events.py"),

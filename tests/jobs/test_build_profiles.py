@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from core.config import ProfileConfig, RateSpec
+from core.config_schema import ProfileConfig, RateSpec
 from features.schema import EVENTS
 from jobs.build_daily_rollups import rollup, with_item_category
 from jobs.build_profiles import item_profile, user_profile

@@ -3,7 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from core.config import SampleConfig
+from core.config_schema import SampleConfig
 from core.errors import PipelineError
 from features.samples import feature_columns
 from features.schema import EVENTS

@@ -7,24 +7,26 @@ from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.linalg import SparseVector
 from pyspark.sql import functions as F
 
-from core.config import GbdtConfig
+from core.config_schema import GbdtConfig
 from core.lake import replace_partition
 from features.spec import GBDT_LEAVES, Feature, feature_spec, model_input_columns
-from jobs.gbdt_leaves import (
+from jobs.forest_sql import (
     Leaf,
     Split,
-    compare_models,
-    fit_lr,
     forest_trees,
-    gbdt_leaves,
     leaf_offsets,
     leaf_ordinal,
     leaves_per_tree,
     lr_probability,
+    with_leaves,
+)
+from jobs.gbdt_leaves import (
+    compare_models,
+    fit_lr,
+    gbdt_leaves,
     rows_at_most,
     train_gbdt,
     with_leaf_vector,
-    with_leaves,
     with_model_inputs,
     with_numeric_vector,
 )

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from core.config import load_config
 from datasets.fetch import MissingSourceError
 from features.schema import EVENTS, EVENTS_QUARANTINE
-from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, event_id_of, ingest_day
+from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, event_id_of, ingest_events
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
 
 # Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.
@@ -174,9 +174,10 @@ def read_table(spark, cfg, table):
     return spark.read.format("delta").load(cfg.table_path(table))
 
 
+@pytest.mark.slow
 def test_ingest_writes_typed_events_and_quarantine_and_counts_everything(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
-    report = ingest_day(spark, cfg, D)
+    report = ingest_events(spark, cfg, D)
     assert (report.read, report.written) == (12, 4)
     assert report.quarantined == {"out_of_window": 1, "duplicate": 1, "null_user_id": 1, "null_item_id": 1,
                                   "unknown_event_type": 1, "bad_event_time": 1, "malformed": 2}
@@ -202,7 +203,7 @@ def test_the_quarantine_keeps_each_rejected_line_and_each_later_copy_as_delivere
 
     def quarantine_of(lines):
         cfg = taobao_config(tmp_path, lines)
-        report = ingest_day(spark, cfg, D)
+        report = ingest_events(spark, cfg, D)
         events = sorted((r.user_id, r.item_id, r.event_type) for r in read_table(spark, cfg, "events").collect())
         assert events == [("1", "100", "pv"), ("2", "101", "cart"), ("3", "100", "buy")]
         return report, sorted((r.reason, r.raw) for r in read_table(spark, cfg, "events_quarantine").collect())
@@ -221,10 +222,10 @@ def test_the_quarantine_keeps_each_rejected_line_and_each_later_copy_as_delivere
 @pytest.mark.slow
 def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
-    ingest_day(spark, cfg, D)
-    ingest_day(spark, cfg, dt.date(2017, 11, 26))
+    ingest_events(spark, cfg, D)
+    ingest_events(spark, cfg, dt.date(2017, 11, 26))
     before = sorted(read_table(spark, cfg, "events").collect())
-    ingest_day(spark, cfg, D)
+    ingest_events(spark, cfg, D)
     after = sorted(read_table(spark, cfg, "events").collect())
     assert after == before
     assert sorted({r.dt for r in after}) == [D, dt.date(2017, 11, 26)]
@@ -234,23 +235,24 @@ def test_rerunning_a_day_gives_the_same_partition_and_leaves_other_days_alone(sp
 def test_a_day_without_input_fails_clearly(spark, tmp_path):
     cfg = taobao_config(tmp_path, TAOBAO_LINES)
     with pytest.raises(NoInputError, match="outside the window"):
-        ingest_day(spark, cfg, dt.date(2017, 12, 4))
+        ingest_events(spark, cfg, dt.date(2017, 12, 4))
     daily = config_for(tmp_path, SYNTHETIC, dataset={"source": {"path": str(tmp_path / "raw/dt={ds}")}})
     with pytest.raises(MissingSourceError, match="raw/dt=2024-01-05 does not exist"):
-        ingest_day(spark, daily, dt.date(2024, 1, 5))
+        ingest_events(spark, daily, dt.date(2024, 1, 5))
     (tmp_path / "raw/dt=2024-01-05").mkdir(parents=True)
     (tmp_path / "raw/dt=2024-01-05/part-0.csv").write_text("")  # delivered, but without a row
     with pytest.raises(NoInputError, match="no raw rows for 2024-01-05"):
-        ingest_day(spark, daily, dt.date(2024, 1, 5))
+        ingest_events(spark, daily, dt.date(2024, 1, 5))
 
 
+@pytest.mark.slow
 def test_an_empty_day_of_a_dump_is_replaced_by_nothing_and_reported(spark, tmp_path):
     day = dt.date(2017, 11, 26)
     cfg = taobao_config(tmp_path, TAOBAO_LINES)  # one event and nothing quarantined on 11-26
-    ingest_day(spark, cfg, day)
+    ingest_events(spark, cfg, day)
     assert day_has_events(cfg, day)
     cfg = taobao_config(tmp_path, [line for line in TAOBAO_LINES if str(LOCAL_1126_0030) not in line])
-    report = ingest_day(spark, cfg, day)  # the dump has no row of 11-26 any more, though it is inside its window
+    report = ingest_events(spark, cfg, day)  # the dump has no row of 11-26 any more, though it is inside its window
     assert (report.read, report.written, report.quarantined) == (0, 0, {})
     assert str(report) == ("ingest_events 2017-11-26: empty day, the dump has no row of it: nothing written, "
                            "later jobs skip it")
@@ -263,5 +265,5 @@ def test_an_empty_day_of_a_dump_is_replaced_by_nothing_and_reported(spark, tmp_p
 def test_a_day_whose_rows_are_all_rejected_fails_after_writing_the_quarantine(spark, tmp_path):
     cfg = taobao_config(tmp_path, [f"1,100,5,click,{LOCAL_1125_0030}"])
     with pytest.raises(NoInputError, match="every row of 2017-11-25 was quarantined"):
-        ingest_day(spark, cfg, D)
+        ingest_events(spark, cfg, D)
     assert [r.reason for r in read_table(spark, cfg, "events_quarantine").collect()] == ["unknown_event_type"]

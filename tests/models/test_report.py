@@ -12,7 +12,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from core.metrics import psi
-from models import report
+from models import report, report_data
 from tests.conftest import MOVIELENS, config_for, overlays_for
 
 DAY0, D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
@@ -135,7 +135,7 @@ def test_missing_tables_say_no_data(cfg, tmp_path):
 
 def test_daily_volumes_tells_a_missing_table_from_an_empty_day():
     events = pd.DataFrame({"dt": [D1], "rows": [5]})
-    volumes = report.daily_volumes([D1, D2], events, None, None)
+    volumes = report_data.daily_volumes([D1, D2], events, None, None)
     assert volumes["events"].tolist() == [5, 0]
     assert volumes["samples"].isna().all() and volumes["quarantined"].isna().all()
 
@@ -143,7 +143,7 @@ def test_daily_volumes_tells_a_missing_table_from_an_empty_day():
 def test_feature_drifts_order_and_skip_unmeasurable():
     previous = {"a": np.array([1.0, 2.0, 3.0, 4.0]), "b": np.array([1.0, 2.0, 3.0, 4.0]), "c": np.array([])}
     current = {"a": np.array([1.0, 2.0, 3.0, 4.0]), "b": np.array([3.0, 4.0, 5.0, 6.0]), "c": np.array([1.0])}
-    drifts = report.feature_drifts(previous, current, bins=2)
+    drifts = report_data.feature_drifts(previous, current, bins=2)
     assert [name for name, _ in drifts] == ["b", "a"]
     assert drifts[0][1] == pytest.approx(FULL_SHIFT_PSI) and drifts[1][1] == pytest.approx(0.0)
 
@@ -152,7 +152,7 @@ def test_blessed_version_is_that_of_the_latest_decision_up_to_the_last_day():
     registry = pd.DataFrame([registry_row("m", "2024-01-02", "2024-01-02T01", 3, True, 3),
                              registry_row("m", "2024-01-03", "2024-01-03T01", None, False, 3),
                              registry_row("m", "2024-01-04", "2024-01-04T01", 4, True, 4)])
-    blessed = report.blessed_versions(registry, D2)
+    blessed = report_data.blessed_versions(registry, D2)
     assert blessed.to_dict("records") == [{"model": "m", "blessed_version": 3, "ds": "2024-01-03",
                                            "decided_at": "2024-01-03T01", "last_passed": False, "published": 1}]
 

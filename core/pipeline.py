@@ -1,0 +1,61 @@
+"""The daily pipeline's steps and their order, declared once.
+
+The DAG (dags/dailyrec.py) makes a task of each step and an edge of each `after`; the range runner
+(jobs.backfill) runs the Spark steps in the order listed here, which is a dependency order. Nothing else encodes
+the order (tests/dags/test_dailyrec_dag.py holds both to it).
+
+A Spark step `name` is the day job `jobs/<name>.py` (entry function `<name>(spark, cfg, ds)`), the DAG's task id and
+the range runner's job name. Per ranker of `ranker.models`, the model steps follow: `train_<model>`
+(`python -m models.train`) then `validate_and_export_<model>` (the gate), each its own process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    after: tuple[str, ...] = ()  # steps of the same day that must have finished
+    # Later days read its partitions (30-day profiles, 14 training days), so a history is these steps of the days
+    # before; each also computes a whole range of days in one Spark job (range mode).
+    history: bool = False
+
+
+SPARK_STEPS = (
+    Step("ingest_attributes", history=True),
+    Step("ingest_events", history=True),
+    # The rollups read D's item snapshot (categories), so attributes come before them, not only before the samples.
+    Step("build_daily_rollups", ("ingest_attributes", "ingest_events"), history=True),
+    Step("build_profiles", ("build_daily_rollups",), history=True),
+    Step("build_samples", ("build_profiles",), history=True),
+    Step("gbdt_leaves", ("build_samples",)),
+    Step("recall_als", ("build_daily_rollups",)),
+    Step("recall_itemcf", ("build_daily_rollups",)),
+    Step("recall_popular", ("build_daily_rollups",)),
+    Step("recall_merge", ("recall_als", "recall_itemcf", "recall_popular")),
+    Step("evaluate_recall", ("recall_merge",)),
+)
+# Per ranker, after the Spark steps: the model module's name, and the step it follows (a Spark step, or the model's
+# previous step).
+MODEL_STEPS = (Step("train", ("gbdt_leaves",)), Step("validate_and_export", ("train",)))
+
+SPARK_STEP_NAMES = tuple(step.name for step in SPARK_STEPS)
+HISTORY_STEP_NAMES = tuple(step.name for step in SPARK_STEPS if step.history)
+# The step whose output decides whether the day is empty (a dump without a row on D): the steps after it skip.
+EMPTY_DAY_DECIDED_BY = "ingest_events"
+
+
+def in_dependency_order(steps: tuple[Step, ...]) -> bool:
+    """True when each step comes after every step it names in `after`."""
+    seen: set[str] = set()
+    for step in steps:
+        if not set(step.after) <= seen:
+            return False
+        seen.add(step.name)
+    return True
+
+
+def model_task(step_name: str, model: str) -> str:
+    """The task id of a model step for one ranker: train_wide_deep, validate_and_export_wide_deep."""
+    return f"{step_name}_{model}"
