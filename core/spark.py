@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from core.config import REPO_ROOT, PipelineConfig, add_conf_option, load_config
+from core.config import REPO_ROOT, add_conf_option, load_config
+from core.config_schema import PipelineConfig
 
 LOG4J_CONF = REPO_ROOT / "conf" / "log4j2.properties"
 SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
@@ -142,6 +143,8 @@ def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None,
     `--py-files` the driver would import the project from the zip too, where core.config finds no conf/ folder.
     """
     settings = session_settings(cfg, archive_classes_to)
+    if cfg.spark.submit_java_options:
+        settings["spark.driver.extraJavaOptions"] += f" {cfg.spark.submit_java_options}"
     if executor_py_files:
         settings["spark.executorEnv.PYTHONPATH"] = executor_py_files
     if "spark.jars" in settings:

@@ -1,6 +1,7 @@
 """The bounds bench.ingest_throughput times next to the ingest: one validating pass that writes every line."""
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import functions as F
 
 from bench.ingest_throughput import BOUNDS, write_one_pass
@@ -9,6 +10,7 @@ from tests.conftest import SYNTHETIC, config_for
 NOON_MS = 1704110400000  # 2024-01-01 12:00 UTC, the bench's day
 
 
+@pytest.mark.slow
 def test_one_pass_writes_every_line_with_its_reason_and_id_and_drops_no_copy(spark, tmp_path):
     cfg = config_for(tmp_path, SYNTHETIC)
     day = tmp_path / "raw"

@@ -53,6 +53,14 @@ def test_the_confs_jvm_options_come_after_the_projects_log4j_config(tmp_path):
     assert options[0].startswith("-Dlog4j2.configurationFile=file:") and options[1:] == ["-Xss4m"]
 
 
+def test_only_spark_submitted_drivers_get_the_submit_java_options(tmp_path):
+    cfg = config(tmp_path, {"spark.driver.extraJavaOptions": "-Xss4m"})
+    assert cfg.spark.submit_java_options == "-XX:TieredStopAtLevel=1"  # conf/local.yaml's
+    assert "TieredStopAtLevel" not in session_settings(cfg)["spark.driver.extraJavaOptions"]  # an in-process session
+    submitted = next(flag for flag in submit_flags(cfg) if flag.startswith("spark.driver.extraJavaOptions="))
+    assert submitted.split()[-2:] == ["-Xss4m", "-XX:TieredStopAtLevel=1"]
+
+
 def test_drivers_start_from_the_class_archive_once_it_is_built_unless_the_conf_says_not_to(tmp_path):
     cfg = config(tmp_path)
     archive = class_archive_path(cfg)

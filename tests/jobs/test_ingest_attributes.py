@@ -2,7 +2,8 @@ import datetime as dt
 
 import pytest
 
-from core.config import AttributeTable, load_config
+from core.config import load_config
+from core.config_schema import AttributeTable
 from core.errors import PipelineError
 from jobs.ingest_attributes import ingest_attributes, one_row_per_id, parse_attributes, read_attribute_snapshot
 from tests.conftest import MOVIELENS, TAOBAO, config_for, lines_frame
@@ -45,6 +46,7 @@ def test_one_row_per_id_keeps_the_most_frequent_variant_and_flags_the_conflict(s
         ("7", "A", True, day), ("8", "C", False, day), ("9", "Y", True, day)]  # 9: a tie, the smaller raw line wins
 
 
+@pytest.mark.slow
 def test_snapshot_of_movielens_attributes_lands_in_delta(spark, tmp_path):
     users = tmp_path / "u.user"
     users.write_text("user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"

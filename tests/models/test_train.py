@@ -109,6 +109,7 @@ def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
     assert [r["auc"] for r in delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()] == [0.5]
 
 
+@pytest.mark.slow
 def test_excluded_features_are_not_model_inputs_and_unknown_names_are_refused(tmp_path):
     ids = ["user_id", "item_id", "user_recent_items"]
     cfg = lake_with_samples(tmp_path, exclude_features=ids)
