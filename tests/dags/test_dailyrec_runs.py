@@ -8,7 +8,7 @@
 - `airflow dags test` of that empty day ingests it, skips every later task but the report, and ends green.
 Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. A DAG day costs
 minutes (11 spark-submits of ~30 s of JVM start each), so CI runs one through Airflow; the 3-day Airflow backfill is
-measured with `make airflow-backfill` (README). `airflow dags test` runs the same tasks (`make run`)."""
+measured with `make airflow-backfill` (docs/orchestration.md). `airflow dags test` runs the same tasks (`make run`)."""
 from __future__ import annotations
 
 import collections
