@@ -17,9 +17,9 @@ from core.days import date_range
 from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
 from models.checks import data_checks
+from models.gate_data import checked_day
 from models.inputs import latest_snapshot
 from models.train import model_spec
-from models.validate_and_export import checked_day
 
 
 def failed_null_checks(checks) -> list[str]:

@@ -7,7 +7,7 @@
    A feature over a window of days without any event (the 1-day ones after an empty day of a dump) is null by
    right: its null rate is noted, not held to a ceiling. A feature taken from a user's (item's) history is held to
    its ceiling on the rows whose user (item) had an event in the profiles' longest window before D: a newcomer's
-   row is null by right (warm_rows).
+   row is null by right (models.gate_data reads all this).
 2. Model: the candidate (`models.train`'s `candidates/<model>/<D>/model.keras`) scored on D against absolute
    bounds, and against the blessed version re-scored on the same rows through its export (the first model of a
    name has no baseline; the record says so). ESMM is held to this on ctr and ctcvr.
@@ -38,19 +38,16 @@ from pathlib import Path
 import keras
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
-from core.cli import parse_day
+from core.cli import one_line_errors, parse_day
 from core.config import add_conf_option, load_config
 from core.config_schema import PipelineConfig
-from core.delta_arrow import delta_dataset, is_delta_table, rows_between
 from core.errors import GATE_REJECTED_EXIT, PipelineError
-from core.tables import EVENTS_TABLE, ITEM_DAILY_TABLE, MODEL_REGISTRY_TABLE, SAMPLES_TABLE, USER_DAILY_TABLE
-from features.samples import KEY_COLUMNS, label_columns
-from features.spec import GBDT_LEAVES, FeatureSpec
-from models.checks import Check, WarmRows, data_checks, model_checks, noted, serving_checks
-from models.inputs import Snapshot, TrainingInput, latest_snapshot
+from core.tables import MODEL_REGISTRY_TABLE, SAMPLES_TABLE
+from features.samples import label_columns
+from models.checks import Check, model_checks, noted, serving_checks
+from models.gate_data import check_data
+from models.inputs import TrainingInput, latest_snapshot
 from models.registry import ranker
 from models.serving import (
     blessed_as_of,
@@ -70,7 +67,7 @@ from models.serving import (
     weights_digest,
     write_version_info,
 )
-from models.train import CANDIDATES, day_metrics, model_spec, predict_day, training_days, training_input
+from models.train import CANDIDATES, day_metrics, predict_day, training_days, training_input
 
 GATE_REPORTS = "gate"
 REGISTRY_SCHEMA = pa.schema([
@@ -117,75 +114,6 @@ class Decision:
                 "metrics": json.dumps(self.metrics), "baseline_version": self.baseline_version,
                 "export_bytes": self.export_bytes, "parity_max_abs_error": self.parity_error(),
                 "gate_seconds": round(self.seconds, 2)}
-
-
-def day_table(snapshot: Snapshot, day: dt.date, columns: list[str]) -> pa.Table:
-    return snapshot.dataset().to_table(columns=columns, filter=pads.field("dt") == day)
-
-
-@dataclass(frozen=True)
-class CheckedDay:
-    """Day D's samples as the data checks read them, with what decides how each feature's null rate is measured."""
-    today: pa.Table
-    features: list[str]
-    labels: list[str]
-    eventless: set[str]  # eventless_features
-    warm: dict[str, WarmRows]  # warm_rows
-
-
-def checked_features(spec: FeatureSpec) -> list[str]:
-    return [f.name for f in spec.features if f.name != GBDT_LEAVES]  # leaves live in their own table
-
-
-def checked_day(cfg: PipelineConfig, spec: FeatureSpec, snapshot: Snapshot, ds: dt.date) -> CheckedDay:
-    features, labels = checked_features(spec), list(label_columns(cfg.samples.mode))
-    keys = [key for key in KEY_COLUMNS if key != "dt" and key not in features]  # warm_rows looks the ids up
-    today = day_table(snapshot, ds, features + labels + keys)
-    return CheckedDay(today, features, labels, eventless_features(cfg, spec, ds), warm_rows(cfg, spec, today, ds))
-
-
-def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Check]:
-    spec = model_spec(cfg)
-    features = checked_features(spec)
-    numerics = {f.name for f in spec.features if f.kind == "numeric"}
-    unknown = [name for name in [*cfg.gate.data.drift_features, *cfg.gate.data.null_rate_ceilings]
-               if name not in features or (name in cfg.gate.data.drift_features and name not in numerics)]
-    if unknown:
-        raise PipelineError(f"gate.data names {', '.join(unknown)}, not numeric features of the spec "
-                            f"(drift) or features of the spec (null rates)")
-    day = checked_day(cfg, spec, snapshot, ds)
-    reference_day = training_days(cfg, ds, snapshot).validation
-    reference = day_table(snapshot, reference_day, cfg.gate.data.drift_features)
-    checks = data_checks(day.today, reference, day.features, day.labels, cfg.gate.data, day.eventless, day.warm)
-    if reference_day != ds - dt.timedelta(days=1) and cfg.gate.data.drift_features and reference.num_rows:
-        checks.append(noted("psi_reference", f"D-1 has no samples: drift against {reference_day}"))
-    return checks
-
-
-def eventless_features(cfg: PipelineConfig, spec: FeatureSpec, ds: dt.date) -> set[str]:
-    """The features whose window of days before D holds no event in the lake (e.g. 1-day ones after an empty day)."""
-    events = cfg.table_path(EVENTS_TABLE)
-    windows = {f.window_days for f in spec.features if f.window_days}
-    empty = {days for days in windows if not rows_between(events, "dt", ds - dt.timedelta(days=days),
-                                                          ds - dt.timedelta(days=1))}
-    return {f.name for f in spec.features if f.window_days in empty}
-
-
-def warm_rows(cfg: PipelineConfig, spec: FeatureSpec, today: pa.Table, ds: dt.date) -> dict[str, WarmRows]:
-    """Per feature taken from a user's or item's history: D's rows whose user (item) is in the daily rollups of the
-    profiles' longest window before D, the days its profile is built from (read without Spark). Without the rollup
-    table (samples written by other means) its features are left out: their null rates are over all rows."""
-    days = max(cfg.profiles.windows)
-    window = (pads.field("dt") >= ds - dt.timedelta(days=days)) & (pads.field("dt") <= ds - dt.timedelta(days=1))
-    by_entity = {}
-    for entity in sorted({f.history_of for f in spec.features if f.history_of}):
-        key, path = f"{entity}_id", cfg.table_path({"user": USER_DAILY_TABLE, "item": ITEM_DAILY_TABLE}[entity])
-        if not is_delta_table(path):
-            continue
-        active = delta_dataset(path).to_table(columns=[key], filter=window).column(key)
-        mask = pc.is_in(today.column(key), value_set=pc.unique(active))
-        by_entity[entity] = WarmRows(entity, days, np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
-    return {f.name: by_entity[f.history_of] for f in spec.features if f.history_of in by_entity}
 
 
 def checked_prefixes(name: str) -> tuple[str, ...]:
@@ -300,18 +228,15 @@ def record(cfg: PipelineConfig, decision: Decision) -> Path:
     return report
 
 
+@one_line_errors(PipelineError, KeyError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D of the candidate, YYYY-MM-DD")
     parser.add_argument("--model", required=True, help="a ranker name trained by models.train")
     add_conf_option(parser)
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.conf)
-        decision = validate_and_export(cfg, args.ds, args.model)
-    except (PipelineError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    cfg = load_config(args.conf)
+    decision = validate_and_export(cfg, args.ds, args.model)
     where = Path(cfg.gate.export_root) / args.model
     if not decision.passed:
         print(f"gate failed for {args.model} {args.ds}: {decision.reason}; blessed stays "

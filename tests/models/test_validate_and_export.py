@@ -20,17 +20,11 @@ from core.errors import GATE_REJECTED_EXIT
 from core.tables import MODEL_REGISTRY_TABLE
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
+from models.gate_data import check_data, eventless_features, warm_rows
 from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
-from models.validate_and_export import (
-    check_data,
-    checked_prefixes,
-    eventless_features,
-    main,
-    validate_and_export,
-    warm_rows,
-)
+from models.validate_and_export import checked_prefixes, main, validate_and_export
 from tests.conftest import MOVIELENS, overlays_for
 from tests.models.test_train import SMALL, D
 
