@@ -28,7 +28,7 @@ import time
 from importlib import import_module
 from typing import Callable, Sequence
 
-from core.cli import parse_day
+from core.cli import one_line_errors, parse_day
 from core.config import REPO_ROOT, add_conf_option, load_config
 from core.config_schema import PipelineConfig
 from core.days import date_range
@@ -54,6 +54,7 @@ RANGE_JOBS = {"ingest_attributes": attributes_of_days, "ingest_events": events_o
               "build_samples": samples_of_days}
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=parse_day, help="first day (default: run.start of the config)")
@@ -68,30 +69,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="run every job one day at a time (as the DAG does) instead of rollups, profiles and "
                              "samples of the whole range in one job each")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.conf)
-        start, end = args.start or cfg.run.start, args.end or cfg.run.end
-        if end < start:
-            raise PipelineError(f"--end {end} is before --start {start}")
-        spark = build_session(cfg)
-        began = time.perf_counter()
-        run = run_day_jobs_per_day if args.per_day else run_day_jobs_in_range
-        if args.with_models:
-            history = history_to_build(cfg, start, built_days(cfg))
-            if history:
-                run(spark, cfg, history, HISTORY_JOBS)
-        rejected: list[str] = []
+    cfg = load_config(args.conf)
+    start, end = args.start or cfg.run.start, args.end or cfg.run.end
+    if end < start:
+        raise PipelineError(f"--end {end} is before --start {start}")
+    spark = build_session(cfg)
+    began = time.perf_counter()
+    run = run_day_jobs_per_day if args.per_day else run_day_jobs_in_range
+    if args.with_models:
+        history = history_to_build(cfg, start, built_days(cfg))
+        if history:
+            run(spark, cfg, history, HISTORY_JOBS)
+    rejected: list[str] = []
 
-        def train_every_model(ds: dt.date) -> None:
-            rejected.extend(f"{model} {ds}" for model in cfg.ranker.models
-                            if not train_and_gate(args.conf, model, ds))
+    def train_every_model(ds: dt.date) -> None:
+        rejected.extend(f"{model} {ds}" for model in cfg.ranker.models
+                        if not train_and_gate(args.conf, model, ds))
 
-        days = date_range(start, end)
-        built = run(spark, cfg, days, args.jobs, train_every_model if args.with_models else None)
-        empty = [str(ds) for ds in days if ds not in built]
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    days = date_range(start, end)
+    built = run(spark, cfg, days, args.jobs, train_every_model if args.with_models else None)
+    empty = [str(ds) for ds in days if ds not in built]
     empty_note = f"({len(empty)} empty: {', '.join(empty)}) " if empty else ""
     print(f"backfill {start}..{end} of {cfg.dataset.name}: {len(date_range(start, end))} days {empty_note}in "
           f"{time.perf_counter() - began:.1f}s; tables under {cfg.lake_root}")

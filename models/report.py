@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from core.cli import parse_day
+from core.cli import one_line_errors, parse_day
 from core.config import REPO_ROOT, add_conf_option, load_config
 from core.config_schema import PipelineConfig
 from core.days import date_range
@@ -220,6 +220,7 @@ def _first(items: list[str], count: int) -> str:
     return "; ".join(items[:count]) + more
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=parse_day, help="first day (default: 13 days before --end)")
@@ -230,12 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", type=Path, default=SCALING_RESULT, help="bench/scaling result to plot")
     args = parser.parse_args(argv)
     first = args.start or args.end - dt.timedelta(days=13)
-    try:
-        cfg = load_config(args.conf)
-        page = build_report(cfg, first, args.end, args.scaling)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    cfg = load_config(args.conf)
+    page = build_report(cfg, first, args.end, args.scaling)
     out = args.out or default_output(cfg, first, args.end)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp")

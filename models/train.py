@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 
-from core.cli import parse_day
+from core.cli import one_line_errors, parse_day
 from core.config import add_conf_option, load_config
 from core.config_schema import PipelineConfig
 from core.delta_arrow import partition_days
@@ -185,11 +185,11 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
-    write_metrics(cfg.table_path(RANKER_METRICS_TABLE), record)
+    write_ranker_metrics(cfg.table_path(RANKER_METRICS_TABLE), record)
     return record
 
 
-def write_metrics(path: str, record: dict) -> None:
+def write_ranker_metrics(path: str, record: dict) -> None:
     """Replace this (ds, model)'s row of the ranker_metrics Delta table."""
     import pyarrow as pa
 
@@ -199,6 +199,7 @@ def write_metrics(path: str, record: dict) -> None:
     replace_rows(path, pa.Table.from_pylist([row]), {"ds": record["ds"], "model": record["model"]}, ["ds"])
 
 
+@one_line_errors(PipelineError, KeyError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", type=parse_day, required=True, help="evaluation day D, YYYY-MM-DD")
@@ -207,12 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="cvr: learn the conversion label on clicked samples only (a baseline for ESMM's cvr)")
     add_conf_option(parser)
     args = parser.parse_args(argv)
-    try:
-        record = train(load_config(args.conf), args.ds, args.model, args.task)
-    except (PipelineError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(json.dumps(record))
+    print(json.dumps(train(load_config(args.conf), args.ds, args.model, args.task)))
     return 0
 
 

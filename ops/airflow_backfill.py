@@ -23,7 +23,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from core.cli import parse_day
+from core.cli import one_line_errors, parse_day
 from ops.standalone import daemon, free_port, wait_for
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -75,6 +75,7 @@ def backfill(dag_id: str, start: dt.date, end: dt.date, log_dir: Path, timeout: 
     return sorted(range_runs(dag_id, start, end), key=lambda run: run["logical_date"])
 
 
+@one_line_errors(TimeoutError)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dag-id", default="dailyrec")
@@ -86,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.perf_counter()
     log_dir = Path(os.environ.get("AIRFLOW_HOME", ".airflow")) / "backfill-logs"
-    try:
-        runs = backfill(args.dag_id, args.start, args.end, log_dir, args.timeout)
-    except TimeoutError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    runs = backfill(args.dag_id, args.start, args.end, log_dir, args.timeout)
     for run in runs:
         print(f"{run['logical_date'][:10]} {run['state']:<8} {run['run_id']} {run['start_date']} .. {run['end_date']}")
     print(f"airflow backfill {args.dag_id} {args.start}..{args.end}: {len(runs)} runs in "

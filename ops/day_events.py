@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import sys
 
-from core.cli import day_job_parser
+from core.cli import day_job_parser, one_line_errors
 from core.config import load_config
-from core.errors import PipelineError
 from core.tables import EVENTS_TABLE, INGEST_LOG_TABLE
 from jobs.ingest_events import day_has_events, empty_days
 
 EMPTY_DAY_EXIT = 99  # the DAG task's skip_on_exit_code
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     args = day_job_parser(__doc__.splitlines()[0]).parse_args(argv)
-    try:
-        cfg = load_config(args.conf)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    cfg = load_config(args.conf)
     table = cfg.table_path(EVENTS_TABLE)
     if day_has_events(cfg, args.ds):
         print(f"events of {args.ds}: in {table}", flush=True)

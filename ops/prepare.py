@@ -12,22 +12,19 @@ import argparse
 import sys
 
 from core.class_archive import ensure_class_archive
+from core.cli import one_line_errors
 from core.config import add_conf_option, load_config
-from core.errors import PipelineError
 from core.spark import build_session, cached_jars, jar_manifest
 from datasets.fetch import fetch_dataset
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_conf_option(parser)
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.conf)
-        fetch_dataset(cfg)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    cfg = load_config(args.conf)
+    fetch_dataset(cfg)
     if cached_jars(cfg) is None:
         build_session(cfg).stop()  # resolves the jars and writes their manifest
     archive = ensure_class_archive(cfg, args.conf)  # after the jars: its JVM starts from them

@@ -10,7 +10,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from core.cli import day_job_parser
+from core.cli import day_job_parser, one_line_errors
 from core.config import load_config
 from core.config_schema import PipelineConfig
 from core.errors import PipelineError
@@ -40,13 +40,10 @@ def raw_log_status(cfg: PipelineConfig, ds: dt.date) -> tuple[bool, str]:
     return True, f"{path}: {size} bytes delivered for {ds}"
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     args = day_job_parser(__doc__.splitlines()[0]).parse_args(argv)
-    try:
-        available, reason = raw_log_status(load_config(args.conf), args.ds)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    available, reason = raw_log_status(load_config(args.conf), args.ds)
     print(f"raw log for {args.ds} {'available' if available else 'not there yet'}: {reason}", flush=True)
     return 0 if available else NOT_YET
 
