@@ -61,6 +61,13 @@ def partition_days(path: str, column: str, version: int | None = None) -> set[dt
     return {dt.date.fromisoformat(str(part[column])) for part in DeltaTable(path, version=version).partitions()}
 
 
+def day_partition(path: str, column: str, ds: dt.date, columns: Sequence[str] | None = None) -> pa.Table:
+    """The rows of day ds's partition (`column`, a date or an ISO string) of the table at `path`; only it is read."""
+    dataset = delta_dataset(path)
+    value = ds if pa.types.is_date(dataset.schema.field(column).type) else ds.isoformat()
+    return dataset.to_table(columns=columns, filter=pads.field(column) == value)
+
+
 def rows_between(path: str, column: str, first: dt.date, last: dt.date) -> int:
     """Rows of the table whose partition `column` is in [first, last] (0 without a table); only those are read."""
     if not is_delta_table(path):

@@ -42,10 +42,9 @@ def day_digests(lake: Path, ds: dt.date, skip: tuple[str, ...] = ()) -> dict[str
 
 
 def _partition_rows(path: str, column: str | None, ds: dt.date) -> list[dict]:
-    from core.delta_arrow import delta_dataset  # read without a JVM
+    from core.delta_arrow import day_partition, delta_dataset  # read without a JVM
 
-    rows = delta_dataset(path).to_table().to_pylist()
-    return [row for row in rows if str(row[column]) == str(ds)] if column else rows
+    return (day_partition(path, column, ds) if column else delta_dataset(path).to_table()).to_pylist()
 
 
 def float_deviation(rows: list[dict], other: list[dict]) -> float | None:

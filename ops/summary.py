@@ -16,7 +16,7 @@ from pathlib import Path
 from core.cli import parse_day
 from core.config import add_conf_option, load_config
 from core.config_schema import PipelineConfig
-from core.delta_arrow import delta_dataset, is_delta_table
+from core.delta_arrow import day_partition, is_delta_table
 from ops.digests import lake_tables
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -45,8 +45,7 @@ def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
     counts = {}
     for name, path, column in lake_tables(Path(cfg.lake_root), DAY_COLUMNS):
         if column:
-            day = delta_dataset(path).to_table(columns=[column]).column(column).to_pylist()
-            counts[name] = sum(1 for value in day if str(value) == str(ds))
+            counts[name] = day_partition(path, column, ds, columns=[column]).num_rows
     return counts
 
 
@@ -54,8 +53,7 @@ def read_day(cfg: PipelineConfig, table: str, column: str, ds: dt.date) -> list[
     path = cfg.table_path(table)
     if not is_delta_table(path):
         return []
-    rows = delta_dataset(path).to_table().to_pylist()
-    return [row for row in rows if str(row[column]) == str(ds)]
+    return day_partition(path, column, ds).to_pylist()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from core.config import REPO_ROOT
-from core.delta_arrow import delta_dataset, is_delta_table, partition_days, rows_between
+from core.delta_arrow import day_partition, delta_dataset, is_delta_table, partition_days, rows_between
 
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 
@@ -28,6 +28,17 @@ def test_reads_every_row_with_typed_partition_values_at_a_version(tmp_path):
     assert delta_dataset(str(path), version=0).to_table().to_pylist() == [{"dt": D1, "user_id": "u1", "score": 0.5}]
     assert delta_dataset(f"file://{path}").count_rows() == 2
     assert is_delta_table(str(path)) and not is_delta_table(str(tmp_path / "missing"))
+
+
+def test_a_days_rows_whether_its_column_holds_dates_or_iso_strings(tmp_path):
+    by_date = str(tmp_path / "by_date")
+    write_two_versions(by_date)
+    assert day_partition(by_date, "dt", D2).to_pylist() == [{"dt": D2, "user_id": "u2", "score": 0.25}]
+    assert day_partition(by_date, "dt", D1, columns=["user_id"]).to_pylist() == [{"user_id": "u1"}]
+    rows = pa.Table.from_pylist([{"ds": "2024-03-01", "model": "lr"}, {"ds": "2024-03-02", "model": "lr"}])
+    write_deltalake(str(tmp_path / "by_string"), rows)
+    assert day_partition(str(tmp_path / "by_string"), "ds", D1).to_pylist() == [{"ds": "2024-03-01", "model": "lr"}]
+    assert day_partition(str(tmp_path / "by_string"), "ds", dt.date(2024, 3, 3)).num_rows == 0
 
 
 def test_days_of_a_partition_column_and_rows_of_a_range_of_days(tmp_path):
