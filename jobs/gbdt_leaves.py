@@ -194,7 +194,7 @@ def gbdt_leaves(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         return leaves_as_of(spark, cfg, ds)
 
 
-def write_metrics(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, rows: list[tuple]) -> None:
+def write_gbdt_metrics(spark: SparkSession, cfg: PipelineConfig, ds: dt.date, rows: list[tuple]) -> None:
     """Replace D's metrics partition, also with no rows: a re-run with nothing to evaluate must not leave the metrics
     of an earlier forest behind."""
     schema = ("model string, label string, auc double, logloss double, rows long, label_rate double, "
@@ -222,7 +222,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
         # The first days of a lake: no history, or one class only.
         empty = spark.createDataFrame([], f"dt date, user_id string, item_id string, {GBDT_LEAVES} array<int>")
         replace_partition(empty.withColumn("as_of", F.lit(ds)), cfg.table_path(GBDT_LEAVES_TABLE), {"as_of": ds})
-        write_metrics(spark, cfg, ds, [])
+        write_gbdt_metrics(spark, cfg, ds, [])
         return (f"gbdt_leaves {ds}: skipped, the samples of {first_day}..{stack_first - dt.timedelta(days=1)} hold "
                 f"{stats['rows']} rows and {stats['positives'] or 0} positives of {label}; both classes are needed")
     fit_rows = with_numeric_vector(rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed), inputs)
@@ -238,8 +238,8 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     metrics = [] if day.isEmpty() or stack_train.isEmpty() else compare_models(
         samples.where(F.col("dt") <= F.lit(last_day)), stack_train, day, label, params, inputs, total_leaves,
         len(forest.offsets))
-    write_metrics(spark, cfg, ds, [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"],
-                                    stats["rows"], total_leaves, ds) for m in metrics])
+    write_gbdt_metrics(spark, cfg, ds, [(m["model"], label, m["auc"], m["logloss"], m["rows"], m["label_rate"],
+                                         stats["rows"], total_leaves, ds) for m in metrics])
     written = read_partitions(spark, cfg.table_path(GBDT_LEAVES_TABLE), "as_of", ds, ds).count()
     table = " ".join(f"{m['model']}: auc={m['auc']:.4f} logloss={m['logloss']:.4f}" for m in metrics)
     return (f"gbdt_leaves {ds} ({'reused' if forest.reused else 'trained'} {len(forest.offsets)} trees, "

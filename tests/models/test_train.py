@@ -15,7 +15,7 @@ from features.spec import feature_spec
 from models.days import TrainingDays
 from models.rankers import ModelParams
 from models.registry import build_model
-from models.train import day_metrics, main, model_spec, train, warm_start, write_metrics
+from models.train import day_metrics, main, model_spec, train, warm_start, write_ranker_metrics
 from tests.conftest import MOVIELENS, config_for
 
 D = dt.date(1998, 4, 22)
@@ -105,7 +105,7 @@ def test_a_run_writes_its_candidate_and_metrics_record(tmp_path, capsys):
     assert saved == record and record["model"] == "deepfm" and len(record["config_hash"]) == 12
     rows = delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()
     assert [(r["model"], r["ds"], r["rows"]) for r in rows] == [("deepfm", D.isoformat(), record["rows"])]
-    write_metrics(cfg.table_path("ranker_metrics"), {**record, "auc": 0.5})  # a re-run replaces its row
+    write_ranker_metrics(cfg.table_path("ranker_metrics"), {**record, "auc": 0.5})  # a re-run replaces its row
     assert [r["auc"] for r in delta_dataset(cfg.table_path("ranker_metrics")).to_table().to_pylist()] == [0.5]
 
 
