@@ -51,18 +51,22 @@ def synthetic_log(events: int, days: int):
     return root
 
 
+def synthetic_files(root: Path) -> dict:
+    """The `dataset` overlay that points conf/datasets/synthetic.yaml at the log written under `root`."""
+    return {"source": {"path": str(root / "events" / "dt={ds}")},
+            "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
+
+
 def overlay_for(events: int, days: int, root, fresh: bool = True) -> str:
     """The config overlay of one size; `fresh` starts from an empty lake and no saved models."""
     lake = DATA_DIR / f"lake_scaling_{events}"
     if fresh:
         shutil.rmtree(lake, ignore_errors=True)
         shutil.rmtree(DATA_DIR / f"artifacts_scaling_{events}", ignore_errors=True)
-    files = {"source": {"path": str(root / "events" / "dt={ds}")},
-             "attributes": {"users": {"path": str(root / "users.csv")}, "items": {"path": str(root / "items.csv")}}}
     # A short log: the last day's forest learns days 2..D-2 (day 1 has no history, so its samples have no features
     # to split on and the forest would be one-leaf trees), its stacked LR the day before D.
     values = {"lake_root": str(lake), "artifact_root": str(DATA_DIR / f"artifacts_scaling_{events}"),
-              "dataset": files, "gbdt": {"train_days": days - 2, "stack_days": 1},
+              "dataset": synthetic_files(root), "gbdt": {"train_days": days - 2, "stack_days": 1},
               "recall": {"history_days": days - 1, "popular_days": days - 1}}
     return str(write_overlay(f"scaling_{events}", values))
 
