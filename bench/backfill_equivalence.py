@@ -8,7 +8,8 @@ runs them), each its own process; a checksum per table partition; the wall times
 Per-day mode costs ~30 s a day on MovieLens, so --per-day-end can stop it early: the days it built are compared
 (a day's partitions depend only on the days before it) and its whole-range time is extrapolated from its
 seconds per day, labelled so. --lengths adds range-mode runs of the first N days, for how the cost grows with the
-range. Figures: seconds of each run, per-day / range ratio, the number of partitions that differ (0).
+range. Figures: seconds of each run, per-day / range ratio, the number of partitions that differ (0); each run's
+own lines (seconds per job) are kept in bench/data/<lake>.log.
 --synthetic-events runs the comparison on seeded synthetic logs of each size instead (written once under
 bench/data; a daily-layout source, so its ingest reads one file a day), for how range mode grows with events.
 """
@@ -58,10 +59,10 @@ def backfill(dataset_confs: list[str], name: str, start: dt.date, end: dt.date, 
     overlay = write_overlay(name, {"lake_root": str(lake), "artifact_root": str(DATA_DIR / f"{name}_artifacts")})
     conf = ",".join(["conf/local.yaml", *dataset_confs, str(overlay)])
     seconds: dict = {}
-    with stopwatch(seconds, name):
+    with stopwatch(seconds, name), open(DATA_DIR / f"{name}.log", "w") as log:  # the runner's seconds per job
         subprocess.run([sys.executable, "-m", "jobs.backfill", "--start", str(start), "--end", str(end),
                         "--jobs", ",".join(HISTORY_JOBS), "--conf", conf, *flags],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=log)
     return seconds[name]
 
 
