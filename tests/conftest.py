@@ -15,10 +15,11 @@ TAOBAO = "conf/datasets/taobao_userbehavior.yaml"
 SYNTHETIC = "conf/datasets/synthetic.yaml"
 
 # The JIT per JVM, as in production: spark-submitted drivers get conf/local.yaml's submit_java_options (C1 only: a
-# short-lived JVM's C2 compilations never pay off), while the workers' sessions and the range runners the tests start
-# live for minutes and keep the tiered default, whose C2 pays off there (measured in docs/testing.md). The quick
-# benchmarks' processes (JAVA_TOOL_OPTIONS) are short: C1 only, with the tiered default's 240 MB code cache (C1 alone
-# gets 48 MB, which a JVM running many Spark jobs fills, and then it stops compiling).
+# short-lived JVM's C2 compilations never pay off, 40 -> 30 s wall for a submitted job), while the workers' sessions
+# and the range runners the tests start live for minutes and keep the tiered default (C1 alone made them slower:
+# test_range_equivalence's MovieLens case 177 -> 132-139 s alone on 2 cores with C2 back). The quick benchmarks'
+# processes (JAVA_TOOL_OPTIONS) are short: C1 only, with the tiered default's 240 MB code cache (C1 alone gets 48 MB,
+# which a JVM running many Spark jobs fills, and then it stops compiling).
 SHORT_LIVED_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 TEST_SPARK = {
     "spark": {
