@@ -14,19 +14,17 @@ MOVIELENS = "conf/datasets/movielens_100k.yaml"
 TAOBAO = "conf/datasets/taobao_userbehavior.yaml"
 SYNTHETIC = "conf/datasets/synthetic.yaml"
 
-# The JIT per JVM, as in production: spark-submitted drivers get conf/local.yaml's submit_java_options (C1 only: a
-# short-lived JVM's C2 compilations never pay off, 40 -> 30 s wall for a submitted job), while the workers' sessions
-# and the range runners the tests start live for minutes and keep the tiered default (C1 alone made them slower:
-# test_range_equivalence's MovieLens case 177 -> 132-139 s alone on 2 cores with C2 back). The quick benchmarks'
-# processes (JAVA_TOOL_OPTIONS) are short: C1 only, with the tiered default's 240 MB code cache (C1 alone gets 48 MB,
-# which a JVM running many Spark jobs fills, and then it stops compiling).
-SHORT_LIVED_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and skipping it halves the
+# CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU). C1 alone gets the client's 48 MB code cache, which
+# a long-lived JVM (a worker's session, a range runner) filled within a minute, and then the JVM stops compiling
+# ("CodeCache is full. Compiler has been disabled"): the tiered default's 240 MB instead.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 TEST_SPARK = {
     "spark": {
         "master": "local[2]",
         "settings": {"spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
-                     # ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
-                     "spark.driver.extraJavaOptions": "-Xss16m"},
+                     # C1 frames are larger: ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
+                     "spark.driver.extraJavaOptions": f"{TEST_JVM_OPTIONS} -Xss16m"},
     }
 }
 

@@ -9,7 +9,7 @@ import pytest
 from core.class_archive import ensure_class_archive, prune_other_archives
 from core.config import REPO_ROOT
 from core.spark import class_archive_path, submit_flags
-from tests.conftest import MOVIELENS, SHORT_LIVED_JVM_OPTIONS, config_for, overlays_for
+from tests.conftest import MOVIELENS, TEST_JVM_OPTIONS, config_for, overlays_for
 
 SHARED = "source: shared objects file (top)"  # how -Xlog:class+load names a class mapped from a dynamic archive
 
@@ -17,7 +17,7 @@ SHARED = "source: shared objects file (top)"  # how -Xlog:class+load names a cla
 @pytest.mark.slow
 def test_a_submitted_driver_maps_sparks_classes_from_the_archive(tmp_path):
     loaded = tmp_path / "classes.txt"
-    settings = {"spark.driver.extraJavaOptions": f"{SHORT_LIVED_JVM_OPTIONS} -Xlog:class+load=info:file={loaded}"}
+    settings = {"spark.driver.extraJavaOptions": f"{TEST_JVM_OPTIONS} -Xlog:class+load=info:file={loaded}"}
     overrides = {"spark": {"master": "local[1]", "settings": settings}}
     cfg = config_for(tmp_path, MOVIELENS, **overrides)
     archive = ensure_class_archive(cfg, overlays_for(tmp_path, MOVIELENS, **overrides))  # ops.prepare's, if built
