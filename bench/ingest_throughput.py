@@ -26,7 +26,7 @@ from core.config import load_config
 from core.config_schema import PipelineConfig
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
-from jobs.delimited import read_lines
+from jobs.delimited import read_source_lines
 from jobs.ingest_events import check_raw_events, event_id_of, ingest_events
 
 DAY = dt.date(2024, 1, 1)
@@ -91,7 +91,7 @@ def write_bare(spark: SparkSession, day_path: str, target: Path) -> None:
 def write_one_pass(spark: SparkSession, cfg: PipelineConfig, day_path: str, event_id: Column, target: Path) -> None:
     """Parse and validate the day once and write every line, good or rejected, with its id and reason: no filter,
     no dedup, no quarantine, so a lower bound on any ingest that validates the day and writes an id."""
-    checked = check_raw_events(read_lines(spark, day_path, cfg.dataset.source.header), cfg.dataset, [DAY])
+    checked = check_raw_events(read_source_lines(spark, day_path, cfg.dataset.source), cfg.dataset, [DAY])
     # Every line is written: a filter on `reason` here would be pushed into the parse (see check_raw_events).
     (checked.select(event_id.alias("event_id"), "reason", "user_id", "item_id", "event_type", "event_time", "value",
                     "dt")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from types import UnionType
+from typing import Any, Mapping, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from core.config_schema import PipelineConfig
 from core.errors import PipelineError
@@ -30,8 +31,8 @@ class ConfigError(PipelineError, ValueError):
 def load_config(overlays: str | list[str] = DEFAULT_CONF) -> PipelineConfig:
     """Merge conf/base.yaml with the overlays (comma-separated string or list), validate, freeze.
 
-    Relative paths in the overlays list are taken from the repository root; `{repo}`, `{cache_dir}`
-    and `~` in string values are expanded after merging.
+    Relative paths in the overlays list are taken from the repository root; `{repo}`, `{cache_dir}`, `{dataset}`
+    (dataset.name) and `~` in string values are expanded after merging.
     """
     files = [BASE_CONF] + [_resolve(p) for p in _split(overlays)]
     merged: dict[str, Any] = {}
@@ -39,11 +40,62 @@ def load_config(overlays: str | list[str] = DEFAULT_CONF) -> PipelineConfig:
     for path in files:
         _deep_merge(merged, _read_yaml(path), origin, path, ())
     merged["sources"] = tuple(str(p) for p in files)
-    merged = _expand(merged, {"repo": str(REPO_ROOT), "cache_dir": _cache_dir(merged)})
+    names = {"repo": str(REPO_ROOT), "cache_dir": _cache_dir(merged)}
+    dataset = merged.get("dataset")
+    if isinstance(dataset, dict) and isinstance(dataset.get("name"), str):
+        names["dataset"] = dataset["name"]
+    merged = _drop_removed_entries(_expand(merged, names), PipelineConfig)
     try:
-        return PipelineConfig.model_validate(merged)
+        cfg = PipelineConfig.model_validate(merged)
     except ValidationError as err:
         raise ConfigError(_explain(err, origin, files)) from None
+    problems = [f"{key}: {problem} (set in {_origin_of(tuple(key.split('.')), origin)})"
+                for key, problem in feature_name_problems(cfg)]
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return cfg
+
+
+def feature_name_problems(cfg: PipelineConfig) -> list[tuple[str, str]]:
+    """(key, problem) for each feature name a key gives that the feature spec of this config does not have.
+
+    The spec is a function of the config alone (features.spec), so a typo is caught here rather than when the
+    ranker or the gate first runs, days into a backfill.
+    """
+    from features.spec import feature_spec  # features builds on the config's schema, not on this loader
+
+    spec = feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
+    names = set(spec.names)
+    problems = [("ranker.exclude_features", f"{name!r} is not a feature of the spec")
+                for name in cfg.ranker.exclude_features if name not in names]
+    # The gate checks the features the rankers take: the spec less ranker.exclude_features (models.gate_data).
+    checked = names - set(cfg.ranker.exclude_features)
+    numeric = {f.name for f in spec.features if f.kind == "numeric"} & checked
+    problems += [("gate.data.drift_features", f"{name!r} is not a numeric feature the rankers take")
+                 for name in cfg.gate.data.drift_features if name not in numeric]
+    problems += [("gate.data.null_rate_ceilings", f"{name!r} is not a feature the rankers take")
+                 for name in cfg.gate.data.null_rate_ceilings if name not in checked]
+    return problems
+
+
+def _drop_removed_entries(merged: dict, model: type[BaseModel]) -> dict:
+    """`merged` without the entries set to null in a mapping whose values cannot be null (gate.data.
+    null_rate_ceilings, spark.settings, ...): how an overlay removes an entry an earlier file gave, since mappings
+    merge key by key (e.g. the ceiling of a 30-day feature when an overlay drops the 30-day window)."""
+    kept = dict(merged)
+    for name, field in model.model_fields.items():
+        value = kept.get(name)
+        if not isinstance(value, dict):
+            continue
+        kinds = get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else (
+            field.annotation,)
+        section = next((kind for kind in kinds if isinstance(kind, type) and issubclass(kind, BaseModel)), None)
+        mapping = next((kind for kind in kinds if get_origin(kind) is dict), None)
+        if section is not None:
+            kept[name] = _drop_removed_entries(value, section)
+        elif mapping is not None and type(None) not in get_args(get_args(mapping)[1]) + (get_args(mapping)[1],):
+            kept[name] = {key: item for key, item in value.items() if item is not None}
+    return kept
 
 
 def _split(overlays: str | list[str]) -> list[str]:

@@ -4,10 +4,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Mapping, Sequence
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from core.delta_arrow import delta_dataset, is_delta_table, replace_rows
 from core.errors import PipelineError
+
+
+class ForeignLakeError(PipelineError):
+    """The lake holds the tables of another dataset."""
+
+
+def claim_lake(path: str, dataset: str) -> None:
+    """Record at `path` (the lake's `lake_dataset` table) that the lake holds `dataset`, or fail when it holds
+    another: the days of two datasets would mix in its tables. Called by the jobs that bring data in (ingest)."""
+    if is_delta_table(path):
+        held = set(delta_dataset(path).to_table(columns=["dataset"]).column("dataset").to_pylist())
+        if held == {dataset}:
+            return
+        if held:
+            raise ForeignLakeError(f"the lake at {path.rsplit('/', 1)[0]} holds dataset {', '.join(sorted(held))}, "
+                                   f"not {dataset}: give this dataset a lake_root of its own (the default, "
+                                   f"{{repo}}/lake/{{dataset}}, is one per dataset)")
+    replace_rows(path, pa.table({"dataset": [dataset]}), {"dataset": dataset}, [])
 
 
 def replace_partition(df: DataFrame, path: str, partition: Mapping[str, dt.date | str]) -> None:

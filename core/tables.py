@@ -2,6 +2,7 @@
 jobs), ops and the benchmarks all reach a table through `cfg.table_path(<one of these>)`. No imports, so any process
 can use it."""
 
+LAKE_DATASET_TABLE = "lake_dataset"  # one row: the dataset the lake holds (core.lake.claim_lake)
 EVENTS_TABLE = "events"
 EVENTS_QUARANTINE_TABLE = "events_quarantine"
 INGEST_LOG_TABLE = "ingest_log"  # one row per ingested day: read, written, quarantined (read = 0: an empty day)

@@ -80,7 +80,7 @@ with DAG(
     doc_md=__doc__,
     # A data interval per UTC day: the run for D starts once D is over, with ds = D.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=day(cfg.dataset.window.start),
+    start_date=day(cfg.run.dag_start),  # run.start unless run.schedule_start says where, not a long dump's first day
     end_date=day(cfg.dataset.window.end),
     catchup=True,
     max_active_runs=1,

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 from core.config_schema import DelimitedFile, PipelineConfig
 from core.errors import PipelineError
-from datasets.movielens import fetch_movielens_100k
+from datasets.movielens import DatasetIntegrityError, fetch_movielens_100k
 
 
 class MissingSourceError(PipelineError):
@@ -24,13 +26,35 @@ def ensure_source(cfg: PipelineConfig, ds: dt.date) -> str:
     fetch_dataset(cfg)
     path = cfg.dataset.source.path.replace("{ds}", ds.isoformat())
     _require(path, f"raw log of dataset {cfg.dataset.name} for {ds}")
+    _check_pin(path, cfg.dataset.source)
     return path
 
 
 def ensure_attribute_file(cfg: PipelineConfig, table: DelimitedFile) -> str:
     fetch_dataset(cfg)
     _require(table.path, f"attribute file of dataset {cfg.dataset.name}")
+    _check_pin(table.path, table)
     return table.path
+
+
+def _check_pin(path: str, text: DelimitedFile) -> None:
+    """Fail before the file is read when its sha256 is pinned and differs: a file replaced or cut short upstream."""
+    if text.sha256 is None:
+        return
+    stat = Path(path).stat()
+    digest = _sha256(path, stat.st_size, stat.st_mtime_ns)
+    if digest != text.sha256:
+        raise DatasetIntegrityError(f"{path} has sha256 {digest}, not the {text.sha256} its config pins")
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's digest, computed once per version of it in a process (a range run ingests a dump day by day)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _require(path: str, what: str) -> None:

@@ -1,4 +1,11 @@
-"""Reading delimited text as raw lines and splitting them into named string columns."""
+"""Reading delimited text (CSV, TSV, any separator) as raw lines, and parsing them into named string columns.
+
+Each line is kept as it arrived (`raw`), so that a rejected row can be quarantined exactly as delivered, and parsed as
+one CSV record: a line holding a quote character by Spark's CSV parser (`from_csv`: quoted fields with the separator
+inside, doubled or escaped quotes), any other by a split on the separator, which finds the same fields. A line that is
+not exactly one record of the declared columns is `malformed`. A record is one line: a quoted field that spans lines
+is not joined to the next line; its lines are quarantined as malformed (unbalanced quotes, too few fields).
+"""
 from __future__ import annotations
 
 import re
@@ -6,17 +13,25 @@ import re
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-FIELD_COUNT = "_field_count"
+from core.config_schema import DelimitedFile
+
+MALFORMED = "_malformed"
+_CORRUPT = "_corrupt_record"
 
 
-def read_lines(spark: SparkSession, path: str, header: bool) -> DataFrame:
-    """Each line of the file(s) at path as a `raw` string, without header lines and trailing CRs.
+def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "utf-8") -> DataFrame:
+    """Each line of the file(s) at path as a `raw` string, decoded from `encoding`, without header lines and trailing
+    CRs.
 
     The raw line is kept so that a rejected row can be quarantined exactly as it arrived.
     """
     # Filters test the line as read and the CR is trimmed once, after them: a regex replace per line, or filters on
     # the trimmed line (which the optimizer rewrites to trim again per filter), made reading 10M lines 3x slower.
     lines = spark.read.text(path).where(~F.col("value").isin("", "\r"))
+    if encoding != "utf-8":
+        # The text source splits lines on the '\n' byte and keeps each line's bytes as they are (it does not decode):
+        # decoding them as `encoding` gives the true text of any encoding where '\n' and '\r' are those single bytes.
+        lines = lines.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
     if header:
         # Spark packs files by size, but every file of a source starts with the same header line,
         # and partition 0 starts at the beginning of a file, so the first line is a header.
@@ -27,15 +42,45 @@ def read_lines(spark: SparkSession, path: str, header: bool) -> DataFrame:
     return lines.select(F.rtrim("value", F.lit("\r")).alias("raw"))
 
 
-def split_columns(lines: DataFrame, delimiter: str, columns: list[str]) -> DataFrame:
-    """Add one trimmed string column per name (null when empty) and the number of fields found."""
-    fields = F.split("raw", re.escape(delimiter), -1)
-    return lines.select(
-        "raw",
-        F.size(fields).alias(FIELD_COUNT),
-        # try_element_at: a short row yields nulls instead of failing under ANSI mode.
-        *[_blank_to_null(F.trim(F.try_element_at(fields, F.lit(i + 1)))).alias(name) for i, name in enumerate(columns)],
-    )
+def read_source_lines(spark: SparkSession, path: str, text: DelimitedFile) -> DataFrame:
+    """read_lines of a configured file (`path` is its resolved location: a daily source's day folder)."""
+    return read_lines(spark, path, text.header, text.encoding)
+
+
+def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
+    """`raw`, MALFORMED (the line is not exactly one record of the declared columns) and one trimmed string column per
+    declared name (null when empty; what could be parsed of a malformed line)."""
+    fields = F.split(F.col("raw"), re.escape(text.delimiter), -1)
+    parsed = lines.select("raw", fields.alias("_fields"))
+    if text.quote is None:
+        malformed = F.size("_fields") != len(text.columns)
+        values = [F.try_element_at("_fields", F.lit(i + 1)) for i in range(len(text.columns))]
+    else:
+        # Only a line holding a quote (or escape) character needs the CSV parser: on any other line it finds exactly
+        # the fields a split on the delimiter does, at a fraction of the cost (parsing every line made the ingest of
+        # a 10M-line day 1.3x slower).
+        special = F.col("raw").contains(text.quote)
+        if text.escape != text.quote:
+            special = special | F.col("raw").contains(text.escape)
+        schema = ", ".join(f"`{name}` string" for name in [*text.columns, _CORRUPT])
+        options = {"sep": text.delimiter, "quote": text.quote, "escape": text.escape, "mode": "PERMISSIVE",
+                   "columnNameOfCorruptRecord": _CORRUPT}
+        parsed = parsed.select("raw", "_fields", special.alias("_quoted"),
+                               F.when(special, F.from_csv(F.col("raw"), schema, options)).alias("_record"))
+        unbalanced = F.lit(False)
+        if text.escape == text.quote:
+            # With doubled quotes as the escape, a whole record holds an even number of quote characters. The parser
+            # accepts an unterminated quote silently (the field runs to the line's end): a record cut at a line
+            # break inside quotes, or a stray quote, would pass as an event with a wrong field.
+            quotes = F.length("raw") - F.length(F.replace(F.col("raw"), F.lit(text.quote), F.lit("")))
+            unbalanced = quotes % 2 == 1
+        malformed = F.when(F.col("_quoted"), F.col("_record")[_CORRUPT].isNotNull() | unbalanced).otherwise(
+            F.size("_fields") != len(text.columns))
+        values = [F.when(F.col("_quoted"), F.col("_record")[name]).otherwise(F.try_element_at("_fields", F.lit(i + 1)))
+                  for i, name in enumerate(text.columns)]
+    # try_element_at: a short row yields nulls instead of failing under ANSI mode.
+    return parsed.select("raw", malformed.alias(MALFORMED),
+                         *[_blank_to_null(F.trim(value)).alias(name) for value, name in zip(values, text.columns)])
 
 
 # Epoch seconds of 0001-01-02 and 9999-12-30 23:59:59 UTC: Spark's timestamp range less a day at each end, so that

@@ -21,10 +21,10 @@ from core.cli import run_day_job
 from core.config_schema import AttributeTable, DatasetConfig, PipelineConfig
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
-from core.lake import days_label, read_days, replace_days, require_table
-from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE
+from core.lake import claim_lake, days_label, read_days, replace_days, require_table
+from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE, LAKE_DATASET_TABLE
 from datasets.fetch import ensure_attribute_file
-from jobs.delimited import FIELD_COUNT, epoch_timestamp, local_day, read_lines, split_columns
+from jobs.delimited import MALFORMED, epoch_timestamp, local_day, parse_columns, read_source_lines
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,12 @@ class AttributeReport:
 def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetConfig) -> DataFrame:
     """Typed attribute rows keyed by `id`, plus `reason` ('malformed' or null), the raw line and `known_day`: the
     local day (dataset time zone) of the row's `known_at` time, null for catalogue rows known on any day."""
-    rows = split_columns(lines, table.delimiter, table.columns)
+    rows = parse_columns(lines, table)
     for old, new in table.rename.items():
         rows = rows.withColumnRenamed(old, new)
     attributes = [_typed(F.col(name), name, table) for name in table.keep]
     known_day = F.lit(None).cast("date")
-    malformed = (F.col(FIELD_COUNT) != len(table.columns)) | F.col(table.id_column).isNull()
+    malformed = F.col(MALFORMED) | F.col(table.id_column).isNull()
     if table.known_at is not None:
         known_time = epoch_timestamp(F.col(table.known_at), dataset.time_unit)
         known_day = local_day(known_time, dataset.timezone)
@@ -107,12 +107,13 @@ def attributes_of_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[
     """Write the snapshots of every day of `days` in one pass over each attribute file; the report's counts are
     those of the day, or their sums over the days."""
     reports = []
+    claim_lake(cfg.table_path(LAKE_DATASET_TABLE), cfg.dataset.name)
     for kind, table_name in ATTRIBUTE_TABLES.items():
         table: AttributeTable | None = getattr(cfg.dataset.attributes, kind)
         if table is None:
             continue
         path = ensure_attribute_file(cfg, table)
-        every_row = parse_attributes(read_lines(spark, path, table.header), table, cfg.dataset).persist()
+        every_row = parse_attributes(read_source_lines(spark, path, table), table, cfg.dataset).persist()
         try:
             snapshot = one_row_per_id(every_row, table.keep, days).persist()
             replace_days(snapshot.drop("conflict").withColumnRenamed("id", table.id_column),

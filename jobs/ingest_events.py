@@ -23,11 +23,11 @@ from core.cli import run_day_job
 from core.config_schema import DatasetConfig, PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
-from core.lake import days_label, replace_days
-from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE
+from core.lake import claim_lake, days_label, replace_days
+from core.tables import EVENTS_QUARANTINE_TABLE, EVENTS_TABLE, INGEST_LOG_TABLE, LAKE_DATASET_TABLE
 from datasets.fetch import ensure_source
 from features.schema import EVENTS, EVENTS_QUARANTINE, INGEST_LOG, QUARANTINE_REASONS
-from jobs.delimited import FIELD_COUNT, epoch_timestamp, local_day, read_lines, split_columns
+from jobs.delimited import MALFORMED, epoch_timestamp, local_day, parse_columns, read_source_lines
 
 
 class NoInputError(PipelineError):
@@ -57,10 +57,10 @@ def check_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt
     marked), the content key of a good row (`key_high`, `key_low`), `line`, its position in read order, and `dt`, the
     day it is delivered on (a good event's local day). Lines of a `dump` source that belong to other days are left out.
     """
-    rows = split_columns(lines, dataset.source.delimiter, dataset.source.columns)
+    rows = parse_columns(lines, dataset.source)
     typed = rows.select(
         "raw",
-        F.col(FIELD_COUNT),
+        F.col(MALFORMED),
         F.col(dataset.fields.user_id).alias("user_id"),
         F.col(dataset.fields.item_id).alias("item_id"),
         _event_type(dataset).alias("raw_event_type"),
@@ -71,7 +71,7 @@ def check_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt
     ).withColumn("local_day", local_day(F.col("event_time"), dataset.timezone))
     delivered = typed.withColumn("delivery_day", _delivery_day(dataset, days)).where(
         F.col("delivery_day").isin(sorted(set(days))))
-    checked = delivered.withColumn("reason", _first_failed_check(dataset, len(dataset.source.columns)))
+    checked = delivered.withColumn("reason", _first_failed_check(dataset))
     content = [F.col("user_id"), F.col("item_id"), F.col("event_type"), F.col("event_time"), F.col("value")]
     good = F.col("reason").isNull()
     return checked.select(
@@ -216,13 +216,13 @@ def _delivery_day(dataset: DatasetConfig, days: Sequence[dt.date]) -> Column:
     return F.coalesce(F.least(F.greatest(F.col("local_day"), start), end), start)
 
 
-def _first_failed_check(dataset: DatasetConfig, n_columns: int) -> Column:
+def _first_failed_check(dataset: DatasetConfig) -> Column:
     value_ok = F.col("value").isNotNull()
     if dataset.value_range is not None:
         low, high = dataset.value_range
         value_ok = value_ok & F.col("value").between(low, high)
     checks = {
-        "malformed": F.col(FIELD_COUNT) != n_columns,
+        "malformed": F.col(MALFORMED),
         "null_user_id": F.col("user_id").isNull(),
         "null_item_id": F.col("item_id").isNull(),
         "unknown_event_type": F.col("event_type").isNull(),
@@ -268,7 +268,8 @@ def ingest_days(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date
     if dataset.source.layout == "daily" and len(days) > 1:
         return [report for ds in days for report in ingest_days(spark, cfg, [ds])]
     path = ensure_source(cfg, days[0])
-    checked = check_raw_events(read_lines(spark, path, dataset.source.header), dataset, days)
+    claim_lake(cfg.table_path(LAKE_DATASET_TABLE), dataset.name)
+    checked = check_raw_events(read_source_lines(spark, path, dataset.source), dataset, days)
     if dataset.source.layout == "daily" and checked.isEmpty():
         raise NoInputError(f"no raw rows for {days[0]} in {path} (dataset {dataset.name})")
     # Two passes that parse the raw lines (find the exceptional lines, write the events) and, when there is anything

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import load_config
+from core.config import REPO_ROOT, load_config
 from core.config_schema import PipelineConfig
 from core.spark import build_session
 
@@ -53,6 +53,14 @@ def worksteal_order(items: list, is_first, workers: int) -> list:
         rest = rest[take:]
         left -= len(slice_)
     return [item for slice_ in slices for item in slice_] + rest
+
+
+def gate_without_named_features(dataset_overlay: str) -> dict:
+    """A `gate` overlay that drops the features a dataset overlay's gate names (drift, null-rate ceilings): what a
+    test whose profile windows lack those features' windows needs, since the config checks the names against the
+    spec when it loads. An entry set to null is removed from the mapping an earlier file gave."""
+    data = yaml.safe_load((REPO_ROOT / dataset_overlay).read_text()).get("gate", {}).get("data", {})
+    return {"data": {"drift_features": [], "null_rate_ceilings": dict.fromkeys(data.get("null_rate_ceilings", {}))}}
 
 
 def write_yaml(path: Path, data: dict) -> Path:

@@ -85,3 +85,78 @@ def test_each_sample_mode_names_the_event_type_its_samples_come_from():
     assert load_config(["conf/local.yaml", MOVIELENS]).samples.sample_event_type is None  # ratings: rated events
     assert load_config(["conf/local.yaml", TAOBAO]).samples.sample_event_type == "pv"  # clicks, negatives sampled
     assert load_config(["conf/local.yaml", SYNTHETIC]).samples.sample_event_type == "impression"
+
+
+def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
+    return load_config(["conf/local.yaml", dataset, str(write_yaml(tmp_path / "user.yaml", overlay))])
+
+
+@pytest.mark.parametrize("overlay, error", [
+    ({"dataset": {"source": {"encoding": "cp1252"}}},
+     r"dataset\.source\.encoding: Value error, unsupported encoding 'cp1252'; use one of utf-8, utf8, "),
+    ({"dataset": {"source": {"quote": "''"}}}, r"dataset\.source: Value error, quote must be one character"),
+    ({"dataset": {"source": {"sha256": "abc"}}}, r"sha256 must be 64 lowercase hex digits, got 'abc'"),
+    ({"dataset": {"name": "movie lens"}}, r"dataset\.name: Value error, must be letters, digits"),
+    ({"dataset": {"fields": {"event_time": "ts"}}},
+     r"dataset: Value error, names columns its file does not declare: fields\.event_time 'ts'"),
+    ({"dataset": {"attributes": {"items": {"keep": ["movie_title", "year", "genres"]}}}},
+     r"names columns its file does not declare: attributes\.items\.keep 'year'; "
+     r"attributes\.items\.int_columns 'release_year' \(not in keep\)"),
+    ({"dataset": {"item_category": "class"}},
+     r"dataset: Value error, item_category 'class' is not a kept item attribute"),
+    ({"dataset": {"fixed_event_type": "rate"}}, r"fixed_event_type 'rate' is not a raw type of event_types"),
+    ({"ranker": {"exclude_features": ["user_id", "item_idd"]}},
+     r"ranker\.exclude_features: 'item_idd' is not a feature of the spec \(set in .*user\.yaml\)"),
+    ({"gate": {"data": {"drift_features": ["user_gender"]}}},
+     r"gate\.data\.drift_features: 'user_gender' is not a numeric feature the rankers take"),
+    ({"gate": {"data": {"null_rate_ceilings": {"user_zip_code": 0.1}}}},  # excluded from the rankers by MovieLens
+     r"gate\.data\.null_rate_ceilings: 'user_zip_code' is not a feature the rankers take"),
+])
+def test_a_mistake_an_overlay_can_make_is_named_when_the_config_loads(tmp_path, overlay, error):
+    with pytest.raises(ConfigError, match=error):
+        load_with(tmp_path, overlay)
+
+
+def test_a_sample_mode_event_type_must_be_one_of_the_dataset(tmp_path):
+    with pytest.raises(ConfigError, match=r"samples\.click_type 'clk' is not a canonical event type of the dataset"):
+        load_with(tmp_path, {"samples": {"click_type": "clk"}}, TAOBAO)
+
+
+def test_a_pin_is_for_one_local_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"sha256 pins one local file; .*dt=\{ds\} is remote or one per day"):
+        load_with(tmp_path, {"dataset": {"source": {"sha256": "0" * 64}}}, SYNTHETIC)
+
+
+def test_each_dataset_gets_its_own_lake_artifacts_and_exports_by_default():
+    movielens, taobao = load_config(["conf/local.yaml", MOVIELENS]), load_config(["conf/local.yaml", TAOBAO])
+    assert movielens.lake_root.endswith("/lake/movielens_100k")
+    assert taobao.lake_root.endswith("/lake/taobao_userbehavior")
+    assert movielens.artifact_root.endswith("/artifacts/movielens_100k")
+    assert taobao.gate.export_root.endswith("/exports/taobao_userbehavior")
+
+
+def test_a_minimal_overlay_needs_only_what_has_no_default(tmp_path):
+    minimal = write_yaml(tmp_path / "mine.yaml", {"dataset": {
+        "name": "mine", "window": {"start": dt.date(2020, 1, 1), "end": dt.date(2020, 1, 31)},
+        "source": {"path": "/data/ratings.csv", "columns": ["user", "item", "rating", "ts"], "header": True},
+        "fields": {"user_id": "user", "item_id": "item", "event_time": "ts", "value": "rating"},
+        "fixed_event_type": "rating", "event_types": {"rating": "rating"}},
+        "samples": {"mode": "ratings", "like_threshold": 4}, "recall": {"event_weights": {"rating": 1}}})
+    cfg = load_config(["conf/local.yaml", str(minimal)])
+    source = cfg.dataset.source
+    assert (source.delimiter, source.quote, source.escape, source.encoding, source.layout) == (",", '"', '"', "utf-8",
+                                                                                               "dump")
+    assert (cfg.dataset.timezone, cfg.dataset.time_unit, cfg.dataset.value_range) == ("UTC", "s", None)
+    assert cfg.ranker.exclude_features == [] and cfg.ranker.batch_size == 1024  # base.yaml's, not MovieLens' tuning
+    last_week = (dt.date(2020, 1, 25), dt.date(2020, 1, 31), dt.date(2020, 1, 25))  # the window's last 7 days
+    assert (cfg.run.start, cfg.run.end, cfg.run.dag_start) == last_week
+
+
+def test_an_overlay_removes_an_entry_of_a_mapping_by_setting_it_to_null(tmp_path):
+    gate = {"data": {"drift_features": [], "null_rate_ceilings": {"item_n_rating_30d": None}}}
+    cfg = load_with(tmp_path, {"profiles": {"windows": [1, 7]}, "gate": gate,
+                               "spark": {"settings": {"spark.ui.enabled": None}}})
+    assert cfg.gate.data.null_rate_ceilings == {"user_age": 0.01, "item_genres": 0.01}  # MovieLens' other two stay
+    assert "spark.ui.enabled" not in cfg.spark.settings and "spark.driver.memory" in cfg.spark.settings
+    with pytest.raises(ConfigError, match=r"samples: Value error, mode ratings needs like_threshold"):
+        load_with(tmp_path, {"samples": {"like_threshold": None}})  # kept as null where a value may be null

@@ -57,7 +57,8 @@ NOT_REPRODUCIBLE = ("ranker_metrics", "model_registry", "gbdt_metrics")
 
 def lake_conf_and_env(tmp: Path) -> tuple[str, dict]:
     """(conf, environment of the airflow commands and jobs) of a lake in tmp."""
-    conf = overlays_for(tmp, MOVIELENS, gate=LENIENT_GATE, **SMALL_DAY)
+    # The DAG is scheduled from the window's start, so that `dags test` of a day before the run range creates tasks.
+    conf = overlays_for(tmp, MOVIELENS, gate=LENIENT_GATE, run={"schedule_start": dt.date(1997, 9, 20)}, **SMALL_DAY)
     env = {**os.environ, "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2", "DAILYREC_CONF": conf,
            "AIRFLOW_CONN_DAILYREC_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),

@@ -1,11 +1,11 @@
 import pytest
 
 from features.spec import GBDT_LEAVES, feature_spec
-from tests.conftest import MOVIELENS, SYNTHETIC, config_for
+from tests.conftest import MOVIELENS, SYNTHETIC, config_for, gate_without_named_features
 
 
 def test_movielens_spec_follows_the_config(tmp_path):
-    cfg = config_for(tmp_path, MOVIELENS, profiles={"windows": [1, 7]})
+    cfg = config_for(tmp_path, MOVIELENS, profiles={"windows": [1, 7]}, gate=gate_without_named_features(MOVIELENS))
     spec = feature_spec(cfg)
     assert spec.names[:2] == ("user_id", "item_id")
     assert spec.names[2:7] == ("user_n_rating_1d", "user_active_days_1d", "user_n_rating_7d", "user_active_days_7d",

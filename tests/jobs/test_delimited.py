@@ -1,4 +1,6 @@
-from jobs.delimited import read_lines
+from core.config_schema import DelimitedFile
+from jobs.delimited import MALFORMED, parse_columns, read_lines
+from tests.conftest import lines_frame
 
 
 def test_read_lines_drops_headers_and_blank_lines_and_trims_the_cr(spark, tmp_path):
@@ -12,3 +14,54 @@ def test_read_lines_drops_headers_and_blank_lines_and_trims_the_cr(spark, tmp_pa
 def test_read_lines_without_header_keeps_the_first_line(spark, tmp_path):
     (tmp_path / "a.tsv").write_bytes(b"1\t2\n3\t4\n")
     assert sorted(row["raw"] for row in read_lines(spark, str(tmp_path), header=False).collect()) == ["1\t2", "3\t4"]
+
+
+def csv_file(**overrides) -> DelimitedFile:
+    return DelimitedFile(**{"path": "unused", "delimiter": ",", "header": False, "columns": ["id", "title", "genres"],
+                            **overrides})
+
+
+def parsed(spark, lines, text):
+    rows = parse_columns(lines_frame(spark, lines), text).collect()
+    return [(row[MALFORMED], row["id"], row["title"], row["genres"]) for row in rows]
+
+
+def test_quoted_fields_keep_their_delimiters_and_doubled_quotes(spark):
+    lines = ['1,"American President, The (1995)",Comedy|Drama',
+             '2,"Say ""Hi"" (2001)",Drama',
+             '3, Heat (1995) ,',  # fields are trimmed; an empty one is null
+             '4,"Unterminated, (1999),Drama',  # a record cut at a line break inside quotes
+             '5,Stray " quote,Drama',
+             '6,Too,many,fields',
+             '7,Too few']
+    assert parsed(spark, lines, csv_file()) == [
+        (False, "1", "American President, The (1995)", "Comedy|Drama"),
+        (False, "2", 'Say "Hi" (2001)', "Drama"),
+        (False, "3", "Heat (1995)", None),
+        (True, "4", "Unterminated, (1999),Drama", None),
+        (True, "5", 'Stray " quote', "Drama"),
+        (True, "6", "Too", "many"),
+        (True, "7", "Too few", None),
+    ]
+
+
+def test_without_quoting_a_quote_is_an_ordinary_character(spark):
+    lines = ['1\t"Quoted" title\tDrama', '2\t"a\tb"\tDrama']
+    assert parsed(spark, lines, csv_file(delimiter="\t", quote=None)) == [
+        (False, "1", '"Quoted" title', "Drama"),
+        (True, "2", '"a', "b\""),
+    ]
+
+
+def test_a_multi_character_delimiter(spark):
+    lines = ["1::Toy Story (1995)::Animation|Comedy", "2::Jumanji (1995)"]
+    assert parsed(spark, lines, csv_file(delimiter="::")) == [
+        (False, "1", "Toy Story (1995)", "Animation|Comedy"), (True, "2", "Jumanji (1995)", None)]
+
+
+def test_a_latin_1_file_is_decoded_not_replaced(spark, tmp_path):
+    (tmp_path / "movies.dat").write_bytes("id::title\r\n1::Café (1999)\r\n2::Señor (2001)\r\n".encode("latin-1"))
+    got = sorted(row["raw"] for row in read_lines(spark, str(tmp_path), header=True, encoding="iso-8859-1").collect())
+    assert got == ["1::Café (1999)", "2::Señor (2001)"]
+    as_utf8 = sorted(row["raw"] for row in read_lines(spark, str(tmp_path), header=True).collect())
+    assert "1::Café (1999)" not in as_utf8  # what the reader did before: the é became a replacement character

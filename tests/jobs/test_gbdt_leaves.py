@@ -30,7 +30,7 @@ from jobs.gbdt_leaves import (
     with_model_inputs,
     with_numeric_vector,
 )
-from tests.conftest import MOVIELENS, config_for
+from tests.conftest import MOVIELENS, config_for, gate_without_named_features
 
 PARAMS = GbdtConfig(train_days=3, stack_days=1, label=None, num_trees=3, max_depth=1, step_size=0.5,
                     subsampling_rate=1.0, min_instances_per_node=1, max_train_rows=1000, lr_reg=0.01,
@@ -213,6 +213,7 @@ def leaf_days(spark, cfg):
 def test_with_an_attribution_window_the_forest_and_its_stacking_end_where_labels_are_known(spark, tmp_path):
     # W = 1: the labels of D-1 need the events of D, so the last day the forest side may learn is D-2.
     cfg = config_for(tmp_path, MOVIELENS, profiles={"windows": [1]}, samples={"attribution_days": 1},
+                     gate=gate_without_named_features(MOVIELENS),
                      gbdt={"train_days": 3, "stack_days": 1, "num_trees": 2, "max_depth": 2})
     write_samples(spark, cfg, [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)])
     report = gbdt_leaves(spark, cfg, D)
@@ -226,7 +227,7 @@ def test_with_an_attribution_window_the_forest_and_its_stacking_end_where_labels
 @pytest.mark.slow
 def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spark, tmp_path):
     days = [D - dt.timedelta(days=n) for n in (3, 2, 1, 0)]
-    overrides = {"profiles": {"windows": [1]},
+    overrides = {"profiles": {"windows": [1]}, "gate": gate_without_named_features(MOVIELENS),
                  "gbdt": {"train_days": 3, "stack_days": 1, "num_trees": 4, "max_depth": 2}}
     clean = config_for(tmp_path / "clean", MOVIELENS, **overrides)
     write_samples(spark, clean, days)

@@ -13,7 +13,7 @@ import pytest
 from jobs.backfill import HISTORY_JOBS, run_day_jobs_in_range, run_day_jobs_per_day
 from jobs.ingest_events import empty_days
 from ops.digests import day_digests
-from tests.conftest import MOVIELENS, TAOBAO, config_for
+from tests.conftest import MOVIELENS, TAOBAO, config_for, gate_without_named_features
 from tests.jobs.test_samples_leakage import FIRST_DAY as TAOBAO_FIRST_DAY
 from tests.jobs.test_samples_leakage import D as TAOBAO_D
 from tests.jobs.test_samples_leakage import raw_log, write_dump
@@ -42,7 +42,7 @@ def assert_same_partitions(per_day, in_range, days):
 @pytest.mark.first
 def test_movielens_in_shanghai_days_across_an_empty_day_and_the_window_edges(spark, tmp_path):
     days = [dt.date(1997, 12, 10) + n * DAY for n in range(4)]
-    per_day, in_range = both_ways(spark, tmp_path, MOVIELENS, days, dataset={
+    per_day, in_range = both_ways(spark, tmp_path, MOVIELENS, days, run={"start": days[0], "end": days[-1]}, dataset={
         "timezone": "Asia/Shanghai", "window": {"start": days[0], "end": days[-1]}})
     assert empty_days(per_day) == empty_days(in_range) == {dt.date(1997, 12, 12)}
     assert_same_partitions(per_day, in_range, days)
@@ -54,7 +54,8 @@ def test_a_taobao_dump_with_a_log_of_attributes_and_sampled_negatives(spark, tmp
     dump = write_dump(tmp_path / "raw", raw_log())
     days = [TAOBAO_FIRST_DAY + n * DAY for n in range((TAOBAO_D - TAOBAO_FIRST_DAY).days + 1)]
     per_day, in_range = both_ways(
-        spark, tmp_path, TAOBAO, days, profiles={"windows": [1, 2]},
+        spark, tmp_path, TAOBAO, days, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
+        run={"start": days[0], "end": days[-1]},
         dataset={"window": {"start": days[0], "end": days[-1] + DAY}, "source": {"path": str(dump)},
                  "attributes": {"items": {"path": str(dump)}}})
     assert_same_partitions(per_day, in_range, days)

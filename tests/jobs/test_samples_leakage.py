@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from features.samples import KEY_COLUMNS, feature_columns
 from features.spec import GBDT_LEAVES
 from jobs.backfill import DAY_JOBS, HISTORY_JOBS, run_day_jobs, run_day_jobs_in_range
-from tests.conftest import TAOBAO, config_for
+from tests.conftest import TAOBAO, config_for, gate_without_named_features
 
 D = dt.date(2017, 11, 28)
 DAY = dt.timedelta(days=1)
@@ -60,7 +60,7 @@ def config(tmp_path, dump):
         tmp_path, TAOBAO,
         dataset={"window": {"start": FIRST_DAY, "end": D + DAY}, "source": {"path": str(dump)},
                  "attributes": {"items": {"path": str(dump)}}},
-        run={"start": FIRST_DAY, "end": D}, profiles={"windows": [1, 2]},
+        run={"start": FIRST_DAY, "end": D}, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
         gbdt={"train_days": 3, "stack_days": 1, "num_trees": 3, "max_depth": 2, "min_instances_per_node": 2},
         recall={"history_days": 3, "popular_days": 2, "top_k": 10, "eval_k": [10],
                 "als": {"rank": 4, "max_iter": 3, "blocks": 1}},

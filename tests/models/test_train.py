@@ -16,13 +16,13 @@ from models.days import TrainingDays
 from models.rankers import ModelParams
 from models.registry import build_model
 from models.train import day_metrics, main, model_spec, train, warm_start, write_ranker_metrics
-from tests.conftest import MOVIELENS, config_for
+from tests.conftest import MOVIELENS, config_for, gate_without_named_features
 
 D = dt.date(1998, 4, 22)
 SMALL = {"ranker": {"train_days": 3, "batch_size": 128, "max_epochs": 4, "hidden_units": [8], "patience": 1,
                     "learning_rate": 0.01},
          "features": {"id_buckets": 1000, "category_buckets": 100, "embedding_dim": 4},
-         "profiles": {"windows": [7]}}
+         "profiles": {"windows": [7]}, "gate": gate_without_named_features(MOVIELENS)}
 
 
 def lake_with_samples(tmp_path, flip_day=None, **ranker):

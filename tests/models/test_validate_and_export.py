@@ -25,7 +25,7 @@ from models.inputs import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
 from models.validate_and_export import checked_prefixes, main, validate_and_export
-from tests.conftest import MOVIELENS, overlays_for
+from tests.conftest import MOVIELENS, gate_without_named_features, overlays_for
 from tests.models.test_train import SMALL, D
 
 # The MovieLens overlay's gate watches 30-day item features
@@ -216,7 +216,8 @@ def test_features_over_days_without_events_are_the_eventless_ones(tmp_path):
 
 
 def test_the_warm_rows_are_those_whose_user_or_item_is_in_the_rollups_of_the_longest_window_before_d(tmp_path):
-    cfg = load_config(overlays_for(tmp_path, MOVIELENS, profiles={"windows": [1, 7]}))
+    cfg = load_config(overlays_for(tmp_path, MOVIELENS, profiles={"windows": [1, 7]},
+                                   gate=gate_without_named_features(MOVIELENS)))
     spec = feature_spec(cfg)
     assert not warm_rows(cfg, spec, pa.table({"user_id": ["u1"], "item_id": ["i1"]}), D)  # no rollups: all rows
     days = pa.array([D - dt.timedelta(days=7), D - dt.timedelta(days=8), D], pa.date32())
