@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 CONF ?= conf/local.yaml,conf/datasets/movielens_100k.yaml
 START ?=
 END ?=
-# make run: the daily DAG for one day, the last of the MovieLens window (its history is built first if missing).
-DAY ?= 1998-04-22
+# make run: the daily DAG for one day (its history is built first if missing): DAY, else the last day of the
+# config's run range (ops.check_conf --run-day; for MovieLens 100k 1998-04-22).
+DAY ?=
+RUN_DAY = $(or $(DAY),$(shell $(PY) -m ops.check_conf --conf $(CONF) --run-day))
 SPARK_MASTER ?= local[*]
 # make airflow-backfill gives up waiting for the runs after this many seconds (they keep their state; re-run to resume).
 BACKFILL_TIMEOUT ?= 14400
@@ -18,7 +20,7 @@ AIRFLOW := env AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)
 	AIRFLOW_CONN_DAILYREC_SPARK='{"conn_type": "spark", "host": "$(SPARK_MASTER)"}' \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: setup run backfill airflow-db airflow-backfill package test test-fast lint lock bench clean-lake
+.PHONY: setup run check-conf backfill airflow-db airflow-backfill package test test-fast lint lock bench clean-lake
 
 setup: $(VENV)/.installed
 
@@ -30,12 +32,18 @@ $(VENV)/.installed: requirements.lock setup.cfg
 	touch $@
 
 run: setup airflow-db
+	$(PY) -m ops.check_conf --conf $(CONF) > /dev/null
 	$(PY) -m ops.prepare --conf $(CONF)
-	$(PY) -m ops.history --ds $(DAY) --conf $(CONF)
-	@echo "airflow dags test dailyrec $(DAY): log in $(AIRFLOW_HOME)/dags-test-$(DAY).log"
-	$(AIRFLOW) $(VENV)/bin/airflow dags test dailyrec $(DAY) > $(AIRFLOW_HOME)/dags-test-$(DAY).log 2>&1 \
-		|| (tail -40 $(AIRFLOW_HOME)/dags-test-$(DAY).log; exit 1)
-	$(AIRFLOW) $(PY) -m ops.summary --ds $(DAY) --conf $(CONF)
+	$(eval RUN_DAY := $(RUN_DAY))
+	$(PY) -m ops.history --ds $(RUN_DAY) --conf $(CONF)
+	@echo "airflow dags test dailyrec $(RUN_DAY): log in $(AIRFLOW_HOME)/dags-test-$(RUN_DAY).log"
+	$(AIRFLOW) $(VENV)/bin/airflow dags test dailyrec $(RUN_DAY) > $(AIRFLOW_HOME)/dags-test-$(RUN_DAY).log 2>&1 \
+		|| (tail -40 $(AIRFLOW_HOME)/dags-test-$(RUN_DAY).log; exit 1)
+	$(AIRFLOW) $(PY) -m ops.summary --ds $(RUN_DAY) --conf $(CONF)
+
+# Check a config overlay and show what it makes of the dataset (files, days, lake, features), without Spark.
+check-conf: setup
+	$(PY) -m ops.check_conf --conf $(CONF)
 
 # The range runner: every Spark day job for START..END (default: the config's run range) in one Spark session;
 # WITH_MODELS=1 also trains and gates every ranker on each day, as the DAG does.

@@ -1,0 +1,84 @@
+"""Check a config and show what it makes of a dataset, without Spark: the files it reads and how, the days it runs,
+where its tables go, and the features its samples will have.
+
+    python -m ops.check_conf --conf conf/local.yaml,my_dataset.yaml [--run-day]
+Exit 0: the config loads (each problem found at load time is printed on a line of its own otherwise, exit 1). Files
+that are not there yet are listed as missing, not an error: they may be delivered later. `--run-day` prints only the
+day `make run` runs (run.end) and is what the Makefile asks.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.cli import one_line_errors
+from core.config import add_conf_option, load_config
+from core.config_schema import DelimitedFile, PipelineConfig
+from core.delta_arrow import delta_dataset, is_delta_table
+from core.tables import LAKE_DATASET_TABLE
+from features.spec import feature_spec
+
+
+def describe(cfg: PipelineConfig) -> list[str]:
+    """The lines check_conf prints for a loaded config."""
+    dataset, run = cfg.dataset, cfg.run
+    lines = [f"config: {' + '.join(cfg.sources)}",
+             f"dataset {dataset.name}: window {dataset.window.start}..{dataset.window.end} ({dataset.timezone} days), "
+             f"run {run.start}..{run.end} (make run: {run.end}), DAG scheduled from {run.dag_start}",
+             f"  events: {_file(dataset.source)}, {dataset.source.layout}"]
+    fields = dataset.fields.model_dump()
+    lines.append("  fields: " + ", ".join(f"{name} <- {column}" for name, column in fields.items() if column)
+                 + (f"; every row is a {dataset.fixed_event_type!r}" if dataset.fixed_event_type else "")
+                 + f"; time in epoch {dataset.time_unit}")
+    types = dataset.event_types.items()
+    lines.append("  event types: " + ", ".join(f"{raw} -> {canonical}" for raw, canonical in types))
+    for kind in ("users", "items"):
+        table = getattr(dataset.attributes, kind)
+        if table is not None:
+            lines.append(f"  {kind}: {_file(table)}, keyed by {table.id_column}, keeps {', '.join(table.keep)}")
+    lines.append(f"samples: {cfg.samples.mode}; rankers: {', '.join(cfg.ranker.models)}")
+    lines.append(f"lake {cfg.lake_root} ({_lake_state(cfg)})")
+    lines.append(f"artifacts {cfg.artifact_root}, exports {cfg.gate.export_root}")
+    spec = feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
+    excluded = set(cfg.ranker.exclude_features)
+    lines.append(f"features ({len(spec.features)}; * = not taken by the rankers, ranker.exclude_features):")
+    for kind in ("categorical", "multi_categorical", "numeric"):
+        names = [f.name + ("*" if f.name in excluded else "") for f in spec.features if f.kind == kind]
+        lines.append(f"  {kind} ({len(names)}): {', '.join(names)}")
+    return lines
+
+
+def _file(text: DelimitedFile) -> str:
+    quoting = f"quote {text.quote!r}" if text.quote else "no quoting"
+    where = text.path if "{ds}" in text.path or "://" in text.path or Path(text.path).exists() else \
+        f"{text.path} (missing)"
+    pin = ", sha256 pinned" if text.sha256 else ""
+    return (f"{where}: {len(text.columns)} columns split on {text.delimiter!r}, {quoting}, {text.encoding}"
+            f"{', header line' if text.header else ''}{pin}")
+
+
+def _lake_state(cfg: PipelineConfig) -> str:
+    path = cfg.table_path(LAKE_DATASET_TABLE)
+    if "://" not in path and not Path(path).exists():
+        return "new"
+    if not is_delta_table(path):
+        return "no dataset recorded yet"
+    held = sorted(set(delta_dataset(path).to_table().column("dataset").to_pylist()))
+    refused = "" if held == [cfg.dataset.name] else ": another dataset, ingest will refuse it"
+    return f"holds {', '.join(held)}{refused}"
+
+
+@one_line_errors()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_conf_option(parser)
+    parser.add_argument("--run-day", action="store_true", help="print only the day make run runs (run.end)")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.conf)
+    print(cfg.run.end if args.run_day else "\n".join(describe(cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

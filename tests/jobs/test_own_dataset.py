@@ -1,0 +1,94 @@
+"""The README's "Add your own dataset" example overlays (conf/examples/) on literal files of the two formats they
+read: a quoted, CRLF CSV (MovieLens' current releases) and a `::`-separated log with a latin-1 movies file
+(MovieLens 1M). Every line ends as an event, an attribute row or a quarantine row with its reason."""
+import datetime as dt
+
+import pytest
+
+from core.config_schema import PipelineConfig
+from core.lake import ForeignLakeError
+from datasets.movielens import DatasetIntegrityError
+from jobs.ingest_attributes import ingest_attributes
+from jobs.ingest_events import ingest_events
+from tests.conftest import config_for
+
+D = dt.date(1998, 4, 22)
+AT_10 = 893239200  # 1998-04-22 10:00 UTC
+CSV, DAT = "conf/examples/movielens_csv.yaml", "conf/examples/movielens_dat.yaml"
+
+
+def example_config(tmp_path, overlay: str, files: dict[str, bytes], **dataset) -> PipelineConfig:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    cfg = config_for(tmp_path, overlay, dataset=dataset)
+    return cfg
+
+
+def rows(spark, cfg, table, *columns):
+    return sorted(tuple(row) for row in spark.read.format("delta").load(cfg.table_path(table)).select(*columns)
+                  .collect())
+
+
+@pytest.mark.slow
+def test_a_quoted_crlf_csv_keeps_titles_with_commas_and_quarantines_what_does_not_parse(spark, tmp_path):
+    ratings = (f"userId,movieId,rating,timestamp\r\n1,12,4.5,{AT_10}\r\n2,12,5,{AT_10 + 60}\r\n"
+               f"3,\"14\",3,{AT_10}\r\n"  # a quoted id is an id
+               f"3,18,7,{AT_10}\r\n"  # outside value_range
+               f"4,18\",2,{AT_10}\r\n"  # a stray quote: the line is not one CSV record
+               f"\r\n").encode()
+    movies = ("movieId,title,genres\r\n"
+              "12,\"Usual Suspects, The (1995)\",Crime|Thriller\r\n"
+              "14,\"Say \"\"Hi\"\" (2001)\",Drama\r\n"
+              "18,White \"Balloon (1995),Drama\r\n").encode()  # a stray quote
+    cfg = example_config(tmp_path, CSV, {"ratings.csv": ratings, "movies.csv": movies},
+                         source={"path": str(tmp_path / "ratings.csv")},
+                         attributes={"items": {"path": str(tmp_path / "movies.csv")}})
+    report = ingest_events(spark, cfg, D)
+    assert (report.read, report.written, report.quarantined) == (5, 3, {"bad_value": 1, "malformed": 1})
+    assert rows(spark, cfg, "events", "user_id", "item_id", "value") == [
+        ("1", "12", 4.5), ("2", "12", 5.0), ("3", "14", 3.0)]
+    assert rows(spark, cfg, "events_quarantine", "reason", "raw") == [
+        ("bad_value", f"3,18,7,{AT_10}"), ("malformed", f"4,18\",2,{AT_10}")]  # as delivered, less the CR
+    assert "item_attributes: read=3 written=2 malformed=1" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "movieId", "title", "genres") == [
+        ("12", "Usual Suspects, The (1995)", ["Crime", "Thriller"]), ("14", 'Say "Hi" (2001)', ["Drama"])]
+
+
+@pytest.mark.slow
+def test_a_double_colon_log_with_a_latin_1_movies_file_reads_its_accents(spark, tmp_path):
+    ratings = f"1::12::4::{AT_10}\n2::1005::5::{AT_10}\n3::12::4::{AT_10}::5\n".encode()  # 5 fields: malformed
+    movies = "12::Usual Suspects, The (1995)::Crime|Thriller\n1005::Misérables, Les (1995)::Drama|Musical\n"
+    users = b"1::M::24::technician::85711\n2::F::53::other::94043\n"
+    cfg = example_config(tmp_path, DAT, {"ratings.dat": ratings, "movies.dat": movies.encode("latin-1"),
+                                         "users.dat": users},
+                         source={"path": str(tmp_path / "ratings.dat")},
+                         attributes={"items": {"path": str(tmp_path / "movies.dat")},
+                                     "users": {"path": str(tmp_path / "users.dat")}})
+    report = ingest_events(spark, cfg, D)
+    assert (report.read, report.written, report.quarantined) == (3, 2, {"malformed": 1})
+    assert "user_attributes: read=2 written=2 malformed=0" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "movie", "title") == [
+        ("1005", "Misérables, Les (1995)"), ("12", "Usual Suspects, The (1995)")]
+    assert rows(spark, cfg, "user_attributes", "user", "age", "gender") == [("1", 24, "M"), ("2", 53, "F")]
+
+
+@pytest.mark.slow
+def test_a_pinned_file_that_changed_is_refused_before_it_is_read(spark, tmp_path):
+    ratings = f"userId,movieId,rating,timestamp\r\n1,12,4.5,{AT_10}\r\n".encode()
+    cfg = example_config(tmp_path, CSV, {"ratings.csv": ratings},
+                         source={"path": str(tmp_path / "ratings.csv"), "sha256": "0" * 64})
+    with pytest.raises(DatasetIntegrityError, match=r"ratings\.csv has sha256 [0-9a-f]{64}, not the 0{64} its config"):
+        ingest_events(spark, cfg, D)
+
+
+@pytest.mark.slow
+def test_a_lake_refuses_a_second_dataset(spark, tmp_path):
+    ratings = f"userId,movieId,rating,timestamp\r\n1,12,4.5,{AT_10}\r\n".encode()
+    csv = example_config(tmp_path, CSV, {"ratings.csv": ratings}, source={"path": str(tmp_path / "ratings.csv")})
+    ingest_events(spark, csv, D)
+    dat = example_config(tmp_path, DAT, {"ratings.dat": f"1::12::4::{AT_10}\n".encode()},
+                         source={"path": str(tmp_path / "ratings.dat")})
+    assert dat.lake_root == csv.lake_root  # the tests' overlay sets one lake_root; the default is one per dataset
+    with pytest.raises(ForeignLakeError, match=r"holds dataset movielens_csv, not movielens_dat"):
+        ingest_events(spark, dat, D)
+    assert ingest_events(spark, csv, D).written == 1  # its own dataset goes on

@@ -1,0 +1,25 @@
+from ops.check_conf import describe, main
+from tests.conftest import MOVIELENS, config_for
+
+
+def test_it_shows_the_files_days_lake_and_features_of_a_config(tmp_path):
+    lines = describe(config_for(tmp_path, MOVIELENS))
+    assert lines[1] == ("dataset movielens_100k: window 1997-09-20..1998-04-22 (UTC days), run 1998-04-16..1998-04-22 "
+                        "(make run: 1998-04-22), DAG scheduled from 1998-04-16")
+    assert lines[2].endswith("ml-100k.inter: 4 columns split on '\\t', quote '\"', utf-8, header line, dump")
+    assert f"lake {tmp_path}/lake (new)" in lines
+    assert "  categorical (6): user_id*, item_id*, user_gender, user_occupation, user_zip_code*, item_movie_title*" \
+        in lines
+
+
+def test_run_day_is_what_make_run_runs(capsys):
+    assert main(["--conf", f"conf/local.yaml,{MOVIELENS}", "--run-day"]) == 0
+    assert capsys.readouterr().out == "1998-04-22\n"
+
+
+def test_a_bad_config_is_one_error_per_problem(tmp_path, capsys):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("ranker: {exclude_features: [user_idd]}\ndataset: {source: {encoding: cp1252}}\n")
+    assert main(["--conf", f"conf/local.yaml,{MOVIELENS},{overlay}"]) == 1
+    assert capsys.readouterr().err.startswith("error: invalid config:\n  dataset.source.encoding: Value error, "
+                                              "unsupported encoding 'cp1252'")
