@@ -23,7 +23,7 @@ import sys
 
 from pyspark.sql import functions as F
 
-from bench.common import DATA_DIR, quick, stopwatch, write_overlay, write_result
+from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, quick, stopwatch, write_overlay, write_result
 from bench.scaling import START, parse_sizes, per_million, synthetic_files, synthetic_log
 from core.cli import parse_day
 from core.config import load_config
@@ -120,7 +120,7 @@ def events_written() -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="movielens_100k")
+    parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--start", type=parse_day, help="default: the dataset's first day")
     parser.add_argument("--end", type=parse_day, help="default: the dataset's last day (quick: start + 1)")
     parser.add_argument("--per-day-end", type=parse_day, help="last day of the per-day run (default: --end)")
@@ -140,13 +140,14 @@ def main(argv: list[str] | None = None) -> None:
                      compared=COMPARED + "; ratio: range-mode seconds per million events, largest log / smallest")
         differing = [part for size in sizes for part in size["differing_partitions"]]
     else:
-        cfg = load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml"])
+        cfg = load_config(["conf/local.yaml", args.dataset])
         start = args.start or cfg.dataset.window.start
         end = args.end or (start + dt.timedelta(days=1) if quick() else cfg.dataset.window.end)
-        result = compare([f"conf/datasets/{args.dataset}.yaml"], start, end, min(args.per_day_end or end, end),
+        result = compare([args.dataset], start, end, min(args.per_day_end or end, end),
                          list(map(int, filter(None, args.lengths.split(",")))))
-        write_result("backfill_equivalence" + ("" if args.dataset == "movielens_100k" else f"_{args.dataset}"),
-                     dataset=args.dataset, **result, compared=COMPARED)
+        name = cfg.dataset.name
+        write_result("backfill_equivalence" + ("" if name == "movielens_100k" else f"_{name}"),
+                     dataset=name, **result, compared=COMPARED)
         differing = result["differing_partitions"]
     if differing:
         sys.exit(f"{len(differing)} partitions differ: {differing[:5]}")

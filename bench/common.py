@@ -50,11 +50,25 @@ def write_overlay(name: str, values: dict) -> Path:
     return path
 
 
+DATASET_HELP = "a built-in dataset (conf/datasets/<name>.yaml) or the path of any dataset overlay"
+
+
+def dataset_conf(dataset: str) -> str:
+    """The overlay `--dataset` names: a built-in dataset's name, or the path of an overlay (a user's own dataset)."""
+    if dataset.endswith((".yaml", ".yml")):
+        if not Path(dataset).is_file():
+            raise SystemExit(f"--dataset {dataset}: no such overlay file")
+        return str(Path(dataset).resolve())
+    if not (REPO_ROOT / "conf" / "datasets" / f"{dataset}.yaml").is_file():
+        raise SystemExit(f"--dataset {dataset}: not {DATASET_HELP}")
+    return f"conf/datasets/{dataset}.yaml"
+
+
 def lake_days_arguments(description: str, default_models: str, argv: list[str] | None) -> argparse.Namespace:
     """--lake, --dataset, --start, --end, --models: the benches that run models over days of an existing lake."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", required=True)
-    parser.add_argument("--dataset", default="movielens_100k")
+    parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--start", type=parse_day, required=True)
     parser.add_argument("--end", type=parse_day, required=True)
     parser.add_argument("--models", default=default_models)
@@ -64,8 +78,8 @@ def lake_days_arguments(description: str, default_models: str, argv: list[str] |
 def lake_config(bench: str, args: argparse.Namespace, **overrides) -> PipelineConfig:
     """The dataset's config on the lake of `args` (artifacts in <lake>/_artifacts), plus overrides."""
     paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts", **overrides}
-    overlay = write_overlay(f"{bench}_{args.dataset}", paths)
-    return load_config(["conf/local.yaml", f"conf/datasets/{args.dataset}.yaml", str(overlay)])
+    overlay = write_overlay(f"{bench}_{Path(args.dataset).stem}", paths)
+    return load_config(["conf/local.yaml", args.dataset, str(overlay)])
 
 
 def write_result(name: str, **fields) -> Path:

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         days.append(day)
         rows += today.num_rows
     write_result(
-        f"gate_nulls_{args.dataset}", dataset=args.dataset, rows=rows, seconds={},
+        f"gate_nulls_{cfg.dataset.name}", dataset=cfg.dataset.name, rows=rows, seconds={},
         ratio={"days_failing_over_all_rows": sum(bool(d["failed_over_all_rows"]) for d in days),
                "days_failing_on_rows_with_history": sum(bool(d["failed_on_rows_with_history"]) for d in days),
                "days": len(days)},

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             decisions.append(row)
             print(" ".join(f"{key}={value}" for key, value in row.items()), flush=True)
     published = [d for d in decisions if d["export_bytes"]]
-    write_result(f"gate_week_{args.dataset}", dataset=args.dataset, days=[args.start, args.end],
+    write_result(f"gate_week_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
                  rows=len(decisions), compared="gate decisions per day and model", decisions=decisions,
                  seconds=round(sum(d["gate_seconds"] for d in decisions), 1),
                  ratio={"passed": sum(d["passed"] for d in decisions) / len(decisions),

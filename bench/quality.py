@@ -3,6 +3,8 @@ time: every as_of in the range is trained on the days before it and scored on it
 
     python -m bench.quality --dataset movielens_100k        (as_of 1998-03-24..04-22, history from 02-22)
     python -m bench.quality --dataset taobao_userbehavior   (train up to 12-02, evaluate 12-03)
+    python -m bench.quality --dataset path/to/overlay.yaml  (as_of = its run range, history from recall.history_days
+                                                             before it)
     BENCH_QUICK=1: MovieLens, 2 evaluation days after 3 days of history.
 Recall figures are pooled over every (as_of, user) evaluated, i.e. each day weighted by its evaluated users;
 GBDT figures are the mean over the days. `--lake DIR --skip-build` summarises a lake already built.
@@ -16,8 +18,9 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from bench.common import DATA_DIR, quick, write_overlay, write_result
+from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, quick, write_overlay, write_result
 from core.config import load_config
+from core.config_schema import PipelineConfig
 from core.spark import build_session
 from core.tables import GBDT_METRICS_TABLE, RECALL_METRICS_TABLE
 from jobs.backfill import DAY_JOBS
@@ -30,6 +33,12 @@ PROTOCOLS = {  # dataset -> (first day with history, first as_of evaluated, last
 }
 QUICK_PROTOCOL = (dt.date(1998, 4, 18), dt.date(1998, 4, 21), dt.date(1998, 4, 22))
 ROLLUP_JOBS = ("ingest_attributes", "ingest_events", "build_daily_rollups")
+
+
+def protocol_of(cfg: PipelineConfig) -> tuple[dt.date, dt.date, dt.date]:
+    """A dataset without a protocol of its own: every as_of of its run range, after the history its recall reads."""
+    start = max(cfg.dataset.window.start, cfg.run.start - dt.timedelta(days=cfg.recall.history_days))
+    return start, cfg.run.start, cfg.run.end
 
 
 def recall_table(spark, path: str, first: dt.date, last: dt.date) -> list[dict]:
@@ -55,14 +64,16 @@ def gbdt_table(spark, path: str, first: dt.date, last: dt.date) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=sorted(PROTOCOLS), default="movielens_100k")
+    parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--lake", type=Path, help="lake root (default bench/data/lake_quality_<dataset>)")
     parser.add_argument("--skip-build", action="store_true", help="only summarise the lake's metric tables")
     args = parser.parse_args(argv)
-    history_start, first, last = QUICK_PROTOCOL if quick() else PROTOCOLS[args.dataset]
-    lake = args.lake or DATA_DIR / f"lake_quality_{args.dataset}"
-    overlay = write_overlay(f"quality_{args.dataset}", {"lake_root": str(lake), "artifact_root": str(lake / "_art")})
-    conf = f"conf/local.yaml,conf/datasets/{args.dataset}.yaml,{overlay}"
+    dataset = load_config(["conf/local.yaml", args.dataset])
+    name = dataset.dataset.name
+    history_start, first, last = QUICK_PROTOCOL if quick() else PROTOCOLS.get(name) or protocol_of(dataset)
+    lake = args.lake or DATA_DIR / f"lake_quality_{name}"
+    overlay = write_overlay(f"quality_{name}", {"lake_root": str(lake), "artifact_root": str(lake / "_art")})
+    conf = f"conf/local.yaml,{args.dataset},{overlay}"
     seconds = {}
     if not args.skip_build:
         began = time.perf_counter()
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
               + " ".join(f"{name}={row[name]:.4f}" for name in METRICS))
     for row in gbdt:
         print(f"{row['model']:<8} {row['label']} days={row['days']} auc={row['auc']:.4f} logloss={row['logloss']:.4f}")
-    write_result(f"quality_{args.dataset}", ratio=_ratios(recall, gbdt), dataset=args.dataset, as_of=[first, last],
+    write_result(f"quality_{name}", ratio=_ratios(recall, gbdt), dataset=name, as_of=[first, last],
                  seconds=seconds,
                  compared="recall sources vs popularity; LR vs GBDT vs GBDT+LR, forward in time",
                  recall=recall, gbdt=gbdt, rows=max((row["user_days"] for row in recall), default=0))

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     for pair, values in differences.items():
         print(f"{pair:<36} " + " ".join(f"{k}: {v['mean']:+.4f} (se {v['se']:.4f})" for k, v in values.items()))
     base = summary["item_rate_baseline"]["auc"]
-    write_result(f"ranker_quality_{args.dataset}", dataset=args.dataset, days=[args.start, args.end],
+    write_result(f"ranker_quality_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
                  rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
                  compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
                  summary=summary, seconds=summary_seconds, paired_differences=differences,
