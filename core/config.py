@@ -151,12 +151,14 @@ def _explain(err: ValidationError, origin: dict[tuple[str, ...], Path], files: l
     lines = []
     for problem in err.errors():
         key = tuple(str(part) for part in problem["loc"])
-        dotted = ".".join(key) or "<top>"
+        dotted = ".".join(key) or "config"
         where = _origin_of(key, origin)
         if problem["type"] == "missing":
             detail = f"missing (looked in {', '.join(str(f) for f in files)})"
         elif problem["type"] == "extra_forbidden":
             detail = f"unknown key, set in {where}"
+        elif isinstance(problem.get("input"), dict):  # a check across a section's keys: the message names them
+            detail = f"{problem['msg']} (set in {where})"
         else:
             detail = f"{problem['msg']} (got {problem.get('input')!r}, set in {where})"
         lines.append(f"{dotted}: {detail}")
