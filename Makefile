@@ -95,7 +95,7 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
 	rm -rf .lock-venv
 
-# The lake with what belongs to it: the forests and candidates under artifacts/ are of its days, and the versions
-# under exports/ are the ones its model_registry recorded.
+# The lakes with what belongs to them (every dataset's): the forests and candidates under artifacts/ are of their
+# days, and the versions under exports/ are the ones their model_registry recorded.
 clean-lake:
 	rm -rf lake artifacts exports

@@ -24,13 +24,12 @@ import sys
 from pyspark.sql import functions as F
 
 from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, quick, stopwatch, write_overlay, write_result
-from bench.scaling import START, parse_sizes, per_million, synthetic_files, synthetic_log
+from bench.scaling import START, events_in_lake, parse_sizes, per_million, synthetic_files, synthetic_log
 from core.cli import parse_day
 from core.config import load_config
 from core.days import date_range
-from core.delta_arrow import delta_dataset, is_delta_table
+from core.delta_arrow import is_delta_table
 from core.spark import build_session
-from core.tables import EVENTS_TABLE
 from jobs.backfill import HISTORY_JOBS
 
 TABLES = {"events": "dt", "events_quarantine": "dt", "ingest_log": "dt", "user_attributes": "dt",
@@ -106,16 +105,11 @@ def synthetic_sizes(sizes: list[int], days: int, per_day_days: int) -> list[dict
         dataset_confs = ["conf/datasets/synthetic.yaml", str(overlay)]
         end = START + dt.timedelta(days=days - 1)
         result = compare(dataset_confs, START, end, min(START + dt.timedelta(days=per_day_days - 1), end), [])
-        written = events_written()
+        written = events_in_lake(str(DATA_DIR / "lake_range"))
         results.append({"requested": events, "events": written, **result,
                         "range_mode_seconds_per_million_events": per_million(result["seconds"]["range_mode"], written)})
         print(f"== {events} events: {result['seconds']}", flush=True)
     return results
-
-
-def events_written() -> int:
-    """Events the range-mode lake holds (the log's size, rejected rows aside)."""
-    return delta_dataset(str(DATA_DIR / "lake_range" / EVENTS_TABLE)).count_rows()
 
 
 def main(argv: list[str] | None = None) -> None:

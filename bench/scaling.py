@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.common import DATA_DIR, RESULTS_DIR, commit, quick, write_overlay, write_result
 from core.config import REPO_ROOT, load_config
 from core.days import date_range
+from core.delta_arrow import delta_dataset
 from core.spark import build_session
 from core.tables import EVENTS_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
@@ -71,9 +72,9 @@ def overlay_for(events: int, days: int, root, fresh: bool = True) -> str:
     return str(write_overlay(f"scaling_{events}", values))
 
 
-def logged_events(spark, cfg) -> int:
-    """The events ingested from the log (its size, rejected rows aside)."""
-    return spark.read.format("delta").load(cfg.table_path(EVENTS_TABLE)).count()
+def events_in_lake(lake_root: str) -> int:
+    """The events a lake holds: those ingested from the log (its size, rejected rows aside), counted without Spark."""
+    return delta_dataset(f"{lake_root.rstrip('/')}/{EVENTS_TABLE}").count_rows()
 
 
 def per_million(seconds: float, events: int) -> float:
@@ -139,7 +140,7 @@ def run_size(spark, events: int, days: int, resume: bool = False) -> dict:
         progress["days_done"] += 1
         progress_path(events, days).write_text(json.dumps(progress, indent=2) + "\n")
     progress_path(events, days).unlink()
-    written = logged_events(spark, cfg)
+    written = events_in_lake(cfg.lake_root)
     total = sum(per_job.values())
     return {"requested": events, "events": written, "days": days, "seconds": round(total, 1),
             "seconds_per_million_events": per_million(total, written),

@@ -3,8 +3,9 @@
 Each line is kept as it arrived (`raw`), so that a rejected row can be quarantined exactly as delivered, and parsed as
 one CSV record: a line holding a quote character by Spark's CSV parser (`from_csv`: quoted fields with the separator
 inside, doubled or escaped quotes), any other by a split on the separator, which finds the same fields. A line that is
-not exactly one record of the declared columns is `malformed`. A record is one line: a quoted field that spans lines
-is not joined to the next line; its lines are quarantined as malformed (unbalanced quotes, too few fields).
+not exactly one record of the declared columns, or not text in the file's encoding, is `malformed`. A record is one
+line: a quoted field that spans lines is not joined to the next line; its lines are quarantined as malformed
+(unbalanced quotes, too few fields).
 """
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "ut
     # Filters test the line as read and the CR is trimmed once, after them: a regex replace per line, or filters on
     # the trimmed line (which the optimizer rewrites to trim again per filter), made reading 10M lines 3x slower.
     lines = spark.read.text(path).where(~F.col("value").isin("", "\r"))
-    if encoding != "utf-8":
+    if encoding == "iso-8859-1":
         # The text source splits lines on the '\n' byte and keeps each line's bytes as they are (it does not decode):
-        # decoding them as `encoding` gives the true text of any encoding where '\n' and '\r' are those single bytes.
+        # decoding them gives the true text. (UTF-8 and ASCII need no decoding; parse_columns flags a line whose bytes
+        # are not valid in them.)
         lines = lines.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
     if header:
         # Spark packs files by size, but every file of a source starts with the same header line,
@@ -78,6 +80,10 @@ def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
             F.size("_fields") != len(text.columns))
         values = [F.when(F.col("_quoted"), F.col("_record")[name]).otherwise(F.try_element_at("_fields", F.lit(i + 1)))
                   for i, name in enumerate(text.columns)]
+    if text.encoding == "utf-8":
+        malformed = malformed | ~F.is_valid_utf8("raw")  # e.g. a latin-1 file declared as UTF-8
+    elif text.encoding == "us-ascii":
+        malformed = malformed | F.col("raw").rlike("[^\\x00-\\x7F]")
     # try_element_at: a short row yields nulls instead of failing under ANSI mode.
     return parsed.select("raw", malformed.alias(MALFORMED),
                          *[_blank_to_null(F.trim(value)).alias(name) for value, name in zip(values, text.columns)])

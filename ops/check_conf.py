@@ -55,7 +55,22 @@ def _file(text: DelimitedFile) -> str:
         f"{text.path} (missing)"
     pin = ", sha256 pinned" if text.sha256 else ""
     return (f"{where}: {len(text.columns)} columns split on {text.delimiter!r}, {quoting}, {text.encoding}"
-            f"{', header line' if text.header else ''}{pin}")
+            f"{', header line' if text.header else ''}{pin}{_header_check(text)}")
+
+
+def _header_check(text: DelimitedFile) -> str:
+    """What a local file's header line says of the declared columns: a column count that differs from the file's
+    quarantines every row as malformed."""
+    if not text.header or "{ds}" in text.path or "://" in text.path or not Path(text.path).is_file():
+        return ""
+    with open(text.path, encoding=text.encoding, errors="replace", newline="") as handle:
+        first_line = handle.readline().rstrip("\r\n")
+    names = [name.strip().strip(text.quote or "") for name in first_line.split(text.delimiter)]
+    if names == text.columns:
+        return " (its header names the same columns)"
+    if len(names) == len(text.columns):
+        return f" (its header: {', '.join(names)}; columns are read by position)"
+    return f"; WARNING: its header has {len(names)} columns ({', '.join(names)}): every row would be malformed"
 
 
 def _lake_state(cfg: PipelineConfig) -> str:

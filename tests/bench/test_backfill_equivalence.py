@@ -1,5 +1,5 @@
 """bench.backfill_equivalence's figures from its runs' seconds and checksums (the runs themselves are faked here;
-the quick bench in test_bench_quick runs them for real)."""
+the quick bench in test_bench_quick runs the named-dataset comparison for real, not the synthetic sizes)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -28,7 +28,7 @@ def test_synthetic_sizes_compare_range_and_per_day_mode_on_each_log(monkeypatch,
     spark = type("Spark", (), {"stop": lambda self: None})()
     monkeypatch.setattr(backfill_equivalence, "build_session", lambda cfg: spark)
     monkeypatch.setattr(backfill_equivalence, "load_config", lambda files: None)
-    monkeypatch.setattr(backfill_equivalence, "events_written", lambda: 2_000_000)
+    monkeypatch.setattr(backfill_equivalence, "events_in_lake", lambda lake_root: 2_000_000)
 
     (size,) = backfill_equivalence.synthetic_sizes([2_000_000], days=10, per_day_days=3)
 

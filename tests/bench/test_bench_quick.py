@@ -59,7 +59,7 @@ def test_a_stopped_scaling_run_resumes_at_its_first_unfinished_day_with_the_same
     monkeypatch.setattr(scaling, "DATA_DIR", tmp_path)
     monkeypatch.setattr(bench.common, "DATA_DIR", tmp_path)
     monkeypatch.setattr(scaling, "synthetic_log", lambda events, days: tmp_path / "log")
-    monkeypatch.setattr(scaling, "logged_events", lambda spark, cfg: 2_000_000)
+    monkeypatch.setattr(scaling, "events_in_lake", lambda lake_root: 2_000_000)
     monkeypatch.setattr(scaling, "commit", lambda: "abc1234")
     artifacts = tmp_path / "artifacts_scaling_2000000"
     calls, stop_on = [], {"day": scaling.START + dt.timedelta(days=1)}

@@ -65,3 +65,11 @@ def test_a_latin_1_file_is_decoded_not_replaced(spark, tmp_path):
     assert got == ["1::Café (1999)", "2::Señor (2001)"]
     as_utf8 = sorted(row["raw"] for row in read_lines(spark, str(tmp_path), header=True).collect())
     assert "1::Café (1999)" not in as_utf8  # what the reader did before: the é became a replacement character
+
+
+def test_a_line_that_is_not_text_in_the_declared_encoding_is_malformed(spark, tmp_path):
+    (tmp_path / "movies.csv").write_bytes("1,Café (1999),Drama\n2,Heat (1995),Drama\n".encode("latin-1"))
+    as_utf8 = parse_columns(read_lines(spark, str(tmp_path), header=False), csv_file())
+    assert sorted((row["id"], row[MALFORMED]) for row in as_utf8.collect()) == [("1", True), ("2", False)]
+    as_ascii = parse_columns(read_lines(spark, str(tmp_path), False, "iso-8859-1"), csv_file(encoding="us-ascii"))
+    assert sorted((row["id"], row[MALFORMED]) for row in as_ascii.collect()) == [("1", True), ("2", False)]
