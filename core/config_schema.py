@@ -65,6 +65,9 @@ class DelimitedFile(_Frozen):
     escape: str = '"'  # the character before a quote inside a quoted field: '"' is RFC 4180's doubled quote
     encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1) or us-ascii
     sha256: str | None = None  # when set, the file's digest is checked before it is read (a single file only)
+    # A quoted field may hold line breaks: each file is then read whole by one task (slower; it must fit in memory).
+    # Without it a record is one line, and the lines of a record that spans lines are quarantined as malformed.
+    multiline: bool = False
 
     @field_validator("encoding")
     @classmethod
@@ -82,6 +85,8 @@ class DelimitedFile(_Frozen):
             value = getattr(self, key)
             if value is not None and len(value) != 1:
                 raise ValueError(f"{key} must be one character, got {value!r}")
+        if self.multiline and (self.quote is None or self.escape != self.quote):
+            raise ValueError("multiline needs a quote, escaped by doubling it (escape = quote)")
         if self.quote is not None and self.quote in self.delimiter:
             raise ValueError(f"quote {self.quote!r} is part of the delimiter {self.delimiter!r}")
         if not self.columns or len(set(self.columns)) != len(self.columns):

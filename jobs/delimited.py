@@ -4,8 +4,7 @@ Each line is kept as it arrived (`raw`), so that a rejected row can be quarantin
 one CSV record: a line holding a quote character by Spark's CSV parser (`from_csv`: quoted fields with the separator
 inside, doubled or escaped quotes), any other by a split on the separator, which finds the same fields. A line that is
 not exactly one record of the declared columns, or not text in the file's encoding, is `malformed`. A record is one
-line: a quoted field that spans lines is not joined to the next line; its lines are quarantined as malformed
-(unbalanced quotes, too few fields).
+line, unless the file is `multiline` (read_multiline_records): then a quoted field may span lines.
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import re
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, BinaryType
 
 from core.config_schema import DelimitedFile
 
@@ -45,8 +45,49 @@ def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "ut
 
 
 def read_source_lines(spark: SparkSession, path: str, text: DelimitedFile) -> DataFrame:
-    """read_lines of a configured file (`path` is its resolved location: a daily source's day folder)."""
+    """The records of a configured file (`path` is its resolved location: a daily source's day folder) as `raw`:
+    its lines (read_lines), or with `multiline` its records, which may span lines (read_multiline_records)."""
+    if text.multiline:
+        return read_multiline_records(spark, path, text.header, text.encoding, text.quote or '"')
     return read_lines(spark, path, text.header, text.encoding)
+
+
+def read_multiline_records(spark: SparkSession, path: str, header: bool, encoding: str, quote: str) -> DataFrame:
+    """Each record of the file(s) at path as `raw`, where a quoted field may hold line breaks, without header records,
+    blank lines and trailing CRs.
+
+    A file is read whole (one task per file, so it must fit a task's memory) and cut into records by
+    `file_records`; the raw bytes of each record go on to decoding and parse_columns like a line of read_lines.
+    """
+    quote_byte = quote.encode(encoding)
+    cut = F.udf(lambda content: file_records(content, quote_byte, header), ArrayType(BinaryType()))
+    records = (spark.read.text(path, wholetext=True)
+               .select(F.explode(cut(F.col("value").cast("binary"))).alias("record"))
+               .select(F.col("record").cast("string").alias("value"))
+               .where(~F.col("value").isin("", "\r")))
+    if encoding == "iso-8859-1":
+        records = records.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
+    return records.select(F.rtrim("value", F.lit("\r")).alias("raw"))
+
+
+def file_records(content: bytes | None, quote: bytes, header: bool) -> list[bytes]:
+    """The records of one file's bytes: its lines, where a line that leaves a quote open is joined (with its line
+    break) to the next ones until the quotes balance, as a quoted field that spans lines does. An unterminated quote
+    makes the rest of the file one record, which parse_columns finds malformed. The first record is the header's."""
+    if content is None:
+        return []
+    if content.endswith(b"\n"):
+        content = content[:-1]  # the last line's break ends it, it does not start an empty line
+    records, pending, quotes = [], [], 0
+    for line in content.split(b"\n"):
+        pending.append(line)
+        quotes += line.count(quote)
+        if quotes % 2 == 0:
+            records.append(b"\n".join(pending))
+            pending, quotes = [], 0
+    if pending:
+        records.append(b"\n".join(pending))
+    return records[1:] if header else records
 
 
 def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:

@@ -13,7 +13,6 @@ import pyarrow.dataset as pads
 
 from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, rows_between
-from core.errors import PipelineError
 from core.tables import EVENTS_TABLE, ITEM_DAILY_TABLE, USER_DAILY_TABLE
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, FeatureSpec
@@ -48,14 +47,7 @@ def checked_day(cfg: PipelineConfig, spec: FeatureSpec, snapshot: Snapshot, ds: 
 
 
 def check_data(cfg: PipelineConfig, snapshot: Snapshot, ds: dt.date) -> list[Check]:
-    spec = model_spec(cfg)
-    features = checked_features(spec)
-    numerics = {f.name for f in spec.features if f.kind == "numeric"}
-    unknown = [name for name in [*cfg.gate.data.drift_features, *cfg.gate.data.null_rate_ceilings]
-               if name not in features or (name in cfg.gate.data.drift_features and name not in numerics)]
-    if unknown:
-        raise PipelineError(f"gate.data names {', '.join(unknown)}, not numeric features of the spec "
-                            f"(drift) or features of the spec (null rates)")
+    spec = model_spec(cfg)  # gate.data's feature names are the spec's: core.config checks them when it loads
     day = checked_day(cfg, spec, snapshot, ds)
     reference_day = training_days(cfg, ds, snapshot).validation
     reference = day_table(snapshot, reference_day, cfg.gate.data.drift_features)

@@ -58,11 +58,7 @@ def config_hash(cfg: PipelineConfig) -> str:
 def model_spec(cfg: PipelineConfig) -> FeatureSpec:
     """The rankers' features: the samples' spec (with GBDT leaves if used) less `ranker.exclude_features`."""
     spec = feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
-    excluded = set(cfg.ranker.exclude_features)
-    unknown = sorted(excluded - set(spec.names))
-    if unknown:
-        raise PipelineError(f"ranker.exclude_features names features not in the spec: {', '.join(unknown)}; "
-                            f"known: {', '.join(spec.names)}")
+    excluded = set(cfg.ranker.exclude_features)  # names of the spec: core.config checks them when it loads
     return FeatureSpec(tuple(f for f in spec.features if f.name not in excluded))
 
 

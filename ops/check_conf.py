@@ -53,7 +53,7 @@ def _file(text: DelimitedFile) -> str:
     quoting = f"quote {text.quote!r}" if text.quote else "no quoting"
     where = text.path if "{ds}" in text.path or "://" in text.path or Path(text.path).exists() else \
         f"{text.path} (missing)"
-    pin = ", sha256 pinned" if text.sha256 else ""
+    pin = (", sha256 pinned" if text.sha256 else "") + (", records may span lines" if text.multiline else "")
     return (f"{where}: {len(text.columns)} columns split on {text.delimiter!r}, {quoting}, {text.encoding}"
             f"{', header line' if text.header else ''}{pin}{_header_check(text)}")
 

@@ -1,5 +1,5 @@
 from core.config_schema import DelimitedFile
-from jobs.delimited import MALFORMED, parse_columns, read_lines
+from jobs.delimited import MALFORMED, file_records, parse_columns, read_lines, read_source_lines
 from tests.conftest import lines_frame
 
 
@@ -73,3 +73,21 @@ def test_a_line_that_is_not_text_in_the_declared_encoding_is_malformed(spark, tm
     assert sorted((row["id"], row[MALFORMED]) for row in as_utf8.collect()) == [("1", True), ("2", False)]
     as_ascii = parse_columns(read_lines(spark, str(tmp_path), False, "iso-8859-1"), csv_file(encoding="us-ascii"))
     assert sorted((row["id"], row[MALFORMED]) for row in as_ascii.collect()) == [("1", True), ("2", False)]
+
+
+def test_a_multiline_file_is_cut_into_records_where_its_quotes_balance():
+    content = b'id,title\r\n1,"Two\r\nlines"\r\n2,"Say ""Hi""\n\nthere"\r\n3,plain\r\n4,"open\r\n5,never closed\r\n'
+    assert file_records(content, b'"', header=True) == [
+        b'1,"Two\r\nlines"\r', b'2,"Say ""Hi""\n\nthere"\r', b"3,plain\r", b'4,"open\r\n5,never closed\r']
+
+
+def test_a_multiline_record_keeps_its_line_breaks_and_parses_as_one_row(spark, tmp_path):
+    (tmp_path / "movies.csv").write_bytes(b'id,title,genres\r\n1,"Two\r\nlines (1995)",Drama\r\n\r\n'
+                                          b'2,Heat (1995),Action\r\n3,"Open (1999),Drama\r\n')
+    text = csv_file(header=True, multiline=True)
+    rows = parse_columns(read_source_lines(spark, str(tmp_path), text), text).collect()
+    assert sorted((row["raw"], row[MALFORMED], row["title"]) for row in rows) == [
+        ('1,"Two\r\nlines (1995)",Drama', False, "Two\r\nlines (1995)"),
+        ("2,Heat (1995),Action", False, "Heat (1995)"),
+        ('3,"Open (1999),Drama', True, "Open (1999),Drama"),  # unterminated at the end of the file
+    ]

@@ -92,3 +92,16 @@ def test_a_lake_refuses_a_second_dataset(spark, tmp_path):
     with pytest.raises(ForeignLakeError, match=r"holds dataset movielens_csv, not movielens_dat"):
         ingest_events(spark, dat, D)
     assert ingest_events(spark, csv, D).written == 1  # its own dataset goes on
+
+
+@pytest.mark.slow
+def test_with_multiline_a_quoted_title_may_span_lines(spark, tmp_path):
+    movies = (b'movieId,title,genres\r\n12,"Usual Suspects,\r\nThe (1995)",Crime|Thriller\r\n'
+              b'14,Heat (1995),Action\r\n18,"Unclosed (1995),Drama\r\n')
+    cfg = example_config(tmp_path, CSV, {"movies.csv": movies},
+                         attributes={"items": {"path": str(tmp_path / "movies.csv"), "multiline": True}})
+    assert "item_attributes: read=3 written=2 malformed=1" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "movieId", "title") == [
+        ("12", "Usual Suspects,\r\nThe (1995)"), ("14", "Heat (1995)")]
+    assert rows(spark, cfg, "attributes_quarantine/item_attributes", "reason", "raw") == [
+        ("malformed", '18,"Unclosed (1995),Drama')]

@@ -28,8 +28,9 @@ from models.validate_and_export import checked_prefixes, main, validate_and_expo
 from tests.conftest import MOVIELENS, gate_without_named_features, overlays_for
 from tests.models.test_train import SMALL, D
 
-# The MovieLens overlay's gate watches 30-day item features
-GATE_SMALL = {**SMALL, "profiles": {"windows": [7, 30]}}
+# The MovieLens overlay's gate watches 30-day item features: the small models' 7-day profiles plus the 30-day window,
+# and the MovieLens gate as it is.
+GATE_SMALL = {**{key: value for key, value in SMALL.items() if key != "gate"}, "profiles": {"windows": [7, 30]}}
 
 pytestmark = pytest.mark.slow  # each gate exports a SavedModel and starts a TensorFlow process (~10 s)
 
