@@ -62,14 +62,15 @@ def feature_name_problems(cfg: PipelineConfig) -> list[tuple[str, str]]:
     The spec is a function of the config alone (features.spec), so a typo is caught here rather than when the
     ranker or the gate first runs, days into a backfill.
     """
-    from features.spec import feature_spec  # features builds on the config's schema, not on this loader
+    from features.spec import GBDT_LEAVES, feature_spec  # features builds on the config's schema, not on this loader
 
     spec = feature_spec(cfg, with_gbdt_leaves=cfg.ranker.use_gbdt_leaves)
     names = set(spec.names)
     problems = [("ranker.exclude_features", f"{name!r} is not a feature of the spec")
                 for name in cfg.ranker.exclude_features if name not in names]
-    # The gate checks the features the rankers take: the spec less ranker.exclude_features (models.gate_data).
-    checked = names - set(cfg.ranker.exclude_features)
+    # The gate checks the features the rankers take but the GBDT leaves: the spec less ranker.exclude_features
+    # (models.gate_data.checked_features).
+    checked = names - set(cfg.ranker.exclude_features) - {GBDT_LEAVES}
     numeric = {f.name for f in spec.features if f.kind == "numeric"} & checked
     problems += [("gate.data.drift_features", f"{name!r} is not a numeric feature the rankers take")
                  for name in cfg.gate.data.drift_features if name not in numeric]

@@ -31,20 +31,24 @@ class SparkConfig(_Frozen):
     submit_java_options: str
 
 
-class Window(_Frozen):
-    """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
+class DayRange(_Frozen):
+    """An inclusive range of days."""
 
     start: dt.date
     end: dt.date
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Window":
+    def _ordered(self) -> "DayRange":
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 
     def days(self) -> list[dt.date]:
         return date_range(self.start, self.end)
+
+
+class Window(DayRange):
+    """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
 
 
 # Encodings a raw file may be in: those Spark's `decode` knows in which '\n' and '\r' are single bytes of their own
@@ -68,6 +72,11 @@ class DelimitedFile(_Frozen):
     # A quoted field may hold line breaks: each file is then read whole by one task (slower; it must fit in memory).
     # Without it a record is one line, and the lines of a record that spans lines are quarantined as malformed.
     multiline: bool = False
+
+    @property
+    def is_one_local_file(self) -> bool:
+        """Whether `path` names one file on this machine: not remote (hdfs://, s3a://), not one per day (`{ds}`)."""
+        return "://" not in self.path and "{ds}" not in self.path
 
     @field_validator("encoding")
     @classmethod
@@ -94,7 +103,7 @@ class DelimitedFile(_Frozen):
         if self.sha256 is not None:
             if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
                 raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
-            if "://" in self.path or "{ds}" in self.path:
+            if not self.is_one_local_file:
                 raise ValueError(f"sha256 pins one local file; {self.path} is remote or one per day")
         return self
 
@@ -425,20 +434,16 @@ class GateConfig(_Frozen):
     model: ModelChecks
 
 
-class RunConfig(_Frozen):
+class RunConfig(DayRange):
     """The days `make run` (its last) and the range runner take when none is given, and where the DAG's schedule
     starts. Without a `run` section: the last RUN_DAYS days of the dataset's window."""
 
-    start: dt.date
-    end: dt.date
     # The DAG's start_date (Airflow creates no task for a day before it, outside a backfill); None: `start`. A long
     # dump's window would otherwise schedule every day of it.
     schedule_start: dt.date | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "RunConfig":
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+    def _schedule_before_end(self) -> "RunConfig":
         if self.schedule_start is not None and self.schedule_start > self.end:
             raise ValueError(f"schedule_start {self.schedule_start} is after end {self.end}")
         return self

@@ -50,11 +50,8 @@ def _check_pin(path: str, text: DelimitedFile) -> None:
 @lru_cache(maxsize=16)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     """The file's digest, computed once per version of it in a process (a range run ingests a dump day by day)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _require(path: str, what: str) -> None:

@@ -28,12 +28,7 @@ def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "ut
     """
     # Filters test the line as read and the CR is trimmed once, after them: a regex replace per line, or filters on
     # the trimmed line (which the optimizer rewrites to trim again per filter), made reading 10M lines 3x slower.
-    lines = spark.read.text(path).where(~F.col("value").isin("", "\r"))
-    if encoding == "iso-8859-1":
-        # The text source splits lines on the '\n' byte and keeps each line's bytes as they are (it does not decode):
-        # decoding them gives the true text. (UTF-8 and ASCII need no decoding; parse_columns flags a line whose bytes
-        # are not valid in them.)
-        lines = lines.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
+    lines = _decoded(spark.read.text(path).where(~F.col("value").isin("", "\r")), encoding)
     if header:
         # Spark packs files by size, but every file of a source starts with the same header line,
         # and partition 0 starts at the beginning of a file, so the first line is a header.
@@ -48,7 +43,8 @@ def read_source_lines(spark: SparkSession, path: str, text: DelimitedFile) -> Da
     """The records of a configured file (`path` is its resolved location: a daily source's day folder) as `raw`:
     its lines (read_lines), or with `multiline` its records, which may span lines (read_multiline_records)."""
     if text.multiline:
-        return read_multiline_records(spark, path, text.header, text.encoding, text.quote or '"')
+        assert text.quote is not None, "the config requires a quote for multiline"
+        return read_multiline_records(spark, path, text.header, text.encoding, text.quote)
     return read_lines(spark, path, text.header, text.encoding)
 
 
@@ -65,9 +61,16 @@ def read_multiline_records(spark: SparkSession, path: str, header: bool, encodin
                .select(F.explode(cut(F.col("value").cast("binary"))).alias("record"))
                .select(F.col("record").cast("string").alias("value"))
                .where(~F.col("value").isin("", "\r")))
+    return _decoded(records, encoding).select(F.rtrim("value", F.lit("\r")).alias("raw"))
+
+
+def _decoded(text: DataFrame, encoding: str) -> DataFrame:
+    """`value` decoded from `encoding`. The text source keeps each line's (or file's) bytes as they are, split on the
+    '\n' byte: decoding them gives the true text. UTF-8 and ASCII need no decoding; parse_columns flags a line whose
+    bytes are not valid in them."""
     if encoding == "iso-8859-1":
-        records = records.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
-    return records.select(F.rtrim("value", F.lit("\r")).alias("raw"))
+        return text.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
+    return text
 
 
 def file_records(content: bytes | None, quote: bytes, header: bool) -> list[bytes]:

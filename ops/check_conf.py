@@ -51,8 +51,7 @@ def describe(cfg: PipelineConfig) -> list[str]:
 
 def _file(text: DelimitedFile) -> str:
     quoting = f"quote {text.quote!r}" if text.quote else "no quoting"
-    where = text.path if "{ds}" in text.path or "://" in text.path or Path(text.path).exists() else \
-        f"{text.path} (missing)"
+    where = text.path if not text.is_one_local_file or Path(text.path).exists() else f"{text.path} (missing)"
     pin = (", sha256 pinned" if text.sha256 else "") + (", records may span lines" if text.multiline else "")
     return (f"{where}: {len(text.columns)} columns split on {text.delimiter!r}, {quoting}, {text.encoding}"
             f"{', header line' if text.header else ''}{pin}{_header_check(text)}")
@@ -61,7 +60,7 @@ def _file(text: DelimitedFile) -> str:
 def _header_check(text: DelimitedFile) -> str:
     """What a local file's header line says of the declared columns: a column count that differs from the file's
     quarantines every row as malformed."""
-    if not text.header or "{ds}" in text.path or "://" in text.path or not Path(text.path).is_file():
+    if not text.header or not text.is_one_local_file or not Path(text.path).is_file():
         return ""
     with open(text.path, encoding=text.encoding, errors="replace", newline="") as handle:
         first_line = handle.readline().rstrip("\r\n")

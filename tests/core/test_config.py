@@ -111,6 +111,10 @@ def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
      r"gate\.data\.drift_features: 'user_gender' is not a numeric feature the rankers take"),
     ({"gate": {"data": {"null_rate_ceilings": {"user_zip_code": 0.1}}}},  # excluded from the rankers by MovieLens
      r"gate\.data\.null_rate_ceilings: 'user_zip_code' is not a feature the rankers take"),
+    ({"ranker": {"use_gbdt_leaves": True}, "gate": {"data": {"null_rate_ceilings": {"gbdt_leaves": 0.1}}}},
+     r"gate\.data\.null_rate_ceilings: 'gbdt_leaves' is not a feature the rankers take"),  # the gate skips them
+    ({"run": {"start": dt.date(1998, 4, 22), "end": dt.date(1998, 4, 21)}},
+     r"run: Value error, end 1998-04-21 is before start 1998-04-22"),
 ])
 def test_a_mistake_an_overlay_can_make_is_named_when_the_config_loads(tmp_path, overlay, error):
     with pytest.raises(ConfigError, match=error):
