@@ -3,7 +3,7 @@ score matrix, and the `recall_candidates` table (one partition per as_of and sou
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,15 +11,15 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.config_schema import PipelineConfig, RecallConfig
+from core.days import days_before
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import exact_sum
 from core.tables import RECALL_CANDIDATES_TABLE, USER_ITEM_DAILY_TABLE
+from core.top_k import dot_products, quantised, top_rows
 from features.spec import count_column
 
 CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"
 SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (32 MiB of float64)
-# Scores are dot products of vectors quantised to integers of this many bits, summed exactly in float64 (below).
-QUANT_BITS = 20
 
 
 def strength(event_weights: Mapping[str, float], measure: str) -> Column:
@@ -54,7 +54,7 @@ def read_interactions(spark: SparkSession, cfg: PipelineConfig, first_day: dt.da
 
 def history_range(recall: RecallConfig, as_of: dt.date, days: int | None = None) -> tuple[dt.date, dt.date]:
     """[D-N, D-1]: the only days recall as of D may learn from."""
-    return as_of - dt.timedelta(days=days or recall.history_days), as_of - dt.timedelta(days=1)
+    return days_before(as_of, days or recall.history_days)
 
 
 def seen_positions(interacted: DataFrame, item_positions: DataFrame) -> DataFrame:
@@ -83,32 +83,10 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
                 chunk = frame.iloc[start:start + batch_rows]
                 vectors = np.stack([np.asarray(v, dtype=np.float64) for v in chunk["vector"]])
                 scores = dot_products(vectors, items, item_scale)
-                yield _top_rows(chunk["user_id"].tolist(), scores, chunk["seen"].tolist(), k)
+                yield top_rows(chunk["user_id"].tolist(), scores, chunk["seen"].tolist(), k)
 
     return users.select("user_id", "vector", F.coalesce("seen", F.array().cast("array<int>")).alias("seen")) \
         .mapInPandas(score, schema)
-
-
-def quantised(rows: np.ndarray, per_row: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(q, scale) with rows ~= q / scale: integers of at most QUANT_BITS bits (held in float64), scaled by a power of
-    two per row (or one for the whole matrix) chosen from that row's largest magnitude alone."""
-    peak = np.abs(rows).max(axis=1, keepdims=True) if per_row else np.abs(rows).max(keepdims=True)
-    scale = np.ldexp(1.0, QUANT_BITS - np.frexp(peak)[1])  # |rows * scale| < 2 ** QUANT_BITS; exact (power of 2)
-    return np.rint(rows * scale), scale
-
-
-def dot_products(vectors: np.ndarray, items: np.ndarray, item_scale: np.ndarray) -> np.ndarray:
-    """Scores (users x items) of float vectors against quantised item rows, the same whatever the batch.
-
-    A float matrix product rounds differently with the shape of the batch (BLAS picks its blocking and summation
-    order by shape), so a user's scores, and near-ties between them, would change with how Spark happened to group
-    users. Products of QUANT_BITS-bit integers, summed over at most 2 ** (53 - 2 * QUANT_BITS) dimensions, are
-    integers below 2 ** 53: float64 holds every partial sum exactly in any order, so the product is exact.
-    """
-    if items.shape[1] > 2 ** (53 - 2 * QUANT_BITS):
-        raise ValueError(f"{items.shape[1]} dimensions are too many to score exactly")
-    users, user_scale = quantised(vectors)
-    return (users @ items.T) / (user_scale * item_scale)
 
 
 def top_k_items(users: DataFrame, item_ids: list[str], item_vectors: np.ndarray, interacted: DataFrame, k: int,
@@ -125,33 +103,10 @@ def top_k_items(users: DataFrame, item_ids: list[str], item_vectors: np.ndarray,
     return top.join(F.broadcast(positions), "position").select("user_id", "item_id", "score", "rank")
 
 
-def _top_rows(user_ids: list[str], scores: np.ndarray, seen: list, k: int) -> pd.DataFrame:
-    users_out, positions_out, scores_out, ranks_out = [], [], [], []
-    for row, user in enumerate(user_ids):
-        values = scores[row].astype(np.float64)
-        if len(seen[row]):
-            values[np.asarray(seen[row], dtype=np.int64)] = -np.inf
-        take = min(k, int(np.isfinite(values).sum()))
-        if take == 0:
-            continue
-        # argpartition finds the k-th best score; every item at least that good is then sorted exactly.
-        threshold = values[np.argpartition(-values, take - 1)[take - 1]]
-        pool = np.flatnonzero(values >= threshold)
-        best = pool[np.lexsort((pool, -values[pool]))][:take]
-        users_out += [user] * take
-        positions_out += best.tolist()
-        scores_out += values[best].tolist()
-        ranks_out += list(range(1, take + 1))
-    # dtype=object: pyspark 4.1 does not accept pandas 3's Arrow-backed default string dtype.
-    return pd.DataFrame({"user_id": pd.Series(users_out, dtype=object),
-                         "position": pd.Series(positions_out, dtype="int32"),
-                         "score": pd.Series(scores_out, dtype="float64"),
-                         "rank": pd.Series(ranks_out, dtype="int32")})
-
-
-def ranked(frame: DataFrame, k: int) -> DataFrame:
-    """Top k rows per user by score (ties by item id), numbered 1..k: a source's candidate list."""
-    order = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("item_id"))
+def ranked(frame: DataFrame, k: int, within: Sequence[str] = ()) -> DataFrame:
+    """Top k rows per user (per user and `within` columns) by score, ties by item id, numbered 1..k: a source's
+    candidate list."""
+    order = Window.partitionBy(*within, "user_id").orderBy(F.desc("score"), F.asc("item_id"))
     return frame.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= k)
 
 

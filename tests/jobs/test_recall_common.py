@@ -3,7 +3,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from jobs.recall_common import dot_products, interactions, quantised, top_k_unseen
+from core.top_k import dot_products, quantised
+from jobs.recall_common import interactions, top_k_unseen
 from tests.jobs.recall_fixtures import collect, user_item_daily
 
 D = dt.date(2017, 12, 3)
