@@ -302,6 +302,34 @@ class ItemCfConfig(_Frozen):
     half_life_days: float  # recency weight of a recent item = 0.5 ** ((days before D - 1) / half life)
 
 
+class Item2VecConfig(_Frozen):
+    vector_size: int
+    window: int  # Word2Vec context: this many items either side in a user's sequence
+    min_count: int  # items seen fewer times get no vector (and so are never candidates)
+    max_iter: int
+    step_size: float
+    seed: int
+    recent_items: int  # a user's candidates are the neighbours of their last R items
+    half_life_days: float  # recency weight, as item-CF's
+
+
+class TwoTowerConfig(_Frozen):
+    embedding_dim: int  # of ids, categories and the towers' output vectors
+    hidden_units: list[int]
+    recent_items: int  # the user tower pools the user's last R items and their categories
+    max_categories: int  # categories kept per item
+    temperature: float  # in-batch softmax over cosines / temperature
+    batch_size: int  # also the number of in-batch negatives (minus one)
+    epochs: int
+    learning_rate: float
+    seed: int
+
+
+class MergeConfig(_Frozen):
+    tune_days: int  # the merge's weights are chosen on the candidates of [D-T, D-1] and those days' positives
+    tune_k: int  # ... by pooled recall@K
+
+
 class RecallConfig(_Frozen):
     history_days: int  # N: recall as of D learns from the interactions of [D-N, D-1]
     # Interaction strength of a (user, item) = sum over event types of weight * (count, or value sum for
@@ -315,13 +343,17 @@ class RecallConfig(_Frozen):
     rrf_k: int  # merge: reciprocal rank fusion, score = sum over sources of 1 / (rrf_k + rank)
     als: AlsConfig
     itemcf: ItemCfConfig
+    item2vec: Item2VecConfig
+    two_tower: TwoTowerConfig
+    merge: MergeConfig
 
     @model_validator(mode="after")
     def _consistent(self) -> "RecallConfig":
         if not self.event_weights or all(weight <= 0 for weight in self.event_weights.values()):
             raise ValueError("event_weights must give at least one event type a positive weight")
-        if any(k < 1 or k > self.top_k for k in self.eval_k):
-            raise ValueError(f"eval_k {self.eval_k} must lie in 1..top_k ({self.top_k})")
+        if any(k < 1 or k > self.top_k for k in [*self.eval_k, self.merge.tune_k]):
+            raise ValueError(f"eval_k {self.eval_k} and merge.tune_k {self.merge.tune_k} must lie in 1..top_k "
+                             f"({self.top_k})")
         if self.popular_days > self.history_days:
             raise ValueError("popular_days cannot exceed history_days (the interactions read)")
         return self

@@ -1,0 +1,192 @@
+"""Two-tower recall as of D (models.two_tower): trained on the interactions of [D-N, D-1] alone, it writes each
+user's top-K unseen items by exact brute-force search into `recall_candidates` (source `two_tower`), the item
+vectors into `two_tower_item_vectors` (partition as_of = D) and the user tower, which serves raw ids, as a SavedModel
+to `<artifact_root>/two_tower/<D>/user_tower/`.
+
+    python -m models.recall_two_tower --ds 1998-04-22 --conf conf/local.yaml,conf/datasets/movielens_100k.yaml
+
+Its own process, as the rankers' training (TensorFlow stays out of the Spark driver); reads and writes the lake
+through deltalake. Seeded: a re-run on one machine gives the same candidates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from core.cli import day_job_parser, one_line_errors
+from core.config import load_config
+from core.config_schema import PipelineConfig, TwoTowerConfig
+from core.days import days_before
+from core.delta_arrow import replace_rows
+from core.tables import RECALL_CANDIDATES_TABLE, TWO_TOWER_ITEM_VECTORS_TABLE
+from core.top_k import dot_products, quantised, top_rows
+
+SOURCE = "two_tower"
+SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once (32 MiB of float64)
+CANDIDATES = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("score", pa.float64()),
+                        ("rank", pa.int32()), ("sources", pa.list_(pa.field("element", pa.string()))),
+                        ("as_of", pa.date32()), ("source", pa.string())])
+ITEM_VECTORS = pa.schema([("item_id", pa.string()), ("vector", pa.list_(pa.field("element", pa.float32()))),
+                          ("as_of", pa.date32())])
+
+
+def log_sampling_probability(item_ids: np.ndarray) -> np.ndarray:
+    """Per training row, log of its item's share of all rows: the chance the item is drawn as an in-batch row."""
+    _, inverse, counts = np.unique(item_ids.astype(str), return_inverse=True, return_counts=True)
+    return np.log(counts[inverse] / len(item_ids)).astype(np.float32)
+
+
+def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list[float]:
+    """Train towers.both on the examples for params.epochs shuffled passes; the mean loss of each epoch."""
+    import keras
+    import tensorflow as tf
+
+    from models.two_tower import in_batch_softmax_loss
+
+    tensors = {name: tf.constant(values.astype(str)) for name, values in examples.items()}
+    item_codes = tf.constant(pd.factorize(examples["item_id"])[0].astype(np.int64))
+    log_q = tf.constant(log_sampling_probability(examples["item_id"]))
+    optimizer = keras.optimizers.Adam(params.learning_rate)
+    variables = towers.both.trainable_variables
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+    def step(rows):
+        batch = {name: tf.gather(values, rows) for name, values in tensors.items()}
+        with tf.GradientTape() as tape:
+            users, items = towers.both(batch, training=True)
+            loss = in_batch_softmax_loss(users, items, tf.gather(item_codes, rows), tf.gather(log_q, rows),
+                                         params.temperature)
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    order = np.random.default_rng(params.seed)
+    count = len(examples["item_id"])
+    losses = []
+    for _ in range(params.epochs):
+        shuffled = order.permutation(count)
+        batches = [shuffled[start:start + params.batch_size] for start in range(0, count, params.batch_size)]
+        epoch = [float(step(tf.constant(rows, tf.int64))) for rows in batches if len(rows) > 1]
+        losses.append(float(np.mean(epoch)) if epoch else float("nan"))
+    return losses
+
+
+def vectors_of(tower, inputs: dict[str, np.ndarray], batch_rows: int = 4096) -> np.ndarray:
+    """The tower's output for every row of inputs (string arrays), batch by batch."""
+    import tensorflow as tf
+
+    count = len(next(iter(inputs.values())))
+    parts = [tower({name: tf.constant(values[start:start + batch_rows].astype(str)) for name, values in inputs.items()},
+                   training=False).numpy() for start in range(0, count, batch_rows)]
+    return np.concatenate(parts) if parts else np.zeros((0, tower.output_shape[-1]), np.float32)
+
+
+def search(user_ids: np.ndarray, user_vectors: np.ndarray, item_vectors: np.ndarray, seen: list[list[int]],
+           k: int) -> pd.DataFrame:
+    """(user_id, position, score, rank): each user's exact top k item positions, seen positions skipped; the search
+    recall_common runs in Spark, so scores do not depend on the batching."""
+    items, item_scale = quantised(item_vectors.astype(np.float64), per_row=False)
+    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, len(items)))
+    parts = [top_rows(list(user_ids[start:start + batch_rows]),
+                      dot_products(user_vectors[start:start + batch_rows].astype(np.float64), items, item_scale),
+                      seen[start:start + batch_rows], k)
+             for start in range(0, len(user_ids), batch_rows)]
+    return pd.concat(parts, ignore_index=True) if parts else top_rows([], np.zeros((0, 0)), [], k)
+
+
+def seen_positions(rollups: pd.DataFrame, users: np.ndarray, positions: dict[str, int]) -> list[list[int]]:
+    """Per user of users: the positions of the items with summed strength > 0 over the history (interactions)."""
+    totals = rollups.groupby(["user_id", "item_id"], sort=False)["strength"].sum()
+    interacted = totals[totals > 0].reset_index()
+    interacted["position"] = interacted["item_id"].map(positions)
+    by_user = interacted.dropna(subset=["position"]).groupby("user_id")["position"].apply(
+        lambda p: sorted(int(x) for x in p))
+    return [by_user.get(user, []) for user in users]
+
+
+def write_candidates(cfg: PipelineConfig, ds: dt.date, top: pd.DataFrame, item_ids: np.ndarray) -> int:
+    rows = pa.table({"user_id": top["user_id"].astype(str).tolist(),
+                     "item_id": item_ids[top["position"].to_numpy()].astype(str).tolist() if len(top) else [],
+                     "score": top["score"].to_numpy(np.float64), "rank": top["rank"].to_numpy(np.int32),
+                     "sources": [[SOURCE]] * len(top), "as_of": [ds] * len(top), "source": [SOURCE] * len(top)},
+                    schema=CANDIDATES)
+    replace_rows(cfg.table_path(RECALL_CANDIDATES_TABLE), rows, {"as_of": ds, "source": SOURCE}, ["as_of", "source"])
+    return rows.num_rows
+
+
+def write_item_vectors(cfg: PipelineConfig, ds: dt.date, item_ids: np.ndarray, vectors: np.ndarray) -> None:
+    rows = pa.table({"item_id": item_ids.astype(str).tolist(), "vector": [v.tolist() for v in vectors],
+                     "as_of": [ds] * len(item_ids)}, schema=ITEM_VECTORS)
+    replace_rows(cfg.table_path(TWO_TOWER_ITEM_VECTORS_TABLE), rows, {"as_of": ds}, ["as_of"])
+
+
+def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
+    import keras
+
+    from models.two_tower import Vocabularies, build_towers
+    from models.two_tower_data import (
+        categories_of,
+        in_time_order,
+        read_item_categories,
+        read_rollups,
+        serving_users,
+        training_examples,
+    )
+
+    params = cfg.recall.two_tower
+    first_day, last_day = days_before(ds, cfg.recall.history_days)
+    header = f"recall_{SOURCE} {ds} (days {first_day}..{last_day})"
+    rollups = read_rollups(cfg, first_day, last_day)
+    rows = in_time_order(rollups)
+    if rows.empty:  # a lake's first day: the partition is written empty, as the other sources do
+        write_candidates(cfg, ds, top_rows([], np.zeros((0, 0)), [], 1), np.array([], dtype=object))
+        return f"{header}: 0 candidates; no interactions yet"
+    categories = read_item_categories(cfg, ds)
+    examples = training_examples(rows, categories, params.recent_items, params.max_categories)
+    item_ids = np.array(sorted(set(rows["item_id"])), dtype=object)
+    vocabularies = Vocabularies(users=sorted(set(rows["user_id"])), items=list(item_ids),
+                                categories=sorted({c for item in item_ids for c in categories.get(item, ())}))
+    keras.utils.set_random_seed(params.seed)
+    towers = build_towers(vocabularies, params.embedding_dim, params.hidden_units, params.recent_items,
+                          params.max_categories)
+    began = time.perf_counter()
+    losses = fit(towers, examples, params)
+    trained = time.perf_counter() - began
+
+    item_vectors = vectors_of(towers.item, {"item_id": item_ids, "item_categories": categories_of(
+        item_ids.reshape(-1, 1), categories, params.max_categories)})
+    users = serving_users(rows, categories, params.recent_items, params.max_categories)
+    began = time.perf_counter()
+    user_vectors = vectors_of(towers.user, users)
+    seen = (seen_positions(rollups, users["user_id"], {item: i for i, item in enumerate(item_ids)})
+            if cfg.recall.exclude_seen else [[] for _ in users["user_id"]])
+    top = search(users["user_id"], user_vectors, item_vectors, seen, cfg.recall.top_k)
+    searched = time.perf_counter() - began
+    written = write_candidates(cfg, ds, top, item_ids)
+    write_item_vectors(cfg, ds, item_ids, item_vectors)
+    export_dir = Path(cfg.artifact_root) / SOURCE / str(ds) / "user_tower"
+    shutil.rmtree(export_dir, ignore_errors=True)
+    towers.user.export(str(export_dir), format="tf_saved_model", verbose=False)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return (f"{header}: {written} candidates; {len(examples['item_id'])} examples, {params.epochs} epochs in "
+            f"{trained:.1f}s (loss {losses[0]:.3f} -> {losses[-1]:.3f}); {len(item_ids)} items x "
+            f"{len(users['user_id'])} users searched in {searched:.2f}s ({written / max(searched, 1e-9):.0f} "
+            f"candidates/s); peak RSS {peak_mib:.0f} MiB; user tower at {export_dir}")
+
+
+@one_line_errors()
+def main(argv: list[str] | None = None) -> int:
+    args = day_job_parser(__doc__).parse_args(argv)
+    print(recall_two_tower(load_config(args.conf), args.ds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
