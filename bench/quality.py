@@ -2,12 +2,13 @@
 time: every as_of in the range is trained on the days before it and scored on its own day.
 
     python -m bench.quality --dataset movielens_100k        (as_of 1998-03-24..04-22, history from 02-22)
-    python -m bench.quality --dataset taobao_userbehavior   (train up to 12-02, evaluate 12-03)
+    python -m bench.quality --dataset taobao_userbehavior   (as_of 2017-12-01..12-03, history from 11-25)
     python -m bench.quality --dataset path/to/overlay.yaml  (as_of = its run range, history from recall.history_days
                                                              before it)
     BENCH_QUICK=1: MovieLens, 2 evaluation days after 3 days of history.
 Recall figures are pooled over every (as_of, user) evaluated, i.e. each day weighted by its evaluated users;
-GBDT figures are the mean over the days. `--lake DIR --skip-build` summarises a lake already built.
+GBDT figures are the mean over the days. `--lake DIR --skip-build` summarises a lake already built; `--recall-only`
+builds rollups and runs the recall jobs alone.
 """
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ from jobs.evaluate_recall import METRICS
 
 PROTOCOLS = {  # dataset -> (first day with history, first as_of evaluated, last as_of)
     "movielens_100k": (dt.date(1998, 2, 22), dt.date(1998, 3, 24), dt.date(1998, 4, 22)),
-    "taobao_userbehavior": (dt.date(2017, 11, 25), dt.date(2017, 12, 3), dt.date(2017, 12, 3)),
+    "taobao_userbehavior": (dt.date(2017, 11, 25), dt.date(2017, 12, 1), dt.date(2017, 12, 3)),
 }
 QUICK_PROTOCOL = (dt.date(1998, 4, 18), dt.date(1998, 4, 21), dt.date(1998, 4, 22))
 ROLLUP_JOBS = ("ingest_attributes", "ingest_events", "build_daily_rollups")
+RECALL_JOBS = ROLLUP_JOBS + tuple(name for name, _ in DAY_JOBS if "recall" in name)
 
 
 def protocol_of(cfg: PipelineConfig) -> tuple[dt.date, dt.date, dt.date]:
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--lake", type=Path, help="lake root (default bench/data/lake_quality_<dataset>)")
     parser.add_argument("--skip-build", action="store_true", help="only summarise the lake's metric tables")
+    parser.add_argument("--recall-only", action="store_true",
+                        help="build only what recall reads (rollups) and run the recall jobs: no samples or GBDT")
     args = parser.parse_args(argv)
     dataset = load_config(["conf/local.yaml", args.dataset])
     name = dataset.dataset.name
@@ -79,8 +83,13 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         before = (first - dt.timedelta(days=1)).isoformat()
         # History days need only their rollups (and samples for the GBDT's training days); every as_of gets all.
-        _run(conf, history_start.isoformat(), before, ROLLUP_JOBS + ("build_profiles", "build_samples"))
-        _run(conf, first.isoformat(), last.isoformat(), tuple(name for name, _ in DAY_JOBS))
+        history_jobs = ROLLUP_JOBS if args.recall_only else ROLLUP_JOBS + ("build_profiles", "build_samples")
+        _run(conf, history_start.isoformat(), before, history_jobs)
+        # The merge tunes its weights on the candidates of the days before each as_of: the first as_of gets them too.
+        warm_up = max(history_start + dt.timedelta(days=1), first - dt.timedelta(days=dataset.recall.merge.tune_days))
+        _run(conf, warm_up.isoformat(), before, tuple(name for name in RECALL_JOBS if name not in ROLLUP_JOBS))
+        _run(conf, first.isoformat(), last.isoformat(),
+             RECALL_JOBS if args.recall_only else tuple(name for name, _ in DAY_JOBS))
         seconds["build"] = round(time.perf_counter() - began, 1)
     cfg = load_config(conf)
     spark = build_session(cfg)
@@ -98,10 +107,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _ratios(recall: list[dict], gbdt: list[dict]) -> dict:
-    """recall@50 of each source over popularity's; AUC of GBDT+LR over LR's."""
+    """recall@50 of each source over popularity's, and of the merge over its best source; AUC of GBDT+LR over LR's."""
     at_50 = {row["source"]: row["recall"] for row in recall if row["k"] == 50}
     ratios = {f"{source}/popular@50": round(value / at_50["popular"], 2)
               for source, value in at_50.items() if source != "popular" and at_50.get("popular")}
+    best = max((value for source, value in at_50.items() if source != "merged"), default=0.0)
+    if best and "merged" in at_50:
+        ratios["merged/best source@50"] = round(at_50["merged"] / best, 3)
     auc = {row["model"]: row["auc"] for row in gbdt}
     if auc.get("lr_raw") and "gbdt_lr" in auc:
         ratios["auc gbdt_lr/lr_raw"] = round(auc["gbdt_lr"] / auc["lr_raw"], 3)

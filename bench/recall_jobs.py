@@ -1,5 +1,6 @@
-"""Recall job cost on a synthetic log with skew (Zipf item popularity, heavy users): each recall job for one
-as_of over 7 days of history, and item-CF with its skew control next to item-CF without it, in one Spark session.
+"""Recall job cost on a synthetic log with skew (Zipf item popularity, heavy users): each recall job of the
+pipeline (and evaluate_recall) for one as_of over 7 days of history, and item-CF with its skew control next to
+item-CF without it, in one Spark session.
 
     python -m bench.recall_jobs [--events 10000000] [--history-days 7]     (BENCH_QUICK=1: 100k events, 2 days)
 Figures: seconds per job; the largest per-item pair count of the co-occurrence self-join with and without the
@@ -20,14 +21,11 @@ from core.spark import build_session
 from core.tables import EVENTS_TABLE, USER_ITEM_DAILY_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.build_daily_rollups import build_daily_rollups
-from jobs.evaluate_recall import evaluate_recall
+from jobs.backfill import DAY_JOBS
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_events
-from jobs.recall_als import recall_als
 from jobs.recall_common import history_range, read_interactions
 from jobs.recall_itemcf import capped_histories, pair_counts, recall_itemcf
-from jobs.recall_merge import recall_merge
-from jobs.recall_popular import recall_popular
 
 START = dt.date(2024, 1, 1)
 HISTORY_DAYS = 7
@@ -64,9 +62,7 @@ def main(argv: list[str] | None = None) -> None:
                 build_daily_rollups(spark, cfg, day)
     seconds: dict = {}
     reports = {}
-    for name, job in (("recall_als", recall_als), ("recall_itemcf", recall_itemcf),
-                      ("recall_popular", recall_popular), ("recall_merge", recall_merge),
-                      ("evaluate_recall", evaluate_recall)):
+    for name, job in [(name, job) for name, job in DAY_JOBS if "recall" in name]:  # the pipeline's, in its order
         with stopwatch(seconds, name):
             reports[name] = job(spark, cfg, as_of)
         print(f"{reports[name]}  [{seconds[name]}s]", flush=True)

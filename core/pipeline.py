@@ -1,12 +1,14 @@
 """The daily pipeline's steps and their order, declared once.
 
 The DAG (dags/dailyrec.py) makes a task of each step and an edge of each `after`; the range runner
-(jobs.backfill) runs the Spark steps in the order listed here, which is a dependency order. Nothing else encodes
+(jobs.backfill) runs the day steps in the order listed here, which is a dependency order. Nothing else encodes
 the order (tests/dags/test_dailyrec_dag.py holds both to it).
 
-A Spark step `name` is the day job `jobs/<name>.py` (entry function `<name>(spark, cfg, ds)`), the DAG's task id and
-the range runner's job name. Per ranker of `ranker.models`, the model steps follow: `train_<model>`
-(`python -m models.train`) then `validate_and_export_<model>` (the gate), each its own process.
+A day step `name` is the DAG's task id and the range runner's job name. A Spark step is the day job
+`jobs/<name>.py` (entry function `<name>(spark, cfg, ds)`, spark-submitted by the DAG); a step with a `module` is
+`python -m <module> --ds D --conf ...`, its own process (TensorFlow stays out of the Spark driver). Per ranker of
+`ranker.models`, the model steps follow: `train_<model>` (`python -m models.train`) then
+`validate_and_export_<model>` (the gate), each its own process.
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ class Step:
     # Later days read its partitions (30-day profiles, 14 training days), so a history is these steps of the days
     # before; each also computes a whole range of days in one Spark job (range mode).
     history: bool = False
+    module: str | None = None  # not a Spark job: this module runs the day in its own Python process
 
 
-SPARK_STEPS = (
+DAY_STEPS = (
     Step("ingest_attributes", history=True),
     Step("ingest_events", history=True),
     # The rollups read D's item snapshot (categories), so attributes come before them, not only before the samples.
@@ -33,15 +36,17 @@ SPARK_STEPS = (
     Step("recall_als", ("build_daily_rollups",)),
     Step("recall_itemcf", ("build_daily_rollups",)),
     Step("recall_popular", ("build_daily_rollups",)),
-    Step("recall_merge", ("recall_als", "recall_itemcf", "recall_popular")),
+    Step("recall_item2vec", ("build_daily_rollups",)),
+    Step("recall_two_tower", ("build_daily_rollups",), module="models.recall_two_tower"),
+    Step("recall_merge", ("recall_als", "recall_itemcf", "recall_popular", "recall_item2vec", "recall_two_tower")),
     Step("evaluate_recall", ("recall_merge",)),
 )
-# Per ranker, after the Spark steps: the model module's name, and the step it follows (a Spark step, or the model's
+# Per ranker, after the day steps: the model module's name, and the step it follows (a day step, or the model's
 # previous step).
 MODEL_STEPS = (Step("train", ("gbdt_leaves",)), Step("validate_and_export", ("train",)))
 
-SPARK_STEP_NAMES = tuple(step.name for step in SPARK_STEPS)
-HISTORY_STEP_NAMES = tuple(step.name for step in SPARK_STEPS if step.history)
+DAY_STEP_NAMES = tuple(step.name for step in DAY_STEPS)
+HISTORY_STEP_NAMES = tuple(step.name for step in DAY_STEPS if step.history)
 # The step whose output decides whether the day is empty (a dump without a row on D): the steps after it skip.
 EMPTY_DAY_DECIDED_BY = "ingest_events"
 

@@ -42,7 +42,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from core.config import DEFAULT_CONF, load_config
-from core.pipeline import EMPTY_DAY_DECIDED_BY, MODEL_STEPS, SPARK_STEP_NAMES, SPARK_STEPS, model_task
+from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, EMPTY_DAY_DECIDED_BY, MODEL_STEPS, model_task
 from core.spark import submit_arguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,9 +104,10 @@ with DAG(
                                    retries=0)
 
     # The graph is core.pipeline's: a task per step, an edge per `after`.
-    steps = {step.name: spark_job(step.name) for step in SPARK_STEPS}
+    steps = {step.name: python_module(step.name, f"{step.module} {DAY_ARGS}") if step.module else spark_job(step.name)
+             for step in DAY_STEPS}
     steps[EMPTY_DAY_DECIDED_BY] >> day_has_events
-    for step in SPARK_STEPS:
+    for step in DAY_STEPS:
         # The steps after ingest_events wait for the check, whose skip on an empty day reaches them all.
         upstream = [day_has_events if name == EMPTY_DAY_DECIDED_BY else steps[name] for name in step.after]
         (upstream or raw_data_available) >> steps[step.name]
@@ -116,7 +117,7 @@ with DAG(
             steps[task_id] = python_module(task_id, f"models.{step.name} --model {model} {DAY_ARGS}",
                                            **MODEL_TASK_OPTIONS.get(step.name, {}))
             for name in step.after:
-                steps[name if name in SPARK_STEP_NAMES else model_task(name, model)] >> steps[task_id]
+                steps[name if name in DAY_STEP_NAMES else model_task(name, model)] >> steps[task_id]
     [task for task in steps.values() if not task.downstream_list] >> report
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, depends_on_past=False, retries=0)

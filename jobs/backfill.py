@@ -34,7 +34,7 @@ from core.config_schema import PipelineConfig
 from core.days import date_range
 from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
-from core.pipeline import HISTORY_STEP_NAMES, SPARK_STEP_NAMES
+from core.pipeline import DAY_STEPS, HISTORY_STEP_NAMES, Step
 from core.spark import build_session
 from core.tables import SAMPLES_TABLE
 from jobs.build_daily_rollups import rollups_of_days
@@ -43,9 +43,24 @@ from jobs.build_samples import samples_of_days
 from jobs.ingest_attributes import attributes_of_days
 from jobs.ingest_events import empty_days, events_of_days
 
-# (name, function) of core.pipeline's Spark steps, in its dependency order: the day job jobs/<name>.py and its entry
-# function <name>(spark, cfg, ds).
-DAY_JOBS = tuple((name, getattr(import_module(f"jobs.{name}"), name)) for name in SPARK_STEP_NAMES)
+
+def in_own_process(step: Step) -> Callable[[object, PipelineConfig, dt.date], str]:
+    """A day job (spark, cfg, ds) -> report that runs the step's module in a new Python process, as the DAG does."""
+    def run(spark, cfg: PipelineConfig, ds: dt.date) -> str:
+        arguments = ["--ds", str(ds), "--conf", ",".join(cfg.sources[1:])]  # sources[0] is conf/base.yaml
+        done = subprocess.run([sys.executable, "-m", step.module, *arguments], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              text=True)
+        if done.returncode != 0:
+            raise PipelineError(f"python -m {step.module} {' '.join(arguments)} failed (its error is above)")
+        return done.stdout.strip()
+    run.__name__ = step.name
+    return run
+
+
+# (name, function) of core.pipeline's day steps, in its dependency order: a Spark step's day job jobs/<name>.py and
+# its entry function <name>(spark, cfg, ds), or a module step run in its own process.
+DAY_JOBS = tuple((step.name, in_own_process(step) if step.module
+                  else getattr(import_module(f"jobs.{step.name}"), step.name)) for step in DAY_STEPS)
 # What the days after them read (rollups, profiles, samples).
 HISTORY_JOBS = HISTORY_STEP_NAMES
 # Each history step's range mode: the same partitions for every day of a range, in one Spark job.

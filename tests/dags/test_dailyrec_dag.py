@@ -2,21 +2,27 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 
 import pytest
 
 from core.config import DEFAULT_CONF, REPO_ROOT
-from core.pipeline import HISTORY_STEP_NAMES, SPARK_STEP_NAMES, SPARK_STEPS, Step, in_dependency_order
+from core.errors import PipelineError
+from core.pipeline import HISTORY_STEP_NAMES, DAY_STEP_NAMES, DAY_STEPS, Step, in_dependency_order
 from jobs.backfill import DAY_JOBS, HISTORY_JOBS, RANGE_JOBS
+from tests.conftest import MOVIELENS, config_for
 
 MODELS = ("wide_deep", "deepfm")  # ranker.models of conf/base.yaml
 SPARK_EDGES = {
     ("build_daily_rollups", "build_profiles"),
     ("build_profiles", "build_samples"), ("ingest_attributes", "build_daily_rollups"), ("build_samples", "gbdt_leaves"),
     ("build_daily_rollups", "recall_als"), ("build_daily_rollups", "recall_itemcf"),
-    ("build_daily_rollups", "recall_popular"), ("recall_als", "recall_merge"), ("recall_itemcf", "recall_merge"),
-    ("recall_popular", "recall_merge"), ("recall_merge", "evaluate_recall"),
+    ("build_daily_rollups", "recall_popular"), ("build_daily_rollups", "recall_item2vec"),
+    ("build_daily_rollups", "recall_two_tower"), ("recall_als", "recall_merge"), ("recall_itemcf", "recall_merge"),
+    ("recall_popular", "recall_merge"), ("recall_item2vec", "recall_merge"), ("recall_two_tower", "recall_merge"),
+    ("recall_merge", "evaluate_recall"),
 }
+OWN_PROCESS_STEPS = {"recall_two_tower": "models.recall_two_tower"}  # TensorFlow, as the rankers: not Spark jobs
 EXPECTED_EDGES = (
     {("raw_data_available", "ingest_attributes"), ("raw_data_available", "ingest_events"),
      ("ingest_events", "day_has_events"), ("day_has_events", "build_daily_rollups"), ("evaluate_recall", "report")}
@@ -54,21 +60,33 @@ def test_task_graph_equals_the_expected_edges(dag):
     assert edges(dag) == EXPECTED_EDGES | watched
 
 
-def test_spark_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
+def test_day_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
     order = [name for name, _ in DAY_JOBS]
     spark_tasks = {task.task_id for task in dag.tasks if task.task_type == "SparkSubmitOperator"}
-    assert spark_tasks == set(order)
+    assert spark_tasks == set(order) - set(OWN_PROCESS_STEPS)
     ordered = SPARK_EDGES | {("ingest_events", "build_daily_rollups")}  # through day_has_events
     assert all(order.index(up) < order.index(down) for up, down in ordered)
 
 
 def test_the_pipeline_lists_each_step_after_its_upstreams_and_the_history_steps_first():
-    assert in_dependency_order(SPARK_STEPS)
+    assert in_dependency_order(DAY_STEPS)
     assert not in_dependency_order((Step("b", ("a",)), Step("a")))
-    assert SPARK_STEP_NAMES[:len(HISTORY_STEP_NAMES)] == HISTORY_STEP_NAMES
-    assert [name for name, _ in DAY_JOBS] == list(SPARK_STEP_NAMES) and HISTORY_JOBS == HISTORY_STEP_NAMES
+    assert DAY_STEP_NAMES[:len(HISTORY_STEP_NAMES)] == HISTORY_STEP_NAMES
+    assert [name for name, _ in DAY_JOBS] == list(DAY_STEP_NAMES) and HISTORY_JOBS == HISTORY_STEP_NAMES
     assert set(RANGE_JOBS) == set(HISTORY_STEP_NAMES)
-    assert all(job.__name__ == name and job.__module__ == f"jobs.{name}" for name, job in DAY_JOBS)
+    assert all(job.__name__ == name and job.__module__ == f"jobs.{name}" for name, job in DAY_JOBS
+               if name not in OWN_PROCESS_STEPS)
+    assert {step.name: step.module for step in DAY_STEPS if step.module} == OWN_PROCESS_STEPS
+
+
+def test_a_module_step_runs_its_module_in_its_own_process_in_the_dag_and_the_range_runner(dag, tmp_path):
+    task = dag.get_task("recall_two_tower")
+    assert task.task_type == "BashOperator"
+    assert "-m models.recall_two_tower --ds {{ ds }} --conf " in task.bash_command
+    # The range runner's job: a new process given the config's overlays, whose error becomes a PipelineError.
+    cfg = config_for(tmp_path, MOVIELENS, lake_root=str(tmp_path / "no_lake_here"))
+    with pytest.raises(PipelineError, match="python -m models.recall_two_tower --ds 1998-04-22 --conf .*failed"):
+        dict(DAY_JOBS)["recall_two_tower"](None, cfg, dt.date(1998, 4, 22))
 
 
 def string_literals(path) -> set[str]:
@@ -79,7 +97,7 @@ def string_literals(path) -> set[str]:
 def test_no_other_file_names_the_steps_order():
     """The DAG names no step, and the range runner only the history steps, as its map of range-mode functions:
     the order lives in core/pipeline.py alone."""
-    steps = set(SPARK_STEP_NAMES) | {"train", "validate_and_export"}
+    steps = set(DAY_STEP_NAMES) | {"train", "validate_and_export"}
     assert string_literals(REPO_ROOT / "dags" / "dailyrec.py") & steps == {"validate_and_export"}  # its options
     assert string_literals(REPO_ROOT / "jobs" / "backfill.py") & steps == set(HISTORY_STEP_NAMES)
 

@@ -2,13 +2,9 @@ import datetime as dt
 import math
 
 import pytest
-from pyspark.sql import functions as F
 
 from jobs.evaluate_recall import day_positives, recall_metrics
-from jobs.recall_common import read_candidates, write_candidates
-from jobs.recall_merge import fuse, recall_merge
 from jobs.recall_popular import item_popularity, popular_candidates
-from tests.conftest import MOVIELENS, config_for
 from tests.jobs.recall_fixtures import collect
 
 D = dt.date(2017, 12, 3)
@@ -64,22 +60,3 @@ def test_popularity_counts_users_and_skips_seen_items(spark):
     assert [tuple(row) for row in popularity.collect()] == [("hit", 3, 7.0), ("mid", 2, 10.0), ("low", 1, 9.0)]
     got = collect(popular_candidates(recent, popularity, k=2, exclude_seen=True), "user_id", "rank", "item_id")
     assert got == [("u1", 1, "low"), ("u2", 1, "low"), ("u3", 1, "mid")]
-
-
-def test_merge_fuses_ranks_reciprocally_and_lists_the_sources(spark):
-    union = candidates(spark, [("als", "u1", "A", 1), ("als", "u1", "B", 2), ("itemcf", "u1", "B", 1),
-                               ("popular", "u1", "C", 1), ("merged", "u1", "Z", 1)])  # an old merge is ignored
-    got = collect(fuse(union.withColumn("score", union.rank * 1.0), ["als", "itemcf", "popular"], rrf_k=60, k=3),
-                  "rank", "item_id", "score", "sources")
-    assert got == [(1, "B", pytest.approx(1 / 62 + 1 / 61), ["als", "itemcf"]),
-                   (2, "A", pytest.approx(1 / 61), ["als"]), (3, "C", pytest.approx(1 / 61), ["popular"])]
-
-
-def test_merge_of_a_day_without_itemcf_candidates_fuses_the_others_and_says_so(spark, tmp_path):
-    cfg = config_for(tmp_path, MOVIELENS)
-    for source, item in (("als", "A"), ("popular", "C")):
-        rows = candidates(spark, [(source, "u1", item, 1)]).drop("source").withColumn("score", F.lit(1.0))
-        write_candidates(spark, cfg, rows, D, source)
-    assert recall_merge(spark, cfg, D) == f"recall_merge {D}: 2 candidates from als, popular (none from itemcf)"
-    merged = read_candidates(spark, cfg, D).where(F.col("source") == "merged")
-    assert collect(merged, "rank", "item_id", "sources") == [(1, "A", ["als"]), (2, "C", ["popular"])]
