@@ -5,9 +5,10 @@ Each run handles one logical day D = `{{ ds }}` (the UTC day whose data interval
 
 1. `raw_data_available` waits (reschedule mode) until D's raw log is there, and fails at once when D is
    outside the dataset's window (`python -m ops.raw_data`).
-2. The Spark day jobs of `jobs/` (`ingest_* → build_daily_rollups → build_profiles → build_samples →
-   gbdt_leaves`; `recall_als / recall_itemcf / recall_popular → recall_merge → evaluate_recall`), each a
-   `spark-submit jobs/<task>.py --ds D --conf $DAILYREC_CONF` on the Spark connection `dailyrec_spark`.
+2. The day steps of `core.pipeline` (`ingest_* → build_daily_rollups → build_profiles → build_samples →
+   gbdt_leaves`; `recall_als / recall_itemcf / recall_popular / recall_item2vec / recall_two_tower → recall_merge →
+   evaluate_recall`): each Spark job a `spark-submit jobs/<task>.py --ds D --conf $DAILYREC_CONF` on the Spark
+   connection `dailyrec_spark`; `recall_two_tower` (TensorFlow) `python -m models.recall_two_tower`, its own process.
    Between `ingest_events` and the rest, `day_has_events` (`python -m ops.day_events`) skips the run's later tasks
    when D is an empty day of a dump (no raw row at all on D, e.g. MovieLens 100k's 1997-12-11): the run ends
    green with those tasks skipped, and the next day runs (a skipped task satisfies `depends_on_past`).
