@@ -29,6 +29,7 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     days = ["--start", "1998-04-22", "--end", "1998-04-22", "--models", "lr"] if quick() else \
         ["--start", "1998-04-09", "--end", "1998-04-22", "--models", "lr,wide_deep,deepfm"]
     runs.append(("ranker_quality_movielens_100k", ["bench.ranker_quality", "--lake", quality_lake, *days]))
+    runs.append(("two_tower_movielens_100k", ["bench.two_tower", "--lake", quality_lake, "--ds", "1998-04-22"]))
     if (REPO_ROOT / "bench" / "gate_week.py").is_file() and not quick():  # the gate over a week of the same lake
         runs.append(("gate_week_movielens_100k", ["bench.gate_week", "--lake", quality_lake, "--start", "1998-04-16",
                                                   "--end", "1998-04-22"]))
@@ -39,6 +40,9 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     runs.append(("scaling", ["bench.scaling"]))
     if TAOBAO_SAMPLE.is_file() and not quick():  # research data: only where it is present, never fetched
         runs.append(("quality_taobao_userbehavior", ["bench.quality", "--dataset", "taobao_userbehavior"]))
+        runs.append(("two_tower_taobao_userbehavior", [
+            "bench.two_tower", "--dataset", "taobao_userbehavior", "--lake",
+            str(DATA_DIR / "lake_quality_taobao_userbehavior"), "--ds", "2017-12-03"]))
     if (REPO_ROOT / "bench" / "cluster_vs_local.py").is_file() and not quick():  # starts a standalone cluster
         runs.append(("cluster_vs_local", ["bench.cluster_vs_local"]))
     return runs

@@ -15,6 +15,7 @@ import resource
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,22 @@ def write_item_vectors(cfg: PipelineConfig, ds: dt.date, item_ids: np.ndarray, v
     replace_rows(cfg.table_path(TWO_TOWER_ITEM_VECTORS_TABLE), rows, {"as_of": ds}, ["as_of"])
 
 
-def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
+@dataclass(frozen=True)
+class TrainedDay:
+    """The towers as of D, trained on [D-N, D-1], and what the search needs: the catalogue (items of the history)
+    with its vectors, the users to serve (their tower inputs) and the positions each has seen."""
+    towers: object
+    item_ids: np.ndarray
+    item_vectors: np.ndarray
+    users: dict[str, np.ndarray]
+    seen: list[list[int]]
+    examples: int
+    losses: list[float]
+    train_seconds: float
+
+
+def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> TrainedDay | None:
+    """Train on the rollups of [D-N, D-1] (read_rollups); None when they hold no interaction."""
     import keras
 
     from models.two_tower import Vocabularies, build_towers
@@ -135,19 +151,14 @@ def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
         categories_of,
         in_time_order,
         read_item_categories,
-        read_rollups,
         serving_users,
         training_examples,
     )
 
     params = cfg.recall.two_tower
-    first_day, last_day = days_before(ds, cfg.recall.history_days)
-    header = f"recall_{SOURCE} {ds} (days {first_day}..{last_day})"
-    rollups = read_rollups(cfg, first_day, last_day)
     rows = in_time_order(rollups)
-    if rows.empty:  # a lake's first day: the partition is written empty, as the other sources do
-        write_candidates(cfg, ds, top_rows([], np.zeros((0, 0)), [], 1), np.array([], dtype=object))
-        return f"{header}: 0 candidates; no interactions yet"
+    if rows.empty:
+        return None
     categories = read_item_categories(cfg, ds)
     examples = training_examples(rows, categories, params.recent_items, params.max_categories)
     item_ids = np.array(sorted(set(rows["item_id"])), dtype=object)
@@ -159,26 +170,38 @@ def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
     began = time.perf_counter()
     losses = fit(towers, examples, params)
     trained = time.perf_counter() - began
-
     item_vectors = vectors_of(towers.item, {"item_id": item_ids, "item_categories": categories_of(
         item_ids.reshape(-1, 1), categories, params.max_categories)})
     users = serving_users(rows, categories, params.recent_items, params.max_categories)
-    began = time.perf_counter()
-    user_vectors = vectors_of(towers.user, users)
     seen = (seen_positions(rollups, users["user_id"], {item: i for i, item in enumerate(item_ids)})
             if cfg.recall.exclude_seen else [[] for _ in users["user_id"]])
-    top = search(users["user_id"], user_vectors, item_vectors, seen, cfg.recall.top_k)
+    return TrainedDay(towers, item_ids, item_vectors, users, seen, len(examples["item_id"]), losses, trained)
+
+
+def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
+    from models.two_tower_data import read_rollups
+
+    first_day, last_day = days_before(ds, cfg.recall.history_days)
+    header = f"recall_{SOURCE} {ds} (days {first_day}..{last_day})"
+    day = train_day(cfg, ds, read_rollups(cfg, first_day, last_day))
+    if day is None:  # a lake's first day: the partition is written empty, as the other sources do
+        write_candidates(cfg, ds, top_rows([], np.zeros((0, 0)), [], 1), np.array([], dtype=object))
+        return f"{header}: 0 candidates; no interactions yet"
+    began = time.perf_counter()
+    top = search(day.users["user_id"], vectors_of(day.towers.user, day.users), day.item_vectors, day.seen,
+                 cfg.recall.top_k)
     searched = time.perf_counter() - began
-    written = write_candidates(cfg, ds, top, item_ids)
-    write_item_vectors(cfg, ds, item_ids, item_vectors)
+    written = write_candidates(cfg, ds, top, day.item_ids)
+    write_item_vectors(cfg, ds, day.item_ids, day.item_vectors)
     export_dir = Path(cfg.artifact_root) / SOURCE / str(ds) / "user_tower"
     shutil.rmtree(export_dir, ignore_errors=True)
-    towers.user.export(str(export_dir), format="tf_saved_model", verbose=False)
+    day.towers.user.export(str(export_dir), format="tf_saved_model", verbose=False)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return (f"{header}: {written} candidates; {len(examples['item_id'])} examples, {params.epochs} epochs in "
-            f"{trained:.1f}s (loss {losses[0]:.3f} -> {losses[-1]:.3f}); {len(item_ids)} items x "
-            f"{len(users['user_id'])} users searched in {searched:.2f}s ({written / max(searched, 1e-9):.0f} "
-            f"candidates/s); peak RSS {peak_mib:.0f} MiB; user tower at {export_dir}")
+    return (f"{header}: {written} candidates; {day.examples} examples, {cfg.recall.two_tower.epochs} epochs in "
+            f"{day.train_seconds:.1f}s (loss {day.losses[0]:.3f} -> {day.losses[-1]:.3f}); {len(day.item_ids)} "
+            f"items x {len(day.users['user_id'])} users searched in {searched:.2f}s "
+            f"({written / max(searched, 1e-9):.0f} candidates/s, user tower included); peak RSS {peak_mib:.0f} MiB; "
+            f"user tower at {export_dir}")
 
 
 @one_line_errors()

@@ -15,7 +15,8 @@ from core.config import REPO_ROOT
 from tests.conftest import TEST_JVM_OPTIONS
 
 QUICK_RESULTS = ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_speed",
-                 "quality_movielens_100k", "ranker_quality_movielens_100k", "full_day_movielens_100k", "scaling")
+                 "quality_movielens_100k", "ranker_quality_movielens_100k", "two_tower_movielens_100k",
+                 "full_day_movielens_100k", "scaling")
 
 
 # The benchmarks CI runs on tiny data, each in its own process (run_all --only), so the two workers share them out.
@@ -25,7 +26,7 @@ QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_speed", "b
 # recall_jobs 184 s), which would take the suite past its ~30 minutes. backfill_equivalence runs the data jobs only
 # (2 days in range mode, then the same 2 days one at a time). `BENCH_QUICK=1 make bench` runs them all.
 QUICK_NOT_IN_CI = ("recall_jobs", "quality_movielens_100k", "ranker_quality_movielens_100k",
-                   "full_day_movielens_100k", "scaling")
+                   "two_tower_movielens_100k", "full_day_movielens_100k", "scaling")
 
 
 def test_quick_suite_lists_every_benchmark_once_and_no_research_data(monkeypatch):
@@ -33,6 +34,7 @@ def test_quick_suite_lists_every_benchmark_once_and_no_research_data(monkeypatch
     names = [name for name, _ in run_all.benchmarks()]
     assert names == list(QUICK_RESULTS)
     assert names.index("quality_movielens_100k") < names.index("ranker_quality_movielens_100k")  # its samples
+    assert names.index("quality_movielens_100k") < names.index("two_tower_movielens_100k")  # its rollups
     assert sorted(QUICK_IN_CI + QUICK_NOT_IN_CI) == sorted(QUICK_RESULTS)  # each benchmark is accounted for
 
 
