@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from functools import reduce
 from typing import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -78,7 +79,7 @@ def tuning_positives(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt
         first, last = history_range(cfg.recall, day)
         frames.append(day_positives(read_interactions(spark, cfg, day, day), read_interactions(spark, cfg, first, last),
                                     cfg.recall.exclude_seen).withColumn("as_of", F.lit(day)))
-    return frames[0].unionByName(*frames[1:]) if len(frames) > 1 else frames[0]
+    return reduce(DataFrame.unionByName, frames)
 
 
 def tune_weights(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date,

@@ -68,8 +68,10 @@ D_MINUS_1 = [("als", "u1", "Y", 1), ("als", "u1", "X", 2), ("itemcf", "u1", "X",
 
 def test_the_weights_are_tuned_on_the_days_before_d_by_hand(spark, tmp_path):
     cfg = tuning_lake(spark, tmp_path, D_MINUS_1)
+    # D-2 has lists too, but no positive: u1 has no history before it. It is a tuning day that scores nobody.
+    write_lists(spark, cfg, D - 2 * DAY, [("als", "u1", "H", 1)])
     chosen, by_source, tried, days = tune_weights(spark, cfg, D, MERGED_SOURCES)
-    assert days == [D - DAY]
+    assert days == [D - 2 * DAY, D - DAY]
     assert tried == {"uniform": 0.0, "by_recall": 1.0, "by_recall_squared": 1.0, "als": 0.0, "itemcf": 1.0,
                      "popular": 0.0}
     # Weights proportional to each source's recall: itemcf alone (a fusion wins a tie with a single source).
