@@ -115,6 +115,8 @@ def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
      r"gate\.data\.null_rate_ceilings: 'gbdt_leaves' is not a feature the rankers take"),  # the gate skips them
     ({"run": {"start": dt.date(1998, 4, 22), "end": dt.date(1998, 4, 21)}},
      r"run: Value error, end 1998-04-21 is before start 1998-04-22"),
+    ({"recall": {"merge": {"tune_k": 200}}},
+     r"recall: Value error, eval_k \[20, 50, 100\] and merge\.tune_k 200 must lie in 1\.\.top_k \(100\)"),
 ])
 def test_a_mistake_an_overlay_can_make_is_named_when_the_config_loads(tmp_path, overlay, error):
     with pytest.raises(ConfigError, match=error):
