@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.top_k import dot_products, quantised
-from jobs.recall_common import interactions, top_k_unseen
+from jobs.recall_common import interactions, strength, top_k_unseen
 from tests.jobs.recall_fixtures import collect, user_item_daily
 
 D = dt.date(2017, 12, 3)
@@ -32,6 +32,20 @@ def test_rating_strength_is_the_rating_and_zero_weight_types_are_not_interaction
     assert collect(got, "item_id", "strength") == [("m1", 4.0), ("m2", 1.0)]
     pv_only = user_item_daily(spark, [("u1", "i1", "pv", D - DAY, 9, None)], TYPES)
     assert interactions(pv_only, D - DAY, D - DAY, {"pv": 0, "buy": 5}, "counts").count() == 0
+
+
+@pytest.mark.parametrize("measure, weights", [("counts", {"pv": 1, "cart": 3, "buy": 5}), ("values", {"pv": 0.5})])
+def test_the_two_towers_strength_without_spark_is_sparks(spark, measure, weights):
+    """The two-tower reads rollups through deltalake and computes strength in pandas: the same numbers."""
+    from models.two_tower_data import rollup_strength
+
+    daily = user_item_daily(spark, [("u1", "i1", "pv", D, 9, 4.0), ("u1", "i1", "buy", D, 9, None),
+                                    ("u1", "i2", "cart", D, 9, None), ("u2", "i1", "pv", D, 9, 2.0)], TYPES)
+    frame = daily.orderBy("user_id", "item_id").toPandas()
+    spark_strength = [row["s"] for row in daily.orderBy("user_id", "item_id").select(
+        strength(weights, measure).alias("s")).collect()]
+    assert rollup_strength(frame, weights, measure).tolist() == pytest.approx(spark_strength)
+    assert len(set(spark_strength)) > 1
 
 
 def test_top_k_skips_seen_items_and_breaks_ties_by_position(spark):
