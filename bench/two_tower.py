@@ -23,7 +23,8 @@ from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, write_overlay, wr
 from core.cli import parse_day
 from core.config import load_config
 from core.days import days_before
-from models.recall_two_tower import search, train_day, vectors_of
+from core.top_k import exact_top_k
+from models.recall_two_tower import train_day, vectors_of
 from models.two_tower_data import read_rollups
 
 REPEATS = 3  # each search runs this many times; the best time counts
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no interactions in {first}..{last} under {args.lake}")
     k = cfg.recall.top_k
     user_vectors = vectors_of(day.towers.user, day.users)
-    exact_seconds, top = best_of(lambda: search(day.users["user_id"], user_vectors, day.item_vectors, day.seen, k))
+    exact_seconds, top = best_of(lambda: exact_top_k(day.users["user_id"], user_vectors, day.item_vectors, day.seen, k))
     plain_seconds, plain = best_of(lambda: plain_search(user_vectors, day.item_vectors, day.seen, k))
     exact = top.groupby("user_id", sort=False)["position"].apply(set).to_dict()
     plain_sets = [set(row) - {-1} for row in plain.tolist()]

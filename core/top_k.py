@@ -7,6 +7,24 @@ import pandas as pd
 
 # Scores are dot products of vectors quantised to integers of this many bits, summed exactly in float64 (below).
 QUANT_BITS = 20
+SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once (32 MiB of float64)
+
+
+def exact_top_k(user_ids: list, user_vectors: np.ndarray, item_vectors: np.ndarray, seen: list, k: int,
+                item_scale: np.ndarray | None = None, cells_per_batch: int | None = None) -> pd.DataFrame:
+    """(user_id, position, score, rank): each user's k best item positions by the dot product of its vector with each
+    item row, its `seen` positions skipped, ties by position. Scored in batches of users (cells_per_batch scores at
+    once, SCORE_CELLS_PER_BATCH by default); a user's scores do not depend on the batch (dot_products). item_vectors
+    are raw, or already quantised with their item_scale."""
+    if item_scale is None:
+        item_vectors, item_scale = quantised(np.asarray(item_vectors, dtype=np.float64), per_row=False)
+    batch_rows = max(1, (cells_per_batch or SCORE_CELLS_PER_BATCH) // max(1, len(item_vectors)))
+    parts = [top_rows(list(user_ids[start:start + batch_rows]),
+                      dot_products(np.asarray(user_vectors[start:start + batch_rows], dtype=np.float64),
+                                   item_vectors, item_scale),
+                      seen[start:start + batch_rows], k)
+             for start in range(0, len(user_ids), batch_rows)]
+    return pd.concat(parts, ignore_index=True) if parts else top_rows([], np.zeros((0, 0)), [], k)
 
 
 def quantised(rows: np.ndarray, per_row: bool = True) -> tuple[np.ndarray, np.ndarray]:

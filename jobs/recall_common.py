@@ -10,16 +10,16 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from core import top_k
 from core.config_schema import PipelineConfig, RecallConfig
 from core.days import days_before
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import exact_sum
 from core.tables import RECALL_CANDIDATES_TABLE, USER_ITEM_DAILY_TABLE
-from core.top_k import dot_products, quantised, top_rows
+from core.top_k import quantised
 from features.spec import count_column
 
 CANDIDATE_SCHEMA = "user_id string, item_id string, score double, rank int"
-SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once by one task (32 MiB of float64)
 
 
 def strength(event_weights: Mapping[str, float], measure: str) -> Column:
@@ -75,15 +75,13 @@ def top_k_unseen(users: DataFrame, item_vectors: np.ndarray, k: int) -> DataFram
     if len(item_vectors) == 0:  # e.g. no interactions in a popularity window: nothing to rank (max() of nothing fails)
         return users.sparkSession.createDataFrame([], schema)
     items, item_scale = quantised(np.asarray(item_vectors, dtype=np.float64), per_row=False)
-    batch_rows = max(1, SCORE_CELLS_PER_BATCH // items.shape[0])
+    cells = top_k.SCORE_CELLS_PER_BATCH  # read here, in the driver, and shipped with the function to the workers
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in batches:
-            for start in range(0, len(frame), batch_rows):
-                chunk = frame.iloc[start:start + batch_rows]
-                vectors = np.stack([np.asarray(v, dtype=np.float64) for v in chunk["vector"]])
-                scores = dot_products(vectors, items, item_scale)
-                yield top_rows(chunk["user_id"].tolist(), scores, chunk["seen"].tolist(), k)
+            vectors = np.stack([np.asarray(v, dtype=np.float64) for v in frame["vector"]])
+            yield top_k.exact_top_k(frame["user_id"].tolist(), vectors, items, frame["seen"].tolist(), k, item_scale,
+                                    cells)
 
     return users.select("user_id", "vector", F.coalesce("seen", F.array().cast("array<int>")).alias("seen")) \
         .mapInPandas(score, schema)

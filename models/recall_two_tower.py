@@ -28,10 +28,9 @@ from core.config_schema import PipelineConfig, TwoTowerConfig
 from core.days import days_before
 from core.delta_arrow import replace_rows
 from core.tables import RECALL_CANDIDATES_TABLE, TWO_TOWER_ITEM_VECTORS_TABLE
-from core.top_k import dot_products, quantised, top_rows
+from core.top_k import exact_top_k, top_rows
 
 SOURCE = "two_tower"
-SCORE_CELLS_PER_BATCH = 1 << 22  # users x items scores held at once (32 MiB of float64)
 CANDIDATES = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("score", pa.float64()),
                         ("rank", pa.int32()), ("sources", pa.list_(pa.field("element", pa.string()))),
                         ("as_of", pa.date32()), ("source", pa.string())])
@@ -87,19 +86,6 @@ def vectors_of(tower, inputs: dict[str, np.ndarray], batch_rows: int = 4096) -> 
     parts = [tower({name: tf.constant(values[start:start + batch_rows].astype(str)) for name, values in inputs.items()},
                    training=False).numpy() for start in range(0, count, batch_rows)]
     return np.concatenate(parts) if parts else np.zeros((0, tower.output_shape[-1]), np.float32)
-
-
-def search(user_ids: np.ndarray, user_vectors: np.ndarray, item_vectors: np.ndarray, seen: list[list[int]],
-           k: int) -> pd.DataFrame:
-    """(user_id, position, score, rank): each user's exact top k item positions, seen positions skipped; the search
-    recall_common runs in Spark, so scores do not depend on the batching."""
-    items, item_scale = quantised(item_vectors.astype(np.float64), per_row=False)
-    batch_rows = max(1, SCORE_CELLS_PER_BATCH // max(1, len(items)))
-    parts = [top_rows(list(user_ids[start:start + batch_rows]),
-                      dot_products(user_vectors[start:start + batch_rows].astype(np.float64), items, item_scale),
-                      seen[start:start + batch_rows], k)
-             for start in range(0, len(user_ids), batch_rows)]
-    return pd.concat(parts, ignore_index=True) if parts else top_rows([], np.zeros((0, 0)), [], k)
 
 
 def seen_positions(rollups: pd.DataFrame, users: np.ndarray, positions: dict[str, int]) -> list[list[int]]:
@@ -188,8 +174,8 @@ def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
         write_candidates(cfg, ds, top_rows([], np.zeros((0, 0)), [], 1), np.array([], dtype=object))
         return f"{header}: 0 candidates; no interactions yet"
     began = time.perf_counter()
-    top = search(day.users["user_id"], vectors_of(day.towers.user, day.users), day.item_vectors, day.seen,
-                 cfg.recall.top_k)
+    top = exact_top_k(day.users["user_id"], vectors_of(day.towers.user, day.users), day.item_vectors, day.seen,
+                      cfg.recall.top_k)
     searched = time.perf_counter() - began
     written = write_candidates(cfg, ds, top, day.item_ids)
     write_item_vectors(cfg, ds, day.item_ids, day.item_vectors)

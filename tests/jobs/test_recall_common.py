@@ -67,7 +67,7 @@ def test_top_k_scores_in_batches_equal_scoring_all_at_once_to_the_last_bit(spark
             for i in range(30)]
     users = spark.createDataFrame(rows, "user_id string, vector array<float>, seen array<int>")
     whole = collect(top_k_unseen(users, items, k=7), "user_id", "rank", "position", "score")
-    monkeypatch.setattr("jobs.recall_common.SCORE_CELLS_PER_BATCH", 200 * 3)  # 3 users per batch
+    monkeypatch.setattr("core.top_k.SCORE_CELLS_PER_BATCH", 200 * 3)  # 3 users per batch
     assert collect(top_k_unseen(users, items, k=7), "user_id", "rank", "position", "score") == whole
     for user, vector, seen in rows:  # and both equal numpy's own full sort
         scores = np.asarray(vector, dtype=np.float32) @ items.T

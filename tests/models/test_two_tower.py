@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.recall_two_tower import log_sampling_probability, search
+from core.top_k import exact_top_k
+from models.recall_two_tower import log_sampling_probability
 from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
 from models.two_tower_data import PAD, in_time_order, rollup_strength, serving_users, training_examples
 
@@ -90,7 +91,7 @@ def test_strength_counts_weighted_types_or_the_rating_values():
 
 def test_search_skips_seen_items_and_breaks_ties_by_position():
     items = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    top = search(strings("u1", "u2"), np.array([[1.0, 0.0], [0.0, 1.0]]), items, [[0], []], k=2)
+    top = exact_top_k(strings("u1", "u2"), np.array([[1.0, 0.0], [0.0, 1.0]]), items, [[0], []], k=2)
     assert list(zip(top["user_id"], top["position"], top["rank"])) == [("u1", 1, 1), ("u1", 2, 2), ("u2", 2, 1),
                                                                        ("u2", 0, 2)]
     assert top["score"].tolist() == pytest.approx([1.0, 0.0, 1.0, 0.0])
