@@ -3,21 +3,17 @@ loads the overlays (an unknown, missing or mistyped key fails there, naming the 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from core.days import date_range
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+from core.config_base import DayRange, Frozen
+from core.config_dataset import DatasetConfig
+from core.config_recall import RecallConfig
 
 
-class SparkConfig(_Frozen):
+class SparkConfig(Frozen):
     master: str
     app_name: str
     # Maven coordinates of the Delta jars; "auto" derives them from the installed delta-spark/pyspark.
@@ -31,197 +27,7 @@ class SparkConfig(_Frozen):
     submit_java_options: str
 
 
-class DayRange(_Frozen):
-    """An inclusive range of days."""
-
-    start: dt.date
-    end: dt.date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "DayRange":
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        return self
-
-    def days(self) -> list[dt.date]:
-        return date_range(self.start, self.end)
-
-
-class Window(DayRange):
-    """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
-
-
-# Encodings a raw file may be in: those Spark's `decode` knows in which '\n' and '\r' are single bytes of their own
-# (jobs.delimited splits lines on bytes before decoding). Each spelling a user may write -> Spark's name.
-ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "us-ascii", "ascii": "us-ascii",
-             "iso-8859-1": "iso-8859-1", "latin-1": "iso-8859-1", "latin1": "iso-8859-1"}
-
-
-class DelimitedFile(_Frozen):
-    """A delimited text file (or a folder of them) and the names of its columns in order, read one record per line
-    by Spark's CSV parser (jobs.delimited)."""
-
-    path: str
-    columns: list[str]
-    delimiter: str = ","  # one or more characters: ",", "\t", "::"
-    header: bool = False  # the first line of each file names the columns (it is skipped, not checked)
-    quote: str | None = '"'  # a field in quotes may hold the delimiter; None: quotes are ordinary characters
-    escape: str = '"'  # the character before a quote inside a quoted field: '"' is RFC 4180's doubled quote
-    encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1) or us-ascii
-    sha256: str | None = None  # when set, the file's digest is checked before it is read (a single file only)
-    # A quoted field may hold line breaks: each file is then read whole by one task (slower; it must fit in memory).
-    # Without it a record is one line, and the lines of a record that spans lines are quarantined as malformed.
-    multiline: bool = False
-
-    @property
-    def is_one_local_file(self) -> bool:
-        """Whether `path` names one file on this machine: not remote (hdfs://, s3a://), not one per day (`{ds}`)."""
-        return "://" not in self.path and "{ds}" not in self.path
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, encoding: str) -> str:
-        try:
-            return ENCODINGS[encoding.lower()]
-        except KeyError:
-            raise ValueError(f"unsupported encoding {encoding!r}; use one of {', '.join(ENCODINGS)}") from None
-
-    @model_validator(mode="after")
-    def _parsable(self) -> "DelimitedFile":
-        if not self.delimiter:
-            raise ValueError("delimiter is empty")
-        for key in ("quote", "escape"):
-            value = getattr(self, key)
-            if value is not None and len(value) != 1:
-                raise ValueError(f"{key} must be one character, got {value!r}")
-        if self.multiline and (self.quote is None or self.escape != self.quote):
-            raise ValueError("multiline needs a quote, escaped by doubling it (escape = quote)")
-        if self.quote is not None and self.quote in self.delimiter:
-            raise ValueError(f"quote {self.quote!r} is part of the delimiter {self.delimiter!r}")
-        if not self.columns or len(set(self.columns)) != len(self.columns):
-            raise ValueError(f"columns must be distinct names, got {self.columns}")
-        if self.sha256 is not None:
-            if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
-                raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
-            if not self.is_one_local_file:
-                raise ValueError(f"sha256 pins one local file; {self.path} is remote or one per day")
-        return self
-
-
-class RawSource(DelimitedFile):
-    # dump: one file holding every day (a day's delivery is the rows whose event day is that day);
-    # daily: `path` contains `{ds}` and names the folder/file delivered for that day.
-    layout: Literal["dump", "daily"] = "dump"
-    # How the file gets onto this machine when it is missing: "none" (it must exist) or a fetcher name.
-    fetch: Literal["none", "movielens_recbole"] = "none"
-
-
-class EventFields(_Frozen):
-    """Which raw column feeds each canonical event field."""
-
-    user_id: str
-    item_id: str
-    event_time: str
-    event_type: str | None = None  # None: every row has `fixed_event_type`
-    value: str | None = None
-
-
-class AttributeTable(DelimitedFile):
-    id_column: str
-    keep: list[str]  # attribute columns to keep, after `rename`
-    rename: dict[str, str] = {}
-    int_columns: list[str] = []
-    list_columns: dict[str, str] = {}  # column -> separator; becomes array<string>
-    # The column of the time a row became known (epoch, in dataset.time_unit), when the file is a log rather than
-    # a catalogue (Taobao's items come from the event dump): D's snapshot then holds only rows known before D.
-    # None: every row is catalogue data, known on any day.
-    known_at: str | None = None
-
-
-class Attributes(_Frozen):
-    users: AttributeTable | None = None
-    items: AttributeTable | None = None
-
-
-class DatasetConfig(_Frozen):
-    name: str  # names the dataset's lake, artifacts and exports (`{dataset}` in their roots)
-    window: Window
-    source: RawSource
-    fields: EventFields
-    event_types: dict[str, str]  # raw event type -> canonical event type
-    timezone: str = "UTC"  # the zone of the local days events belong to
-    time_unit: Literal["s", "ms"] = "s"
-    fixed_event_type: str | None = None
-    value_range: list[float] | None = None  # [min, max] allowed event value, both included
-    attributes: Attributes = Attributes()
-    item_category: str | None = None  # the item attribute (string or list of strings) that rollups group by
-
-    @property
-    def canonical_event_types(self) -> tuple[str, ...]:
-        """Every canonical event type, in the order the config declares them, each once."""
-        return tuple(dict.fromkeys(self.event_types.values()))
-
-    @field_validator("name")
-    @classmethod
-    def _path_safe(cls, name: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise ValueError(f"must be letters, digits, '_', '.' or '-' (it names folders), got {name!r}")
-        return name
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r}") from None
-        return zone
-
-    @field_validator("value_range")
-    @classmethod
-    def _min_max(cls, bounds: list[float] | None) -> list[float] | None:
-        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
-            raise ValueError(f"must be [min, max], got {bounds}")
-        return bounds
-
-    @model_validator(mode="after")
-    def _one_event_type_rule(self) -> "DatasetConfig":
-        if (self.fields.event_type is None) == (self.fixed_event_type is None):
-            raise ValueError("set exactly one of fields.event_type and fixed_event_type")
-        return self
-
-    @model_validator(mode="after")
-    def _columns_exist(self) -> "DatasetConfig":
-        """Every column a key names is one its file has: found here, not when a job first reads the file."""
-        unknown = [f"fields.{key} {column!r}" for key, column in self.fields.model_dump().items()
-                   if column is not None and column not in self.source.columns]
-        for kind in ("users", "items"):
-            table: AttributeTable | None = getattr(self.attributes, kind)
-            if table is None:
-                continue
-            renamed = [table.rename.get(column, column) for column in table.columns]
-            where = f"attributes.{kind}"
-            unknown += [f"{where}.rename {column!r}" for column in table.rename if column not in table.columns]
-            named = {"id_column": [table.id_column], "keep": table.keep,
-                     "known_at": [table.known_at] if table.known_at else []}
-            unknown += [f"{where}.{key} {column!r}" for key, columns in named.items()
-                        for column in columns if column not in renamed]
-            unknown += [f"{where}.{key} {column!r} (not in keep)" for key, columns in
-                        (("int_columns", table.int_columns), ("list_columns", list(table.list_columns)))
-                        for column in columns if column not in table.keep]
-        if unknown:
-            raise ValueError(f"names columns its file does not declare: {'; '.join(unknown)}")
-        if self.item_category is not None and (self.attributes.items is None
-                                               or self.item_category not in self.attributes.items.keep):
-            raise ValueError(f"item_category {self.item_category!r} is not a kept item attribute "
-                             f"(attributes.items.keep)")
-        if self.fixed_event_type is not None and self.fixed_event_type not in self.event_types:
-            # Unmapped, every row would be quarantined as unknown_event_type.
-            raise ValueError(f"fixed_event_type {self.fixed_event_type!r} is not a raw type of event_types")
-        return self
-
-
-class RateSpec(_Frozen):
+class RateSpec(Frozen):
     """A Bayesian-smoothed rate: (numerator + w * global rate) / (denominator + w) over each window."""
 
     name: str
@@ -237,7 +43,7 @@ class RateSpec(_Frozen):
         return weight
 
 
-class ProfileConfig(_Frozen):
+class ProfileConfig(Frozen):
     windows: list[int]  # N of each N-day window; a profile as of D uses days [D-N, D-1]
     top_categories: int  # K of the user's top categories
     recent_items: int  # K of the user's last K distinct items
@@ -251,7 +57,7 @@ class ProfileConfig(_Frozen):
         return sorted(windows)
 
 
-class SampleConfig(_Frozen):
+class SampleConfig(Frozen):
     """How day D's labels come from day D's events (and, with attribution_days > 0, the days after)."""
 
     # ratings: every rating is a sample, label_like = value >= like_threshold (MovieLens);
@@ -285,81 +91,7 @@ class SampleConfig(_Frozen):
         return {"impressions": self.exposure_type, "sampled_negatives": self.click_type}.get(self.mode)
 
 
-class AlsConfig(_Frozen):
-    rank: int
-    alpha: float  # confidence = 1 + alpha * interaction strength (Hu, Koren, Volinsky 2008)
-    reg_param: float
-    max_iter: int
-    blocks: int  # user and item blocks; fixed so that a re-run partitions (and so computes) identically
-    seed: int
-
-
-class ItemCfConfig(_Frozen):
-    max_history: int  # skew control: only a user's most recent items enter the co-occurrence self-join
-    max_item_users: int  # skew control: a very popular item keeps a seeded sample of this many users
-    neighbours: int  # M most similar items kept per item
-    recent_items: int  # a user's candidates come from the neighbours of their last R items
-    half_life_days: float  # recency weight of a recent item = 0.5 ** ((days before D - 1) / half life)
-
-
-class Item2VecConfig(_Frozen):
-    vector_size: int
-    window: int  # Word2Vec context: this many items either side in a user's sequence
-    min_count: int  # items seen fewer times get no vector (and so are never candidates)
-    max_iter: int
-    step_size: float
-    seed: int
-    recent_items: int  # a user's candidates are the neighbours of their last R items
-    half_life_days: float  # recency weight, as item-CF's
-
-
-class TwoTowerConfig(_Frozen):
-    embedding_dim: int  # of ids, categories and the towers' output vectors
-    hidden_units: list[int]
-    recent_items: int  # the user tower pools the user's last R items and their categories
-    max_categories: int  # categories kept per item
-    temperature: float  # in-batch softmax over cosines / temperature
-    batch_size: int  # also the number of in-batch negatives (minus one)
-    epochs: int
-    learning_rate: float
-    seed: int
-
-
-class MergeConfig(_Frozen):
-    tune_days: int  # the merge's weights are chosen on the candidates of [D-T, D-1] and those days' positives
-    tune_k: int  # ... by pooled recall@K
-
-
-class RecallConfig(_Frozen):
-    history_days: int  # N: recall as of D learns from the interactions of [D-N, D-1]
-    # Interaction strength of a (user, item) = sum over event types of weight * (count, or value sum for
-    # `values`, e.g. ratings); only pairs with strength > 0 are interactions.
-    strength: Literal["counts", "values"]
-    event_weights: dict[str, float]
-    exclude_seen: bool  # never recommend an item the user interacted with in [D-N, D-1]
-    top_k: int  # candidates per user and source
-    eval_k: list[int]
-    popular_days: int  # the popularity baseline ranks items by distinct users over [D-P, D-1]
-    rrf_k: int  # merge: reciprocal rank fusion, score = sum over sources of 1 / (rrf_k + rank)
-    als: AlsConfig
-    itemcf: ItemCfConfig
-    item2vec: Item2VecConfig
-    two_tower: TwoTowerConfig
-    merge: MergeConfig
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "RecallConfig":
-        if not self.event_weights or all(weight <= 0 for weight in self.event_weights.values()):
-            raise ValueError("event_weights must give at least one event type a positive weight")
-        if any(k < 1 or k > self.top_k for k in [*self.eval_k, self.merge.tune_k]):
-            raise ValueError(f"eval_k {self.eval_k} and merge.tune_k {self.merge.tune_k} must lie in 1..top_k "
-                             f"({self.top_k})")
-        if self.popular_days > self.history_days:
-            raise ValueError("popular_days cannot exceed history_days (the interactions read)")
-        return self
-
-
-class FeatureKnobs(_Frozen):
+class FeatureKnobs(Frozen):
     """Sizes the feature spec gives each kind of feature (features/spec.py)."""
 
     id_buckets: int  # user/item ids and lists of item ids are hashed into this many buckets
@@ -368,7 +100,7 @@ class FeatureKnobs(_Frozen):
     max_list_length: int  # multi-valued features keep this many values per row
 
 
-class GbdtConfig(_Frozen):
+class GbdtConfig(Frozen):
     """GBDT leaf encoding (He et al. 2014): a GBTClassifier as of D, trained on the samples of [D-M, D-S-1]."""
 
     train_days: int  # M
@@ -396,7 +128,7 @@ class GbdtConfig(_Frozen):
         return self
 
 
-class RankerConfig(_Frozen):
+class RankerConfig(Frozen):
     """Daily TF ranker training: fit on [D-M, D-2], early-stop on D-1, evaluate on D (models/train.py)."""
 
     # M; "all": every day with samples before D (the input streams, so memory does not grow with M)
@@ -430,7 +162,7 @@ class RankerConfig(_Frozen):
         return self
 
 
-class DataChecks(_Frozen):
+class DataChecks(Frozen):
     """Day D's samples must look like data a model can be judged on (models/validate_and_export.py)."""
 
     min_rows: int
@@ -448,7 +180,7 @@ class DataChecks(_Frozen):
         return self
 
 
-class ModelChecks(_Frozen):
+class ModelChecks(Frozen):
     """A candidate's day-D metrics against absolute bounds and against the blessed model re-scored on D."""
 
     min_auc: float
@@ -457,7 +189,7 @@ class ModelChecks(_Frozen):
     max_auc_drop: float  # non-regression: candidate AUC >= blessed AUC - this, on the same day
 
 
-class GateConfig(_Frozen):
+class GateConfig(Frozen):
     export_root: str  # <export_root>/<model>/<version>/: the TensorFlow Serving layout
     keep_versions: int  # published versions kept per model (the blessed one is never removed)
     golden_rows: int  # rows of day D scored by the export in a fresh TF-only process
@@ -488,7 +220,7 @@ class RunConfig(DayRange):
 RUN_DAYS = 7
 
 
-class PipelineConfig(_Frozen):
+class PipelineConfig(Frozen):
     lake_root: str
     artifact_root: str  # model files (GBDT models, TF candidates, exports); the lake holds only tables
     cache_dir: str

@@ -6,7 +6,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from core.config_schema import DelimitedFile, PipelineConfig
+from core.config_dataset import DelimitedFile
+from core.config_schema import PipelineConfig
 from core.errors import PipelineError
 from datasets.movielens import DatasetIntegrityError, fetch_movielens_100k
 

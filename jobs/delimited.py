@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BinaryType
 
-from core.config_schema import DelimitedFile
+from core.config_dataset import DelimitedFile
 
 MALFORMED = "_malformed"
 _CORRUPT = "_corrupt_record"

@@ -18,7 +18,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config_schema import AttributeTable, DatasetConfig, PipelineConfig
+from core.config_dataset import AttributeTable, DatasetConfig
+from core.config_schema import PipelineConfig
 from core.delta_arrow import partition_days
 from core.errors import PipelineError
 from core.lake import claim_lake, days_label, read_days, replace_days, require_table

@@ -20,7 +20,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config_schema import DatasetConfig, PipelineConfig
+from core.config_dataset import DatasetConfig
+from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table, replace_rows, rows_between
 from core.errors import PipelineError
 from core.lake import claim_lake, days_label, replace_days

@@ -15,7 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config_schema import AlsConfig, PipelineConfig
+from core.config_recall import AlsConfig
+from core.config_schema import PipelineConfig
 from core.ranking import row_numbers
 from core.tables import ALS_IDS_TABLE
 from jobs.recall_common import run_recall_source, top_k_items

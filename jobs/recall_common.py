@@ -11,7 +11,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from core import top_k
-from core.config_schema import PipelineConfig, RecallConfig
+from core.config_recall import RecallConfig
+from core.config_schema import PipelineConfig
 from core.days import days_before
 from core.lake import read_partitions, replace_partition, require_table
 from core.sums import exact_sum

@@ -19,7 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config_schema import Item2VecConfig, PipelineConfig
+from core.config_recall import Item2VecConfig
+from core.config_schema import PipelineConfig
 from jobs.recall_common import run_recall_source, top_k_items
 from jobs.recall_itemcf import recency_weighted_recent_items
 

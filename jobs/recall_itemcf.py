@@ -20,7 +20,8 @@ from pyspark.sql import DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from core.cli import run_day_job
-from core.config_schema import ItemCfConfig, PipelineConfig
+from core.config_recall import ItemCfConfig
+from core.config_schema import PipelineConfig
 from core.sums import exact_sum
 from jobs.recall_common import ranked, run_recall_source
 

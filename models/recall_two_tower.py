@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from core.cli import day_job_parser, one_line_errors
 from core.config import load_config
-from core.config_schema import PipelineConfig, TwoTowerConfig
+from core.config_recall import TwoTowerConfig
+from core.config_schema import PipelineConfig
 from core.days import days_before
 from core.delta_arrow import replace_rows
 from core.tables import RECALL_CANDIDATES_TABLE, TWO_TOWER_ITEM_VECTORS_TABLE

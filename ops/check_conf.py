@@ -14,7 +14,8 @@ from pathlib import Path
 
 from core.cli import one_line_errors
 from core.config import add_conf_option, load_config
-from core.config_schema import DelimitedFile, PipelineConfig
+from core.config_dataset import DelimitedFile
+from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table
 from core.tables import LAKE_DATASET_TABLE
 from features.spec import feature_spec

@@ -1,4 +1,4 @@
-from core.config_schema import DelimitedFile
+from core.config_dataset import DelimitedFile
 from jobs.delimited import MALFORMED, file_records, parse_columns, read_lines, read_source_lines
 from tests.conftest import lines_frame
 

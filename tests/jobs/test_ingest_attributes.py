@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 
 from core.config import load_config
-from core.config_schema import AttributeTable
+from core.config_dataset import AttributeTable
 from core.errors import PipelineError
 from jobs.ingest_attributes import ingest_attributes, one_row_per_id, parse_attributes, read_attribute_snapshot
 from tests.conftest import MOVIELENS, TAOBAO, config_for, lines_frame

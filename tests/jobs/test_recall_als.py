@@ -4,7 +4,7 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from core.config_schema import AlsConfig
+from core.config_recall import AlsConfig
 from core.tables import RECALL_CANDIDATES_TABLE
 from jobs.recall_als import als_candidates, ensure_ids, new_ids, recall_als, train_als
 from tests.conftest import MOVIELENS, config_for

@@ -4,7 +4,7 @@ import math
 import pytest
 from pyspark.ml.linalg import Vectors
 
-from core.config_schema import Item2VecConfig
+from core.config_recall import Item2VecConfig
 from jobs.recall_item2vec import item2vec_candidates, item_sequences, train_item2vec
 from tests.jobs.recall_fixtures import collect
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from core.config_schema import ItemCfConfig
+from core.config_recall import ItemCfConfig
 from jobs.recall_itemcf import (
     capped_histories,
     item_similarities,
