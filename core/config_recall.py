@@ -41,6 +41,7 @@ class TwoTowerConfig(Frozen):
     hidden_units: list[int]
     recent_items: int  # the user tower pools the user's last R items and their categories
     max_categories: int  # categories kept per item
+    min_item_count: int  # an item id of fewer training rows has no embedding of its own (only its categories)
     temperature: float  # in-batch softmax over cosines / temperature
     batch_size: int  # also the number of in-batch negatives (minus one)
     epochs: int

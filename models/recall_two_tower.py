@@ -39,6 +39,14 @@ ITEM_VECTORS = pa.schema([("item_id", pa.string()), ("vector", pa.list_(pa.field
                           ("as_of", pa.date32())])
 
 
+def frequent_items(item_ids: pd.Series, min_count: int) -> list[str]:
+    """The items with an embedding of their own: those of at least min_count training rows, by id. The others share
+    the unknown-id row and are told apart by their categories alone: an id seen once (most of Taobao's) would
+    otherwise get an embedding that only memorises its one row."""
+    counts = item_ids.value_counts()
+    return sorted(counts[counts >= min_count].index)
+
+
 def log_sampling_probability(item_ids: np.ndarray) -> np.ndarray:
     """Per training row, log of its item's share of all rows: the chance the item is drawn as an in-batch row."""
     _, inverse, counts = np.unique(item_ids.astype(str), return_inverse=True, return_counts=True)
@@ -149,7 +157,8 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     categories = read_item_categories(cfg, ds)
     examples = training_examples(rows, categories, params.recent_items, params.max_categories)
     item_ids = np.array(sorted(set(rows["item_id"])), dtype=object)
-    vocabularies = Vocabularies(users=sorted(set(rows["user_id"])), items=list(item_ids),
+    vocabularies = Vocabularies(users=sorted(set(rows["user_id"])),
+                                items=frequent_items(rows["item_id"], params.min_item_count),
                                 categories=sorted({c for item in item_ids for c in categories.get(item, ())}))
     keras.utils.set_random_seed(params.seed)
     towers = build_towers(vocabularies, params.embedding_dim, params.hidden_units, params.recent_items,

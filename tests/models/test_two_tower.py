@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.top_k import exact_top_k
-from models.recall_two_tower import log_sampling_probability
+from models.recall_two_tower import frequent_items, log_sampling_probability
 from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
 from models.two_tower_data import PAD, in_time_order, rollup_strength, serving_users, training_examples
 
@@ -95,3 +95,8 @@ def test_search_skips_seen_items_and_breaks_ties_by_position():
     assert list(zip(top["user_id"], top["position"], top["rank"])) == [("u1", 1, 1), ("u1", 2, 2), ("u2", 2, 1),
                                                                        ("u2", 0, 2)]
     assert top["score"].tolist() == pytest.approx([1.0, 0.0, 1.0, 0.0])
+
+
+def test_only_items_of_enough_rows_get_an_id_embedding_of_their_own():
+    assert frequent_items(pd.Series(["b", "a", "b", "c", "a", "a"]), min_count=2) == ["a", "b"]
+    assert frequent_items(pd.Series(["b", "a"]), min_count=1) == ["a", "b"]
