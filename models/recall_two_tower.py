@@ -60,7 +60,7 @@ def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list
 
     from models.two_tower import in_batch_softmax_loss
 
-    tensors = {name: tf.constant(values.astype(str)) for name, values in examples.items()}
+    tensors = {name: tf.constant(_typed(values)) for name, values in examples.items()}
     item_codes = tf.constant(pd.factorize(examples["item_id"])[0].astype(np.int64))
     log_q = tf.constant(log_sampling_probability(examples["item_id"]))
     optimizer = keras.optimizers.Adam(params.learning_rate)
@@ -87,12 +87,17 @@ def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list
     return losses
 
 
+def _typed(values: np.ndarray) -> np.ndarray:
+    """Strings (object arrays of ids) as numpy str, which TensorFlow takes; numbers as they are."""
+    return values.astype(str) if values.dtype == object else values
+
+
 def vectors_of(tower, inputs: dict[str, np.ndarray], batch_rows: int = 4096) -> np.ndarray:
     """The tower's output for every row of inputs (string arrays), batch by batch."""
     import tensorflow as tf
 
     count = len(next(iter(inputs.values())))
-    parts = [tower({name: tf.constant(values[start:start + batch_rows].astype(str)) for name, values in inputs.items()},
+    parts = [tower({name: tf.constant(_typed(values[start:start + batch_rows])) for name, values in inputs.items()},
                    training=False).numpy() for start in range(0, count, batch_rows)]
     return np.concatenate(parts) if parts else np.zeros((0, tower.output_shape[-1]), np.float32)
 
@@ -143,8 +148,9 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
 
     from models.two_tower import Vocabularies, build_towers
     from models.two_tower_data import (
-        categories_of,
+        catalogue_inputs,
         in_time_order,
+        item_stats,
         read_item_categories,
         serving_users,
         training_examples,
@@ -155,7 +161,8 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     if rows.empty:
         return None
     categories = read_item_categories(cfg, ds)
-    examples = training_examples(rows, categories, params.recent_items, params.max_categories)
+    stats = item_stats(rows, ds, cfg.recall.history_days)
+    examples = training_examples(rows, categories, stats, params.recent_items, params.max_categories)
     item_ids = np.array(sorted(set(rows["item_id"])), dtype=object)
     vocabularies = Vocabularies(users=sorted(set(rows["user_id"])),
                                 items=frequent_items(rows["item_id"], params.min_item_count),
@@ -166,8 +173,7 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     began = time.perf_counter()
     losses = fit(towers, examples, params)
     trained = time.perf_counter() - began
-    item_vectors = vectors_of(towers.item, {"item_id": item_ids, "item_categories": categories_of(
-        item_ids.reshape(-1, 1), categories, params.max_categories)})
+    item_vectors = vectors_of(towers.item, catalogue_inputs(item_ids, categories, stats, params.max_categories))
     users = serving_users(rows, categories, params.recent_items, params.max_categories)
     seen = (seen_positions(rollups, users["user_id"], {item: i for i, item in enumerate(item_ids)})
             if cfg.recall.exclude_seen else [[] for _ in users["user_id"]])

@@ -3,9 +3,9 @@ corpus item recommendations"): a user tower and an item tower map raw string ids
 scores a (user, item) pair, trained with an in-batch softmax corrected by each item's log sampling probability.
 
 User tower: user id, the user's last R items (mean of their id embeddings, the table the item tower uses) and those
-items' categories (mean of category embeddings) -> MLP -> unit vector. Item tower: item id and the item's categories
--> MLP -> unit vector. Ids and categories go in as strings ("" pads a list): each tower looks them up itself, so the
-exported user tower serves raw ids.
+items' categories (mean of category embeddings) -> MLP -> unit vector. Item tower: item id, the item's categories and
+its activity in the history (two_tower_data.item_stats) -> MLP -> unit vector. Ids and categories go in as strings
+("" pads a list): each tower looks them up itself, so the exported user tower serves raw ids.
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import keras
 from keras import ops
 
 from models.blocks import MLP, MaskedMeanPooling
+from models.two_tower_data import ITEM_STATS
 
 USER_INPUTS = ("user_id", "recent_items", "recent_categories")
-ITEM_INPUTS = ("item_id", "item_categories")
+ITEM_INPUTS = ("item_id", "item_categories", "item_stats")
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,13 @@ def build_towers(vocabularies: Vocabularies, dim: int, hidden_units: Sequence[in
 
     item_id = keras.Input((), dtype="string", name="item_id")
     item_categories = keras.Input((max_categories,), dtype="string", name="item_categories")
+    item_stats = keras.Input((ITEM_STATS,), dtype="float32", name="item_stats")
     item_parts = [item_table(item_lookup(item_id)),
-                  _pooled(item_categories, category_lookup, category_table, "item_categories_mean")]
+                  _pooled(item_categories, category_lookup, category_table, "item_categories_mean"), item_stats]
     item_vector = _head(item_parts, hidden_units, dim, "item")
 
     user_inputs = {"user_id": user_id, "recent_items": recent, "recent_categories": recent_categories}
-    item_inputs = {"item_id": item_id, "item_categories": item_categories}
+    item_inputs = {"item_id": item_id, "item_categories": item_categories, "item_stats": item_stats}
     return Towers(both=keras.Model({**user_inputs, **item_inputs}, [user_vector, item_vector], name="two_tower"),
                   user=keras.Model(user_inputs, user_vector, name="user_tower"),
                   item=keras.Model(item_inputs, item_vector, name="item_tower"))

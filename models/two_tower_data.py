@@ -22,6 +22,7 @@ from core.tables import ATTRIBUTE_TABLES, USER_ITEM_DAILY_TABLE
 from features.spec import count_column
 
 PAD = ""  # an absent entry of a list input (the towers' lookups mask it)
+ITEM_STATS = 2  # the item tower's numeric inputs: see item_stats
 
 
 def rollup_strength(daily: pd.DataFrame, event_weights: Mapping[str, float], measure: str) -> pd.Series:
@@ -101,14 +102,38 @@ def categories_of(items: np.ndarray, categories: Mapping[str, list[str]], width:
     return out.reshape(items.shape[0], -1)
 
 
-def training_examples(rows: pd.DataFrame, categories: Mapping[str, list[str]], recent_items: int,
-                      max_categories: int) -> dict[str, np.ndarray]:
+def item_stats(rows: pd.DataFrame, as_of: dt.date, history_days: int) -> dict[str, np.ndarray]:
+    """item -> [log(1 + its rows) / log(1 + the most rows of any item), days from its last row to D / N] over the
+    rows (in_time_order) of [D-N, D-1]: how active and how recent the item is as of D, the same for every example of
+    D's training. Items that share the unknown-id embedding (frequent_items) are told apart by these and their
+    categories, instead of tying with every other rare item of their category."""
+    per_item = rows.groupby("item_id").agg(count=("item_id", "size"), last=("dt", "max"))
+    activity = np.log1p(per_item["count"].to_numpy()) / np.log1p(max(1, per_item["count"].max()))
+    age = np.array([(as_of - last).days for last in per_item["last"]], dtype=np.float64) / history_days
+    return dict(zip(per_item.index, np.stack([activity, age], axis=1).astype(np.float32)))
+
+
+def stats_of(items: np.ndarray, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(len(items), ITEM_STATS): each item's item_stats row (zeros for an item without)."""
+    zero = np.zeros(ITEM_STATS, np.float32)
+    return np.stack([stats.get(item, zero) for item in items]) if len(items) else np.zeros((0, ITEM_STATS), np.float32)
+
+
+def training_examples(rows: pd.DataFrame, categories: Mapping[str, list[str]], stats: Mapping[str, np.ndarray],
+                      recent_items: int, max_categories: int) -> dict[str, np.ndarray]:
     """The towers' inputs for every row of in_time_order: the row's item, and the user's items before it."""
     items, users = rows["item_id"].to_numpy(dtype=object), rows["user_id"].to_numpy(dtype=object)
     recent = recent_before(items, np.arange(len(rows)), _first_rows(users), recent_items)
     return {"user_id": users, "recent_items": recent,
             "recent_categories": categories_of(recent, categories, max_categories),
-            "item_id": items, "item_categories": categories_of(items.reshape(-1, 1), categories, max_categories)}
+            **catalogue_inputs(items, categories, stats, max_categories)}
+
+
+def catalogue_inputs(items: np.ndarray, categories: Mapping[str, list[str]], stats: Mapping[str, np.ndarray],
+                     max_categories: int) -> dict[str, np.ndarray]:
+    """The item tower's inputs for items."""
+    return {"item_id": items, "item_categories": categories_of(items.reshape(-1, 1), categories, max_categories),
+            "item_stats": stats_of(items, stats)}
 
 
 def serving_users(rows: pd.DataFrame, categories: Mapping[str, list[str]], recent_items: int,

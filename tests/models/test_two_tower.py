@@ -1,5 +1,7 @@
 """The two-tower's blocks and rows by hand: tower shapes, the log-q corrected in-batch softmax, and that a training
 example's user side holds only the items before it."""
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,15 @@ import pytest
 from core.top_k import exact_top_k
 from models.recall_two_tower import frequent_items, log_sampling_probability
 from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
-from models.two_tower_data import PAD, in_time_order, rollup_strength, serving_users, training_examples
+from models.two_tower_data import (
+    PAD,
+    in_time_order,
+    item_stats,
+    rollup_strength,
+    serving_users,
+    stats_of,
+    training_examples,
+)
 
 T0 = pd.Timestamp("2017-12-01 09:00", tz="UTC")
 
@@ -22,7 +32,8 @@ def test_towers_map_raw_ids_to_unit_vectors_of_the_embedding_size():
     users = towers.user({"user_id": strings("u1", "nobody"),
                          "recent_items": strings(["A", "B", PAD], [PAD, PAD, PAD]),
                          "recent_categories": strings(["x", PAD, "y", "x", PAD, PAD], [PAD] * 6)}).numpy()
-    items = towers.item({"item_id": strings("C"), "item_categories": strings(["y", PAD])}).numpy()
+    items = towers.item({"item_id": strings("C"), "item_categories": strings(["y", PAD]),
+                         "item_stats": np.array([[0.5, 0.1]], np.float32)}).numpy()
     assert users.shape == (2, 4) and items.shape == (1, 4)
     # A user nobody knows, with no history, still gets a vector (the unknown-id row), of length 1 like the others.
     assert np.allclose(np.linalg.norm(users, axis=1), 1.0, atol=1e-5)
@@ -72,15 +83,29 @@ def rollups(rows):
 def test_an_examples_user_side_is_only_what_came_before_it():
     rows = in_time_order(rollups([("u1", "C", 30, 1.0), ("u1", "A", 0, 1.0), ("u1", "B", 5, 1.0),
                                   ("u2", "D", 1, 1.0), ("u2", "Z", 2, 0.0)]))  # strength 0: not an interaction
-    examples = training_examples(rows, {"A": ["x"], "B": ["y", "z"]}, recent_items=2, max_categories=2)
+    stats = item_stats(rows, dt.date(2017, 12, 3), history_days=4)
+    examples = training_examples(rows, {"A": ["x"], "B": ["y", "z"]}, stats, recent_items=2, max_categories=2)
     assert list(zip(examples["user_id"], examples["item_id"])) == [("u1", "A"), ("u1", "B"), ("u1", "C"), ("u2", "D")]
     # Most recent first; nothing of the target or after it, nothing of another user.
     assert examples["recent_items"].tolist() == [[PAD, PAD], ["A", PAD], ["B", "A"], [PAD, PAD]]
     assert examples["recent_categories"].tolist()[2] == ["y", "z", "x", PAD]
     assert examples["item_categories"].tolist() == [["x", PAD], ["y", "z"], [PAD, PAD], [PAD, PAD]]
+    # A, B, D have one row each, last on 12-01; C too, on 12-02 (hour 30). One row of at most one: activity 1.
+    assert examples["item_stats"].tolist() == [[1.0, 0.5], [1.0, 0.5], [1.0, 0.25], [1.0, 0.5]]
     served = serving_users(rows, {}, recent_items=2, max_categories=1)
     assert served["user_id"].tolist() == ["u1", "u2"]
     assert served["recent_items"].tolist() == [["C", "B"], ["D", PAD]]
+
+
+def test_item_stats_are_activity_and_age_as_of_d_by_hand():
+    rows = in_time_order(rollups([("u1", "A", 0, 1.0), ("u2", "A", 30, 1.0), ("u1", "A", 31, 1.0),
+                                  ("u3", "B", 0, 1.0)]))
+    stats = item_stats(rows, dt.date(2017, 12, 4), history_days=10)
+    # A: 3 rows (the most), last on 12-02, 2 days before D. B: 1 row, log(2) / log(4) of A's; last on 12-01.
+    assert stats["A"].tolist() == pytest.approx([1.0, 0.2])
+    assert stats["B"].tolist() == pytest.approx([np.log(2) / np.log(4), 0.3])
+    got = stats_of(strings("B", "unknown"), stats).ravel().tolist()
+    assert got == pytest.approx([np.log(2) / np.log(4), 0.3, 0, 0])
 
 
 def test_strength_counts_weighted_types_or_the_rating_values():
