@@ -20,8 +20,8 @@ from core.days import date_range
 from core.spark import build_session
 from core.tables import EVENTS_TABLE, USER_ITEM_DAILY_TABLE
 from datasets.synthetic import SyntheticSpec, write_synthetic
-from jobs.build_daily_rollups import build_daily_rollups
 from jobs.backfill import DAY_JOBS
+from jobs.build_daily_rollups import build_daily_rollups
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_events
 from jobs.recall_common import history_range, read_interactions

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import DEFAULT_CONF, REPO_ROOT
 from core.errors import PipelineError
-from core.pipeline import HISTORY_STEP_NAMES, DAY_STEP_NAMES, DAY_STEPS, Step, in_dependency_order
+from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, HISTORY_STEP_NAMES, Step, in_dependency_order
 from jobs.backfill import DAY_JOBS, HISTORY_JOBS, RANGE_JOBS
 from tests.conftest import MOVIELENS, config_for
 
