@@ -71,7 +71,8 @@ def test_als_recovers_the_planted_groups(spark, tmp_path):
 
 @pytest.mark.slow
 def test_recall_als_writes_candidates_and_a_rerun_gives_identical_rows(spark, tmp_path):
-    cfg = config_for(tmp_path, MOVIELENS, recall={"top_k": 5, "eval_k": [5], "als": PARAMS.model_dump()})
+    recall = {"top_k": 5, "eval_k": [5], "merge": {"tune_k": 5}, "als": PARAMS.model_dump()}
+    cfg = config_for(tmp_path, MOVIELENS, recall=recall)
     rng = random.Random(11)
     rows = [(f"u{u}", f"m{m}", "rating", D - rng.randrange(1, 4) * DAY, rng.randrange(24), float(rng.randrange(1, 6)))
             for u in range(15) for m in range(12) if rng.random() < 0.5]

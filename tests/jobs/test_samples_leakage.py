@@ -62,7 +62,7 @@ def config(tmp_path, dump):
                  "attributes": {"items": {"path": str(dump)}}},
         run={"start": FIRST_DAY, "end": D}, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
         gbdt={"train_days": 3, "stack_days": 1, "num_trees": 3, "max_depth": 2, "min_instances_per_node": 2},
-        recall={"history_days": 3, "popular_days": 2, "top_k": 10, "eval_k": [10],
+        recall={"history_days": 3, "popular_days": 2, "top_k": 10, "eval_k": [10], "merge": {"tune_k": 10},
                 "als": {"rank": 4, "max_iter": 3, "blocks": 1}},
     )
 
