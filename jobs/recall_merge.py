@@ -36,10 +36,10 @@ from jobs import recall_itemcf as itemcf
 from jobs import recall_popular as popular
 from jobs.evaluate_recall import day_positives
 from jobs.recall_common import history_range, ranked, read_candidates, read_interactions, write_candidates
+from models import recall_two_tower as two_tower  # its name only: TensorFlow is imported inside its functions
 
 SOURCE = "merged"
-TWO_TOWER = "two_tower"  # models.recall_two_tower's source (a TensorFlow module, not imported into Spark jobs)
-MERGED_SOURCES = (als.SOURCE, itemcf.SOURCE, popular.SOURCE, item2vec.SOURCE, TWO_TOWER)
+MERGED_SOURCES = (als.SOURCE, itemcf.SOURCE, popular.SOURCE, item2vec.SOURCE, two_tower.SOURCE)
 UNIFORM = "uniform"
 
 
