@@ -52,13 +52,22 @@ def cached_jars(cfg: PipelineConfig) -> list[str] | None:
 
 def class_archive_path(cfg: PipelineConfig) -> Path:
     """Where the driver JVM's class-data-sharing archive for this Java and this Spark lives (core.class_archive
-    builds it). A JVM that finds it stale (another Java build, another class path) warns and starts without it."""
+    builds it). A JVM that finds it stale (another Java build) warns and starts without it."""
     java_home = os.environ.get("JAVA_HOME")
     java = Path(java_home, "bin", "java") if java_home else Path(shutil.which("java") or "java")
     # The archive records the class path, whose jars live in this interpreter's pyspark: one archive per venv.
     spark_jars = Path(importlib.util.find_spec("pyspark").origin).parent / "jars"
-    key = f"{java.resolve()}|{spark_jars.resolve()}|{importlib.metadata.version('pyspark')}|{delta_package(cfg)}"
+    key = (f"{java.resolve()}|{spark_jars.resolve()}|{jar_stamps(spark_jars)}|{importlib.metadata.version('pyspark')}"
+           f"|{delta_package(cfg)}")
     return Path(cfg.cache_dir) / "jvm" / f"spark-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
+
+
+def jar_stamps(folder: Path) -> str:
+    """Each jar's name, size and modification time. The JVM checks these against the archive and, when one differs
+    (a venv recreated at the same path), starts without the archive and says so only at -Xlog:cds=info: so a
+    changed jar must name a new archive."""
+    jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
+    return ";".join(f"{jar.name}:{jar.stat().st_size}:{jar.stat().st_mtime_ns}" for jar in jars)
 
 
 def session_settings(cfg: PipelineConfig, archive_classes_to: Path | None = None) -> dict[str, str]:

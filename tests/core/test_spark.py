@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from core.config import load_config
@@ -6,6 +8,7 @@ from core.spark import (
     class_archive_path,
     delta_package,
     jar_manifest,
+    jar_stamps,
     session_settings,
     submit_flags,
     without_whole_stage_codegen,
@@ -76,6 +79,16 @@ def test_drivers_start_from_the_class_archive_once_it_is_built_unless_the_conf_s
     assert "-XX:SharedArchiveFile" not in session_settings(off)["spark.driver.extraJavaOptions"]
     other = write_yaml(tmp_path / "delta.yaml", {"spark": {"delta_package": "io.delta:delta-spark_4.0_2.13:4.0.0"}})
     assert class_archive_path(load_config(["conf/local.yaml", MOVIELENS, str(other)])).name != archive.name
+
+
+def test_a_jar_rewritten_at_the_same_path_changes_the_stamps_that_key_the_class_archive(tmp_path):
+    (tmp_path / "spark-core.jar").write_bytes(b"1234")
+    (tmp_path / "README").write_text("not a jar")
+    os.utime(tmp_path / "spark-core.jar", ns=(5_000_000_000, 5_000_000_000))
+    assert jar_stamps(tmp_path) == "spark-core.jar:4:5000000000"
+    os.utime(tmp_path / "spark-core.jar", ns=(6_000_000_000, 6_000_000_000))  # a venv rebuilt in place
+    assert jar_stamps(tmp_path) == "spark-core.jar:4:6000000000"
+    assert jar_stamps(tmp_path / "missing") == ""
 
 
 def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(tmp_path, spark):
