@@ -7,8 +7,8 @@ this machine, a plain Keras model of the same shape on integer ids, all in one r
 Data: a synthetic samples table (datasets.synthetic.synthetic_samples) with the MovieLens feature spec, ids
 included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables), over 14 days; it measures
 speed, not quality. Sides, examples/s of the best of the timed epochs after one warm-up epoch:
-  (a) product: models.inputs streamed from the Delta table (shuffled across days) into the registry's model,
-      compiled as models.train compiles it: what a daily run does;
+  (a) product: models.inputs streamed from the Delta table (shuffled across days, string ids hashed ahead) into
+      the registry's id model, compiled as models.train compiles it: what a daily run does;
   (b) memory: the same model and batches, converted once to tensors and cached;
   (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (and FM) on the same rows'
       ids hashed to int buckets beforehand, from memory, with sparse (lazy) Adam updates: the fastest form of this
@@ -67,10 +67,10 @@ def bench_config(rows: int, batch: int):
 
 
 def product_parts(rows: int, batch: int, model_name: str):
-    """The model and input pipeline exactly as models.train builds them for the last day."""
+    """The id model and input pipeline exactly as models.train builds and fits them for the last day."""
     from models.days import TrainingDays
     from models.inputs import latest_snapshot
-    from models.preprocessing import numeric_stats
+    from models.preprocessing import id_model_of, numeric_stats
     from models.registry import build_model, compile_model
     from models.train import model_params, model_spec, training_input
 
@@ -78,7 +78,7 @@ def product_parts(rows: int, batch: int, model_name: str):
     days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
     data = training_input(cfg, model_name, days, latest_snapshot(str(samples_path(rows))))
     stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last)))
-    model = build_model(model_name, model_spec(cfg), stats, model_params(cfg))
+    model = id_model_of(build_model(model_name, model_spec(cfg), stats, model_params(cfg)))
     compile_model(model_name, model, model_params(cfg))
     return model, data, days
 

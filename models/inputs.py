@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ import tensorflow as tf
 from core.delta_arrow import delta_dataset
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
-from models.preprocessing import INT_DTYPES
+from models.preprocessing import INT_DTYPES, string_ids
 
 READ_BATCHES = 16
 
@@ -125,28 +126,53 @@ def _permuted(batches: list[pa.RecordBatch], rng: np.random.Generator) -> pa.Tab
     return rows.take(pa.array(rng.permutation(rows.num_rows))).combine_chunks()
 
 
-def feature_arrays(batch: pa.RecordBatch, features: Sequence[Feature]) -> dict[str, np.ndarray]:
-    """Each feature's column as the model's raw input: (rows, 1) scalars or (rows, max_length) lists."""
-    return {f.name: _column(batch.column(f.name), f) for f in features}
+def feature_arrays(batch: pa.RecordBatch, features: Sequence[Feature], hashed: bool = False) -> dict[str, np.ndarray]:
+    """Each feature's column as the model's input: (rows, 1) scalars or (rows, max_length) lists; raw as served, or
+    with `hashed` as the id model trains on them (string ids hashed to int64 buckets, -1 where absent)."""
+    return {f.name: _column(batch.column(f.name), f, hashed) for f in features}
 
 
-def _column(column: pa.Array, feature: Feature) -> np.ndarray:
+def _column(column: pa.Array, feature: Feature, hashed: bool) -> np.ndarray:
     if feature.kind == "numeric":
         values = pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
         return values.astype(np.float32).reshape(-1, 1)
-    integer = feature.dtype in INT_DTYPES
+    if feature.dtype in INT_DTYPES:
+        to_numpy, pad, dtype = _ints, -1, np.int64
+    elif hashed:
+        to_numpy, pad, dtype = functools.partial(_string_ids, buckets=feature.buckets), -1, np.int64
+    else:
+        to_numpy, pad, dtype = _strings, "", object
     if feature.kind == "categorical":
-        filled = pc.fill_null(column.cast(pa.int64()), -1) if integer else pc.fill_null(column.cast(pa.string()), "")
-        return filled.to_numpy(zero_copy_only=False).astype(np.int64 if integer else object).reshape(-1, 1)
-    return _padded(column, feature.max_length, -1 if integer else "", np.int64 if integer else object)
+        return to_numpy(column).astype(dtype).reshape(-1, 1)
+    return _padded(column, feature.max_length, pad, dtype, to_numpy)
 
 
-def _padded(column: pa.Array, length: int, pad, dtype) -> np.ndarray:
-    """A list column as a (rows, length) array: the first `length` values of each row, then `pad`."""
+def _ints(values: pa.Array) -> np.ndarray:
+    return pc.fill_null(values.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
+
+
+def _strings(values: pa.Array) -> np.ndarray:
+    return pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False)
+
+
+def _string_ids(values: pa.Array, buckets: int) -> np.ndarray:
+    """models.preprocessing.string_ids of each value (null -> -1), hashing each distinct string of the batch once
+    instead of converting every value to a Python string."""
+    encoded = pc.dictionary_encode(values.cast(pa.string()))
+    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+    if not len(distinct):
+        return np.full(len(values), -1, np.int64)
+    ids = string_ids(tf.constant(distinct, tf.string), buckets).numpy()
+    positions = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return np.where(positions >= 0, ids[positions], -1)
+
+
+def _padded(column: pa.Array, length: int, pad, dtype, to_numpy: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    """A list column as a (rows, length) array: the first `length` values of each row (each as to_numpy makes it,
+    which fills nulls), then `pad`."""
     sliced = pc.list_slice(column, 0, length)
     counts = pc.fill_null(pc.list_value_length(sliced), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = pc.list_flatten(sliced)
-    values = pc.fill_null(values, pad).to_numpy(zero_copy_only=False)
+    values = to_numpy(pc.list_flatten(sliced))
     out = np.full((len(column), length), pad, dtype=dtype)
     rows = np.repeat(np.arange(len(column)), counts)
     positions = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -177,8 +203,8 @@ class LeafLookup:
         keep = (pads.field("as_of") == as_of) & (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
         table = snapshot.dataset().to_table(columns=["dt", "user_id", "item_id", GBDT_LEAVES], filter=keep)
         self.trees = trees
-        self.leaves = pd.Series(list(_padded(table.column(GBDT_LEAVES).combine_chunks(), trees, -1, np.int64)),
-                                index=_keys(table), dtype=object)
+        leaves = _padded(table.column(GBDT_LEAVES).combine_chunks(), trees, -1, np.int64, _ints)
+        self.leaves = pd.Series(list(leaves), index=_keys(table), dtype=object)
 
     def __call__(self, batch: pa.RecordBatch) -> np.ndarray:
         found = self.leaves.reindex(_keys(batch))
@@ -206,9 +232,10 @@ class TrainingInput:
     only_rows_with: str | None = None  # a label column: keep only its positive rows (a CVR model sees clicks only)
     shuffle: Shuffle = Shuffle()
 
-    def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str],
-              rng: np.random.Generator | None) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
-        """Batches of the days as model inputs: in file order, or shuffled across the days by `rng`."""
+    def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str], rng: np.random.Generator | None,
+              hashed: bool = False) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
+        """Batches of the days as model inputs (raw, or `hashed` for the id model): in file order, or shuffled
+        across the days by `rng`."""
         sample_features = [f for f in self.features if f.name != GBDT_LEAVES]
         wanted = [*labels, *([self.only_rows_with] if self.only_rows_with else [])]
         columns = list(dict.fromkeys(["dt", "user_id", "item_id", *[f.name for f in sample_features], *wanted]))
@@ -221,7 +248,7 @@ class TrainingInput:
         for batch in batches:
             if not batch.num_rows:
                 continue
-            x = feature_arrays(batch, sample_features)
+            x = feature_arrays(batch, sample_features, hashed)
             if self.leaves is not None:
                 x[GBDT_LEAVES] = self.leaves(batch)
             yield batch, x
@@ -232,10 +259,11 @@ class TrainingInput:
             keep &= batch.column(self.only_rows_with).to_numpy(zero_copy_only=False) > 0
         return keep
 
-    def batches(self, first_day: dt.date, last_day: dt.date, rng: np.random.Generator | None = None
-                ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-        """(features, {output: label}) batches of the days: in file order, or shuffled across the days by `rng`."""
-        for batch, x in self._rows(first_day, last_day, list(self.labels.values()), rng):
+    def batches(self, first_day: dt.date, last_day: dt.date, rng: np.random.Generator | None = None,
+                hashed: bool = False) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        """(features, {output: label}) batches of the days: in file order, or shuffled across the days by `rng`;
+        features raw as the served model takes them, or `hashed` as its id model does."""
+        for batch, x in self._rows(first_day, last_day, list(self.labels.values()), rng, hashed):
             yield x, {output: _label(batch, label) for output, label in self.labels.items()}
 
     def evaluation_batches(self, day: dt.date, labels: Sequence[str]
@@ -247,9 +275,11 @@ class TrainingInput:
             yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}
 
     def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
-        """A tf.data pipeline over the days, re-read from Delta each epoch and prefetched. Shuffled, each pass (epoch)
-        draws its order from (seed, pass number): epochs differ from each other, and two runs with one seed agree."""
-        signature = ({f.name: _tensor_spec(f) for f in self.features},
+        """A tf.data pipeline over the days for the id model that trains (models.preprocessing.id_model_of: string
+        ids hashed ahead, in Arrow, once per distinct value of a read), re-read from Delta each epoch and prefetched.
+        Shuffled, each pass (epoch) draws its order from (seed, pass number): epochs differ from each other, and two
+        runs with one seed agree."""
+        signature = ({f.name: _id_tensor_spec(f) for f in self.features},
                      {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
         passes = itertools.count()
         # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
@@ -258,7 +288,7 @@ class TrainingInput:
 
         def one_pass():
             return reads.batches(first_day, last_day, np.random.default_rng([self.seed, next(passes)]) if shuffle
-                                 else None)
+                                 else None, hashed=True)
 
         data = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
         return data.rebatch(self.batch_size).prefetch(tf.data.AUTOTUNE)
@@ -268,8 +298,6 @@ def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:
     return batch.column(label).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, 1)
 
 
-def _tensor_spec(feature: Feature) -> tf.TensorSpec:
+def _id_tensor_spec(feature: Feature) -> tf.TensorSpec:
     width = feature.max_length if feature.kind == "multi_categorical" else 1
-    if feature.kind == "numeric":
-        return tf.TensorSpec((None, width), tf.float32)
-    return tf.TensorSpec((None, width), tf.int64 if feature.dtype in INT_DTYPES else tf.string)
+    return tf.TensorSpec((None, width), tf.float32 if feature.kind == "numeric" else tf.int64)

@@ -99,17 +99,26 @@ class Standardize(keras.layers.Layer):
         return {**super().get_config(), "mean": self.mean, "variance": self.variance, "log1p": self.log1p}
 
 
+def string_ids(values, buckets: int) -> tf.Tensor:
+    """Strings -> int64 bucket ids: FarmHash64 buckets, stable across processes and days; "" (absent) -> -1.
+
+    The one definition of a string's id: the served model computes it inside (HashedIds) and the training input
+    ahead of the steps (models.inputs), so the two agree by construction."""
+    # FarmHash64 fingerprints, which TF documents as never changing (keras.layers.Hashing without a salt).
+    hashed = tf.strings.to_hash_bucket_fast(values, buckets)
+    return tf.where(tf.not_equal(values, ""), hashed, tf.constant(-1, tf.int64))
+
+
 @keras.saving.register_keras_serializable(package="dailyrec")
 class HashedIds(keras.layers.Layer):
-    """Strings -> (bucket ids, present): FarmHash64 buckets, stable across processes and days; "" is absent."""
+    """Raw strings -> their int64 bucket ids (`string_ids`), -1 where absent: the served model's first step."""
 
     def __init__(self, buckets: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.buckets = buckets
 
-    def call(self, values: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-        # FarmHash64 fingerprints, which TF documents as never changing (keras.layers.Hashing without a salt).
-        return tf.strings.to_hash_bucket_fast(values, self.buckets), ops.not_equal(values, "")
+    def call(self, values: keras.KerasTensor) -> keras.KerasTensor:
+        return string_ids(values, self.buckets)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "buckets": self.buckets}
@@ -117,7 +126,7 @@ class HashedIds(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="dailyrec")
 class CheckedIds(keras.layers.Layer):
-    """Integer ids -> (bucket ids, present): used as they are; padding (-1) and ids >= buckets are absent."""
+    """Integer ids -> (bucket ids, present): used as they are; absent (-1) and ids >= buckets are not present."""
 
     def __init__(self, buckets: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -140,10 +149,37 @@ class BucketIds:
     present: keras.KerasTensor
 
 
-def bucket_ids(feature: Feature, raw: keras.KerasTensor) -> BucketIds:
-    layer = CheckedIds if feature.dtype in INT_DTYPES else HashedIds
-    ids, present = layer(feature.buckets, name=f"{feature.name}_ids")(raw)
-    return BucketIds(ids, present)
+def id_input(feature: Feature) -> keras.KerasTensor:
+    """The input of a feature to the model that trains (the id model): a categorical's int64 ids, -1 where absent
+    (a string feature hashed ahead, by the training input or by the served model's HashedIds); numerics raw."""
+    if feature.kind == "numeric":
+        return raw_input(feature)
+    return keras.Input(shape=(feature.max_length if feature.kind == "multi_categorical" else 1,), dtype="int64",
+                       name=feature.name)
+
+
+def bucket_ids(feature: Feature, ids: keras.KerasTensor) -> BucketIds:
+    checked, present = CheckedIds(feature.buckets, name=f"{feature.name}_ids")(ids)
+    return BucketIds(checked, present)
+
+
+def served_model(id_model: keras.Model, features: Iterable[Feature]) -> keras.Model:
+    """The model as served and saved: raw features by name (strings as they are), each string feature hashed to
+    its ids (HashedIds), then the id model that trains. Training steps run the id model on ids hashed ahead."""
+    by_name = {f.name: f for f in features}
+    raw = {spec.name: raw_input(by_name[spec.name]) for spec in id_model.inputs}
+    ids = {name: HashedIds(by_name[name].buckets, name=f"{name}_hashed")(value)
+           if by_name[name].kind != "numeric" and by_name[name].dtype not in INT_DTYPES else value
+           for name, value in raw.items()}
+    outputs = id_model(ids)
+    # Named layers: Keras names a model's outputs after the layers that make them (else the id model's name).
+    return keras.Model(raw, {name: keras.layers.Identity(name=name)(outputs[name]) for name in id_model.output_names},
+                       name=id_model.name)
+
+
+def id_model_of(model: keras.Model) -> keras.Model:
+    """The id model inside a served model (`served_model`); a model saved without one is its own id model."""
+    return next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
 
 
 def standardized(feature: Feature, raw: keras.KerasTensor, stats: Mapping[str, NumericStats]) -> keras.KerasTensor:

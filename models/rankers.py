@@ -18,7 +18,7 @@ from models.blocks import (
     pooled_embedding,
     task_head,
 )
-from models.preprocessing import BucketIds, NumericStats, bucket_ids, raw_input, standardized
+from models.preprocessing import BucketIds, NumericStats, bucket_ids, id_input, standardized
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class EncodedFeatures:
-    """A model's raw inputs and what its parts consume; each feature is encoded and embedded once, then shared."""
+    """An id model's inputs (models.preprocessing.id_input) and what its parts consume; each feature is encoded and
+    embedded once, then shared."""
 
     inputs: dict[str, keras.KerasTensor]
     ids: dict[str, BucketIds]
@@ -49,7 +50,7 @@ def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups
     used = [f for f in spec.features if any(f.in_group(g) for g in groups)]
     embedded = {f.name for g in groups if g in ("deep", "fm") for f in spec.group(g)
                 if f.kind != "numeric" and f.name not in embedded_by_caller}
-    inputs = {f.name: raw_input(f) for f in used}
+    inputs = {f.name: id_input(f) for f in used}
     ids = {f.name: bucket_ids(f, inputs[f.name]) for f in used if f.kind != "numeric"}
     numerics = {f.name: standardized(f, inputs[f.name], stats) for f in used if f.kind == "numeric"}
     embeddings = {f.name: pooled_embedding(f, ids[f.name], l2) for f in used if f.name in embedded}

@@ -8,7 +8,7 @@ import keras
 
 from features.spec import FeatureSpec
 from models.optimizers import LazyAdam
-from models.preprocessing import NumericStats
+from models.preprocessing import NumericStats, served_model
 from models.rankers import ModelParams, build_deepfm, build_din, build_esmm, build_lr, build_mmoe, build_wide_deep
 
 
@@ -42,7 +42,8 @@ def ranker(name: str) -> Ranker:
 
 
 def build_model(name: str, spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
-    return ranker(name).build(spec, stats, params)
+    """The ranker as served: raw features in. Its id model (models.preprocessing.id_model_of) is what trains."""
+    return served_model(ranker(name).build(spec, stats, params), spec.features)
 
 
 def output_losses(name: str, model: keras.Model) -> dict[str, str | None]:

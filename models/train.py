@@ -34,7 +34,7 @@ from features.samples import label_columns
 from features.spec import FeatureSpec, feature_spec
 from models.days import TrainingDays
 from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
-from models.preprocessing import numeric_stats
+from models.preprocessing import id_model_of, numeric_stats
 from models.rankers import ModelParams
 from models.registry import build_model, compile_model, output_labels, ranker
 from models.serving import Scorer, keras_scorer, recalibrated_ctcvr
@@ -93,7 +93,8 @@ def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot:
 
 
 def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | None:
-    """Copy the weights of the latest candidate before `before` into model, layer by layer where shapes match.
+    """Copy the weights of the latest candidate before `before` into model's id model, layer by layer where shapes
+    match.
 
     Ids are hashed into fixed buckets, so an embedding row means the same id every day; normalisation constants
     are not weights, so each day keeps its own statistics.
@@ -101,8 +102,8 @@ def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | N
     earlier = sorted(p for p in candidates.glob("*/model.keras") if p.parent.name < before.isoformat())
     if not earlier:
         return None
-    previous = keras.saving.load_model(earlier[-1], compile=False)
-    for layer in model.layers:
+    previous = id_model_of(keras.saving.load_model(earlier[-1], compile=False))
+    for layer in id_model_of(model).layers:
         try:
             source = previous.get_layer(layer.name)
         except ValueError:
@@ -159,12 +160,15 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     model = build_model(name, model_spec(cfg), stats, params)
     candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")
     warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None
-    compile_model(name, model, params)
+    # The steps run the id model on ids hashed ahead by the input (models.inputs); it shares every weight with the
+    # served model, which is what is scored, saved and exported.
+    trained = id_model_of(model)
+    compile_model(name, trained, params)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
-    history = model.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
-                        shuffle=False,  # the input pipeline shuffles across the days, with a new order each epoch
-                        validation_data=data.dataset(days.validation, days.validation, shuffle=False),
-                        callbacks=[stop])
+    history = trained.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
+                          shuffle=False,  # the input pipeline shuffles across the days, with a new order each epoch
+                          validation_data=data.dataset(days.validation, days.validation, shuffle=False),
+                          callbacks=[stop])
     train_seconds = time.perf_counter() - began
     # Only now, with the model final, are the samples of D read.
     labels = task_labels(cfg, task)

@@ -3,6 +3,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+import tensorflow as tf
 from deltalake import write_deltalake
 
 from core.errors import PipelineError
@@ -16,11 +17,13 @@ from models.inputs import (
     latest_snapshot,
     record_batches,
 )
+from models.preprocessing import HashedIds
 
 D = dt.date(2024, 1, 3)
 DAY = dt.timedelta(days=1)
 FEATURES = (
-    Feature("user_id", "categorical", "string", ("wide",), buckets=10),
+    # Buckets enough that the users of a test keep distinct ids once hashed (TrainingInput.dataset hashes them).
+    Feature("user_id", "categorical", "string", ("wide",), buckets=1 << 40),
     Feature("user_n_click_7d", "numeric", "bigint", ("deep",), log1p=True),
     Feature("item_genres", "multi_categorical", "string", ("deep",), buckets=10, max_length=2),
 )
@@ -69,8 +72,8 @@ def test_the_tf_dataset_yields_the_same_rows_each_epoch(tmp_path):
     write_samples(tmp_path / "samples", ROWS)
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8)
     dataset = data.dataset(D - 2 * DAY, D)
-    epochs = [sorted(u.decode() for x, _ in dataset for u in x["user_id"].numpy().reshape(-1)) for _ in range(2)]
-    assert epochs == [["u1", "u2", "u3", "u4"]] * 2
+    epochs = [sorted(u for x, _ in dataset for u in x["user_id"].numpy().reshape(-1).tolist()) for _ in range(2)]
+    assert epochs == [sorted(HashedIds(1 << 40)(tf.constant(["u1", "u2", "u3", "u4"])).numpy().tolist())] * 2
 
 
 def test_a_snapshot_pins_the_table_version(tmp_path):
@@ -114,6 +117,22 @@ def test_feature_arrays_of_integer_categoricals_use_minus_one_for_missing():
     assert got["segment"].tolist() == [[3], [-1]]
 
 
+def test_hashed_arrays_are_the_ids_the_served_model_computes_from_the_raw_ones():
+    batch = pa.RecordBatch.from_pydict({
+        "user_id": pa.array(["u1", "", None, "u1"]),
+        "item_genres": pa.array([["a", None, "b"], [], None, ["b", ""]], pa.list_(pa.string()))})
+    features = [Feature("user_id", "categorical", "string", ("wide",), buckets=7),
+                Feature("item_genres", "multi_categorical", "string", ("deep",), buckets=5, max_length=2)]
+    raw, hashed = feature_arrays(batch, features), feature_arrays(batch, features, hashed=True)
+    for feature in features:
+        served = HashedIds(feature.buckets)(tf.constant(raw[feature.name].astype(str))).numpy()
+        np.testing.assert_array_equal(hashed[feature.name], served)
+        assert hashed[feature.name].dtype == np.int64
+    u1, a, b = (int(tf.strings.to_hash_bucket_fast(v, n)) for v, n in (("u1", 7), ("a", 5), ("b", 5)))
+    assert hashed["user_id"].tolist() == [[u1], [-1], [-1], [u1]]  # "" and null are absent
+    assert hashed["item_genres"].tolist() == [[a, -1], [-1, -1], [-1, -1], [b, -1]]  # cut to 2, padded with -1
+
+
 def test_a_cvr_model_reads_clicked_rows_only(tmp_path):
     write_samples(tmp_path / "samples", ROWS)
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8,
@@ -139,8 +158,9 @@ def write_days(path, days: int, rows_per_day: int):
     return first, first + (days - 1) * DAY
 
 
-def epoch_users(dataset) -> list[list[str]]:
-    return [[u.decode() for u in x["user_id"].numpy().reshape(-1)] for x, _ in dataset]
+def epoch_users(dataset) -> list[list[int]]:
+    """The hashed user ids of each batch of an epoch."""
+    return [x["user_id"].numpy().reshape(-1).tolist() for x, _ in dataset]
 
 
 def test_shuffled_batches_mix_days_and_labels_at_the_population_rate(tmp_path):
@@ -164,7 +184,7 @@ def test_each_epoch_has_its_own_order_and_a_seed_gives_the_same_epochs(tmp_path)
     first, last = write_days(tmp_path / "samples", days=4, rows_per_day=50)
     snapshot = latest_snapshot(str(tmp_path / "samples"))
 
-    def epochs(seed: int) -> list[list[list[str]]]:
+    def epochs(seed: int) -> list[list[list[int]]]:
         data = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32, seed=seed,
                              shuffle=Shuffle(buffer_rows=100, open_files=2, chunk_rows=20))
         dataset = data.dataset(first, last)

@@ -2,11 +2,13 @@ from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
+import pyarrow as pa
 import pytest
 import tensorflow as tf
 
 from features.spec import Feature, FeatureSpec
-from models.preprocessing import model_inputs
+from models.inputs import feature_arrays
+from models.preprocessing import id_model_of, model_inputs
 from models.rankers import ModelParams
 from models.registry import RANKERS, build_model, compile_model, output_labels
 from models.serving import Recalibrated, recalibrated_ctcvr, serving_model
@@ -52,6 +54,19 @@ def test_exported_saved_model_scores_raw_features_like_the_keras_model(trained, 
     assert set(served) == set(expected)
     for output, scores in expected.items():
         np.testing.assert_allclose(served[output].numpy(), scores, atol=1e-5)
+
+
+def test_the_id_model_scores_hashed_training_inputs_as_the_served_model_scores_raw_rows(trained, batch, spec):
+    rows = pa.RecordBatch.from_pydict({
+        f.name: pa.array([list(row) for row in batch[f.name].tolist()] if f.kind == "multi_categorical"
+                         else batch[f.name].tolist()) for f in spec.features})
+    served = trained.model.predict(model_inputs(trained.model, feature_arrays(rows, spec.features)), verbose=0)
+    id_model = id_model_of(trained.model)
+    assert id_model is not trained.model and {spec.dtype for spec in id_model.inputs} == {"int64", "float32"}
+    trained_on = id_model.predict(model_inputs(id_model, feature_arrays(rows, spec.features, hashed=True)), verbose=0)
+    assert set(served) == set(trained_on)
+    for output, scores in served.items():
+        np.testing.assert_allclose(trained_on[output], scores, atol=1e-6)
 
 
 def test_recalibration_maps_downsampled_probabilities_back_to_the_true_rate():
@@ -121,14 +136,14 @@ def test_models_take_the_features_of_their_groups(spec, stats):
 
 
 def test_deepfm_fm_and_deep_parts_share_one_embedding_per_feature(spec, stats):
-    model = build_model("deepfm", spec, stats, PARAMS)
+    model = id_model_of(build_model("deepfm", spec, stats, PARAMS))
     embeddings = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding))
     assert embeddings == ["item_genres_embedding", "item_id_embedding", "user_id_embedding",
                           "user_recent_items_embedding"]
 
 
 def test_din_looks_up_the_candidate_and_the_history_in_one_item_table(spec, stats):
-    model = build_model("din", spec, stats, PARAMS)
+    model = id_model_of(build_model("din", spec, stats, PARAMS))
     embeddings = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding))
     assert embeddings == ["item_embedding", "item_genres_embedding", "user_id_embedding"]
     assert model.get_layer("item_embedding").input_dim == 97  # no item_id_embedding nor user_recent_items_embedding
@@ -145,7 +160,7 @@ def test_din_needs_the_candidate_and_history_hashed_alike(spec, stats):
 
 
 def test_mmoe_has_a_gate_and_tower_per_task_over_shared_experts(spec, stats):
-    model = build_model("mmoe", spec, stats, PARAMS)
+    model = id_model_of(build_model("mmoe", spec, stats, PARAMS))
     names = {layer.name for layer in model.layers}
     assert {"expert_0", "expert_3", "ctr_gate", "ctcvr_gate", "ctr_tower", "ctcvr_tower"} <= names
     assert "expert_4" not in names and sorted(model.output_names) == ["ctcvr", "ctr"]
