@@ -137,6 +137,9 @@ class RankerConfig(Frozen):
     # Training steps per call into TF's compiled step: Python's and Keras' overhead per call is paid once for all.
     steps_per_execution: int
     max_epochs: int
+    # Later epochs come from memory when the first epoch's model inputs fit in this many MiB (else every epoch is
+    # read from the samples again); 0 = never.
+    input_cache_mib: int
     patience: int  # epochs without a better validation loss before stopping (the best weights are kept)
     hidden_units: list[int]
     dropout: float
@@ -159,6 +162,8 @@ class RankerConfig(Frozen):
             raise ValueError(f"negative_keep_rate must lie in (0, 1], got {self.negative_keep_rate}")
         if self.l2 < 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if self.input_cache_mib < 0:
+            raise ValueError(f"input_cache_mib must be >= 0, got {self.input_cache_mib}")
         return self
 
 

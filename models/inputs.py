@@ -23,6 +23,7 @@ import tensorflow as tf
 from core.delta_arrow import delta_dataset
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
+from models.input_cache import PassCache
 from models.preprocessing import INT_DTYPES, string_ids
 
 READ_BATCHES = 16
@@ -231,6 +232,7 @@ class TrainingInput:
     leaves: LeafLookup | None = None  # set when the model takes `gbdt_leaves`, which live in their own table
     only_rows_with: str | None = None  # a label column: keep only its positive rows (a CVR model sees clicks only)
     shuffle: Shuffle = Shuffle()
+    cache_bytes: int = 0  # dataset(): keep a pass's arrays in memory for the next epochs when they fit (0: never)
 
     def _rows(self, first_day: dt.date, last_day: dt.date, labels: Sequence[str], rng: np.random.Generator | None,
               hashed: bool = False) -> Iterator[tuple[pa.RecordBatch, dict[str, np.ndarray]]]:
@@ -276,19 +278,28 @@ class TrainingInput:
 
     def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
         """A tf.data pipeline over the days for the id model that trains (models.preprocessing.id_model_of: string
-        ids hashed ahead, in Arrow, once per distinct value of a read), re-read from Delta each epoch and prefetched.
-        Shuffled, each pass (epoch) draws its order from (seed, pass number): epochs differ from each other, and two
-        runs with one seed agree."""
+        ids hashed ahead, in Arrow, once per distinct value of a read), prefetched. Each pass (epoch) is read from
+        Delta, unless the first pass's arrays fit in `cache_bytes` (models.input_cache): later passes then come from
+        memory. Shuffled, each pass draws its order from (seed, pass number): epochs differ from each other, and two
+        runs with one seed agree (a pass from memory is a permutation of all the rows; a streamed one, `Shuffle`)."""
         signature = ({f.name: _id_tensor_spec(f) for f in self.features},
                      {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
         passes = itertools.count()
         # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
         # all of them), and tf.data cuts them into batches in C++: the rows and their order stay the same.
         reads = dataclasses.replace(self, batch_size=self.batch_size * READ_BATCHES)
+        cache = PassCache(self.cache_bytes)
 
-        def one_pass():
-            return reads.batches(first_day, last_day, np.random.default_rng([self.seed, next(passes)]) if shuffle
-                                 else None, hashed=True)
+        def one_pass() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+            rng = np.random.default_rng([self.seed, next(passes)]) if shuffle else None
+            if cache.rows is not None:
+                yield from cache.batches(rng, reads.batch_size)
+                return
+            cache.start()
+            for x, y in reads.batches(first_day, last_day, rng, hashed=True):
+                cache.add(x, y)
+                yield x, y
+            cache.finish()
 
         data = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
         return data.rebatch(self.batch_size).prefetch(tf.data.AUTOTUNE)

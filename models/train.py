@@ -89,7 +89,8 @@ def training_input(cfg: PipelineConfig, name: str, days: TrainingDays, snapshot:
                             days.evaluation, cfg.gbdt.num_trees)
     clicked_only = label_columns(cfg.samples.mode)[0] if task == "cvr" else None
     return TrainingInput(snapshot, spec.features, output_labels(name, task_labels(cfg, task)),
-                         cfg.ranker.batch_size, cfg.ranker.negative_keep_rate, cfg.ranker.seed, leaves, clicked_only)
+                         cfg.ranker.batch_size, cfg.ranker.negative_keep_rate, cfg.ranker.seed, leaves, clicked_only,
+                         cache_bytes=cfg.ranker.input_cache_mib << 20)
 
 
 def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | None:

@@ -8,6 +8,7 @@ from deltalake import write_deltalake
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
+from models.input_cache import PassCache
 from models.inputs import (
     LeafLookup,
     Shuffle,
@@ -206,3 +207,47 @@ def test_downsampled_negatives_leave_shuffled_batches_full(tmp_path):
     sizes = [len(y["ctr"]) for _, y in data.batches(first, last, np.random.default_rng(0))]
     positives = sum(float(y["ctr"].sum()) for _, y in data.batches(first, last, np.random.default_rng(0)))
     assert positives == 400 and all(size == 50 for size in sizes[:-1])
+
+
+def test_later_epochs_come_from_memory_when_the_pass_fits_and_keep_the_seeded_shuffle_contract(tmp_path):
+    first, last = write_days(tmp_path / "samples", days=4, rows_per_day=50)
+    snapshot = latest_snapshot(str(tmp_path / "samples"))
+
+    def epochs(seed: int, cache_bytes: int, shuffle: bool = True, count: int = 3) -> list[list[list[int]]]:
+        data = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32, seed=seed,
+                             shuffle=Shuffle(buffer_rows=100, open_files=2, chunk_rows=20), cache_bytes=cache_bytes)
+        dataset = data.dataset(first, last, shuffle=shuffle)
+        return [epoch_users(dataset) for _ in range(count)]
+
+    streamed, cached = epochs(7, cache_bytes=0), epochs(7, cache_bytes=1 << 20)
+    assert cached[0] == streamed[0]  # the first pass is read from Delta either way
+    assert cached[1] != streamed[1] and cached[1] != cached[2] and cached[1] != cached[0]  # memory: new orders
+    assert all(sorted(sum(epoch, [])) == sorted(sum(streamed[0], [])) for epoch in cached)  # every row once
+    assert all(len(batch) == 32 for epoch in cached for batch in epoch[:-1])
+    assert epochs(7, cache_bytes=1 << 20) == cached and epochs(8, cache_bytes=1 << 20)[1] != cached[1]
+    # Not shuffled (early-stopping days): every pass from memory is the pass read from Delta, batch for batch.
+    assert epochs(7, cache_bytes=1 << 20, shuffle=False) == [epochs(7, cache_bytes=0, shuffle=False)[0]] * 3
+    # A pass over the limit is not kept: every epoch streams, as without a cache.
+    assert epochs(7, cache_bytes=1000) == streamed
+
+
+def test_a_pass_cache_joins_what_it_kept_and_drops_a_pass_over_its_limit():
+    def part(first: int) -> tuple[dict, dict]:
+        return {"ids": np.array([[first], [first + 1]], np.int64)}, {"ctr": np.array([[0.0], [1.0]], np.float32)}
+
+    cache = PassCache(limit_bytes=48)  # two parts of 24 bytes (2 ids, 2 labels)
+    cache.start()
+    for first in (0, 2):
+        cache.add(*part(first))
+    cache.finish()
+    x, y = cache.rows
+    assert x["ids"].tolist() == [[0], [1], [2], [3]] and y["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert [b[0]["ids"].reshape(-1).tolist() for b in cache.batches(None, 3)] == [[0, 1, 2], [3]]
+    permuted = [i for b in cache.batches(np.random.default_rng(0), 3) for i in b[0]["ids"].reshape(-1).tolist()]
+    assert sorted(permuted) == [0, 1, 2, 3]
+    over = PassCache(limit_bytes=47)
+    over.start()
+    for first in (0, 2):
+        over.add(*part(first))
+    over.finish()
+    assert over.rows is None
