@@ -79,7 +79,7 @@ def product_parts(rows: int, batch: int, model_name: str):
     cfg = bench_config(rows, batch)
     days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
     data = training_input(cfg, model_name, days, latest_snapshot(str(samples_path(rows))))
-    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last)))
+    stats = numeric_stats(data.features, data.numeric_batches(days.fit_first, days.fit_last))
     model = id_model_of(build_model(model_name, model_spec(cfg), stats, model_params(cfg)))
     compile_model(model_name, model, model_params(cfg))
     return model, data, days

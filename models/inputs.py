@@ -268,6 +268,13 @@ class TrainingInput:
         for batch, x in self._rows(first_day, last_day, list(self.labels.values()), rng, hashed):
             yield x, {output: _label(batch, label) for output, label in self.labels.items()}
 
+    def numeric_batches(self, first_day: dt.date, last_day: dt.date) -> Iterator[dict[str, np.ndarray]]:
+        """The numeric features of the days' training rows (negatives downsampled as for training), read in large
+        chunks and nothing else converted: what the standardisation statistics are computed from."""
+        numerics = dataclasses.replace(self, features=tuple(f for f in self.features if f.kind == "numeric"),
+                                       leaves=None, batch_size=self.batch_size * READ_BATCHES)
+        return (x for x, _ in numerics.batches(first_day, last_day))
+
     def evaluation_batches(self, day: dt.date, labels: Sequence[str]
                            ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]]:
         """(features, user ids, {label column: values}) of every sample of the day, no row dropped."""

@@ -156,7 +156,7 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     days = training_days(cfg, ds, snapshot)
     data = training_input(cfg, name, days, snapshot, task)
     began = time.perf_counter()
-    stats = numeric_stats(data.features, (x for x, _ in data.batches(days.fit_first, days.fit_last)))
+    stats = numeric_stats(data.features, data.numeric_batches(days.fit_first, days.fit_last))
     params = model_params(cfg)
     model = build_model(name, model_spec(cfg), stats, params)
     candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")

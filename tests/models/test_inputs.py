@@ -59,6 +59,15 @@ def test_reads_exactly_the_rows_of_the_requested_days_as_model_inputs(tmp_path):
     assert all(x["user_n_click_7d"].dtype == np.float32 and x["item_genres"].shape[1] == 2 for x, _ in got)
 
 
+def test_numeric_batches_hold_only_the_numeric_features_of_the_training_rows(tmp_path):
+    write_samples(tmp_path / "samples", ROWS)
+    data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=1)
+    batches = list(data.numeric_batches(D - 2 * DAY, D - DAY))
+    assert all(set(x) == {"user_n_click_7d"} for x in batches)
+    values = np.concatenate([x["user_n_click_7d"].reshape(-1) for x in batches])
+    assert sorted(values[~np.isnan(values)].tolist()) == [1.0, 3.0] and np.isnan(values).sum() == 1  # nothing of D
+
+
 def test_rows_come_day_by_day_whatever_order_the_writer_committed_the_files_in(tmp_path):
     # delta-rs writes partitions concurrently: the log lists the 20 files in a different order each write
     # (a seeded training run saw other batches first and trained other weights).
