@@ -1,7 +1,7 @@
 """Preprocessing that lives inside the model (inputs, standardisation, bucket ids), so a SavedModel takes raw rows."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -73,27 +73,34 @@ def raw_input(feature: Feature) -> keras.KerasTensor:
 
 @keras.saving.register_keras_serializable(package="dailyrec")
 class Standardize(keras.layers.Layer):
-    """(batch, 1) raw values -> (batch, 2): the standardised value, log1p(max(x, 0)) first if asked, then
-    (x - mean) / std with the training stats; and the missing flag, 1 where the value is missing (NaN).
+    """(batch, n) raw values of n numeric features -> (batch, 2n): per feature, side by side, its standardised value
+    (log1p(max(x, 0)) first where asked, then (x - mean) / std with the training stats) and its missing flag, 1
+    where the value is missing (NaN). One layer takes all of a model's numerics: a few ops per step, not per feature.
 
     A missing value is 0 in the first column and 1 in the second, so a model can tell "no history" from an average
     one (features.spec: the one meaning of missing, which the GBDT encodes alike).
     """
 
-    def __init__(self, mean: float, variance: float, log1p: bool, **kwargs) -> None:
+    def __init__(self, mean, variance, log1p, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.mean, self.variance, self.log1p = mean, variance, log1p
+        # One value per feature; a scalar is one feature.
+        self.mean = [float(m) for m in np.atleast_1d(mean)]
+        self.variance = [float(v) for v in np.atleast_1d(variance)]
+        self.log1p = [bool(flag) for flag in np.atleast_1d(log1p)]
         # A constant training column has no spread to divide by; centring alone maps it to 0.
-        self.std = float(np.sqrt(variance)) if variance > 0 else 1.0
+        self.std = [float(np.sqrt(v)) if v > 0 else 1.0 for v in self.variance]
 
     def call(self, values: keras.KerasTensor) -> keras.KerasTensor:
         missing = ops.isnan(values)
         # NaN must not reach log1p: its gradient would be NaN even where the output is replaced.
         values = ops.where(missing, 0.0, values)
-        if self.log1p:
-            values = ops.log1p(ops.maximum(values, 0.0))
-        standardized = ops.where(missing, 0.0, (values - self.mean) / self.std)
-        return ops.concatenate([standardized, ops.cast(missing, standardized.dtype)], axis=-1)
+        if any(self.log1p):
+            logged = ops.log1p(ops.maximum(values, 0.0))
+            values = logged if all(self.log1p) else ops.where(np.array(self.log1p), logged, values)
+        mean, std = np.array(self.mean, "float32"), np.array(self.std, "float32")
+        standardized = ops.where(missing, 0.0, (values - mean) / std)
+        pairs = ops.stack([standardized, ops.cast(missing, standardized.dtype)], axis=-1)
+        return ops.reshape(pairs, (-1, 2 * len(self.mean)))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mean": self.mean, "variance": self.variance, "log1p": self.log1p}
@@ -182,11 +189,12 @@ def id_model_of(model: keras.Model) -> keras.Model:
     return next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
 
 
-def standardized(feature: Feature, raw: keras.KerasTensor, stats: Mapping[str, NumericStats]) -> keras.KerasTensor:
-    feature_stats = stats[feature.name]
-    return Standardize(feature_stats.mean, feature_stats.variance, feature.log1p, name=f"{feature.name}_standardized")(
-        raw
-    )
+def standardized(features: Sequence[Feature], raw: Sequence[keras.KerasTensor], stats: Mapping[str, NumericStats]
+                 ) -> keras.KerasTensor:
+    """(batch, 2n): the n numeric features' raw inputs standardised by one layer, [value, missing flag] each."""
+    values = keras.layers.Concatenate(name="numerics")(list(raw)) if len(raw) > 1 else raw[0]
+    return Standardize([stats[f.name].mean for f in features], [stats[f.name].variance for f in features],
+                       [f.log1p for f in features], name="numerics_standardized")(values)
 
 
 def model_inputs(model: keras.Model, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:

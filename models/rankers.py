@@ -39,7 +39,8 @@ class EncodedFeatures:
 
     inputs: dict[str, keras.KerasTensor]
     ids: dict[str, BucketIds]
-    numerics: dict[str, keras.KerasTensor]
+    numeric_names: tuple[str, ...]
+    numerics: keras.KerasTensor | None  # (batch, 2n): every numeric feature standardised, [value, missing flag] each
     embeddings: dict[str, keras.KerasTensor]
 
 
@@ -52,9 +53,10 @@ def encode_features(spec: FeatureSpec, stats: Mapping[str, NumericStats], groups
                 if f.kind != "numeric" and f.name not in embedded_by_caller}
     inputs = {f.name: id_input(f) for f in used}
     ids = {f.name: bucket_ids(f, inputs[f.name]) for f in used if f.kind != "numeric"}
-    numerics = {f.name: standardized(f, inputs[f.name], stats) for f in used if f.kind == "numeric"}
+    numeric = [f for f in used if f.kind == "numeric"]
+    numerics = standardized(numeric, [inputs[f.name] for f in numeric], stats) if numeric else None
     embeddings = {f.name: pooled_embedding(f, ids[f.name], l2) for f in used if f.name in embedded}
-    return EncodedFeatures(inputs, ids, numerics, embeddings)
+    return EncodedFeatures(inputs, ids, tuple(f.name for f in numeric), numerics, embeddings)
 
 
 def _reject_numerics(features: Sequence[Feature], part: str) -> None:
@@ -70,10 +72,16 @@ def wide_logit(features: Sequence[Feature], encoded: EncodedFeatures, l2: float 
     return Linear([f.buckets for f in features], l2, name="linear")([i.ids for i in ids], [i.present for i in ids])
 
 
-def deep_input(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
-    """(batch, width): the embeddings of the categoricals and the standardised numerics, side by side."""
-    parts = [encoded.numerics[f.name] if f.kind == "numeric" else encoded.embeddings[f.name] for f in features]
-    return keras.layers.Concatenate(name="deep_input")(parts)
+def deep_input(features: Sequence[Feature], encoded: EncodedFeatures, extra: Sequence[keras.KerasTensor] = ()
+               ) -> keras.KerasTensor:
+    """(batch, width): the embeddings of the categoricals, then the standardised numerics, then `extra`, side by
+    side. The numerics come as one block: `features` must hold every numeric the model encoded."""
+    numeric = tuple(f.name for f in features if f.kind == "numeric")
+    if numeric != encoded.numeric_names:
+        raise ValueError(f"the deep part takes every numeric of the model as one block; got {numeric}, "
+                         f"encoded {encoded.numeric_names}")
+    parts = [encoded.embeddings[f.name] for f in features if f.kind != "numeric"]
+    return keras.layers.Concatenate(name="deep_input")([*parts, *([encoded.numerics] if numeric else []), *extra])
 
 
 def fm_fields(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.KerasTensor:
@@ -88,11 +96,9 @@ def fm_fields(features: Sequence[Feature], encoded: EncodedFeatures) -> keras.Ke
 def build_lr(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
     """The baseline: ctr = sigmoid(linear over `wide` + one weight per standardised numeric of `deep`)."""
     encoded = encode_features(spec, stats, ("wide", "deep"), params.l2)
-    numerics = [encoded.numerics[f.name] for f in spec.group("deep") if f.kind == "numeric"]
     linear = [wide_logit(spec.group("wide"), encoded, params.l2)]
-    if numerics:
-        stacked = keras.layers.Concatenate(name="numerics")(numerics) if len(numerics) > 1 else numerics[0]
-        linear.append(keras.layers.Dense(1, name="numeric_weights")(stacked))
+    if encoded.numerics is not None:
+        linear.append(keras.layers.Dense(1, name="numeric_weights")(encoded.numerics))
     ctr = keras.layers.Activation("sigmoid", name="ctr")(keras.layers.Add(name="logit")(linear) if len(linear) > 1
                                                          else linear[0])
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="lr")
@@ -178,8 +184,7 @@ def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Mode
     interest = AttentionPooling(DIN_ATTENTION_UNITS, params.l2, name="user_interest")(
         candidate, items(history_ids.ids), history_ids.present)
     others = [f for f in spec.group("deep") if f.name not in (DIN_CANDIDATE, DIN_HISTORY)]
-    parts = [encoded.numerics[f.name] if f.kind == "numeric" else encoded.embeddings[f.name] for f in others]
-    deep = keras.layers.Concatenate(name="deep_input")([*parts, candidate, interest])
+    deep = deep_input(others, encoded, [candidate, interest])
     hidden = MLP(params.hidden_units, params.dropout, name="deep")(deep)
     ctr = task_head(hidden, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2)])
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="din")

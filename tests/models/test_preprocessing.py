@@ -54,6 +54,16 @@ def test_standardize_centres_scales_and_flags_missing_values():
     np.testing.assert_allclose(constant(np.array([[2.0], [5.0]], "float32")), [[0.0, 0.0], [3.0, 0.0]])
 
 
+def test_one_standardize_of_several_features_is_each_features_own_side_by_side():
+    values = np.array([[3.0, math.e - 1], [np.nan, -3.0], [1.0, np.nan]], "float32")
+    together = Standardize(mean=[1.0, 1.0], variance=[4.0, 0.25], log1p=[False, True])(values)
+    alone = [Standardize(mean=1.0, variance=4.0, log1p=False)(values[:, :1]),
+             Standardize(mean=1.0, variance=0.25, log1p=True)(values[:, 1:])]
+    np.testing.assert_allclose(together, np.concatenate(alone, axis=1), atol=1e-6)
+    np.testing.assert_allclose(together, [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, -2.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+                               atol=1e-6)
+
+
 def test_hashed_ids_are_pinned_farmhash_buckets_and_empty_strings_are_absent():
     ids = HashedIds(1000)(tf.constant([["user_1", ""], ["user_1", "item_9"]]))
     # Pinned: a change of hash function would silently remap every warm-started embedding.
@@ -81,7 +91,7 @@ def test_raw_inputs_are_named_as_features_with_their_shapes_and_dtypes():
 
 def test_model_inputs_keep_only_the_model_features_as_tensors_of_its_dtypes():
     inputs = {f.name: raw_input(f) for f in (COUNT, GENRES)}
-    model = keras.Model(inputs, standardized(COUNT, inputs["n_click"], {"n_click": NumericStats(0.0, 1.0, 1)}))
+    model = keras.Model(inputs, standardized([COUNT], [inputs["n_click"]], {"n_click": NumericStats(0.0, 1.0, 1)}))
     batch = {
         "n_click": np.array([1, 2]),
         "genres": pd.Series([["a", "b", ""], ["", "", ""]]).to_numpy(),
