@@ -35,7 +35,7 @@ from core.metrics import auc
 from core.tables import SAMPLES_TABLE
 from datasets.synthetic import load_truth
 from features.samples import label_columns
-from models.inputs import latest_snapshot, record_batches
+from models.sample_batches import latest_snapshot, record_batches
 from models.serving import keras_scorer
 from models.train import CANDIDATES, predict_day, training_days, training_input
 

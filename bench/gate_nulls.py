@@ -18,7 +18,7 @@ from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
 from models.checks import data_checks
 from models.gate_data import checked_day
-from models.inputs import latest_snapshot
+from models.sample_batches import latest_snapshot
 from models.train import model_spec
 
 

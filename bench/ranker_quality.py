@@ -23,7 +23,7 @@ from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
 from features.samples import feature_columns, label_columns
 from jobs.label_leak import missing_flag_auc
-from models.inputs import latest_snapshot, record_batches
+from models.sample_batches import latest_snapshot, record_batches
 from models.train import train
 
 BASELINE_FEATURES = {  # the item-rate baseline per sample mode: a smoothed rate known before D

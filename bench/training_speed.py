@@ -71,9 +71,9 @@ def bench_config(rows: int, batch: int):
 def product_parts(rows: int, batch: int, model_name: str):
     """The id model and input pipeline exactly as models.train builds and fits them for the last day."""
     from models.days import TrainingDays
-    from models.inputs import latest_snapshot
     from models.preprocessing import id_model_of, numeric_stats
     from models.registry import build_model, compile_model
+    from models.sample_batches import latest_snapshot
     from models.train import model_params, model_spec, training_input
 
     cfg = bench_config(rows, batch)
@@ -112,7 +112,8 @@ def floor_model(model_name: str, spec) -> keras.Model:
 def floor_data(spec, rows: int, batch: int) -> tf.data.Dataset:
     """The bench's samples as the floor model takes them: every id hashed to its bucket once, up front (the same ids,
     so a batch touches as many table rows as the product's), numerics with NaN as 0, all as tensors in memory."""
-    from models.inputs import feature_arrays, latest_snapshot, record_batches
+    from models.feature_arrays import feature_arrays
+    from models.sample_batches import latest_snapshot, record_batches
 
     columns = [*spec.names, "label_like"]
     table = pa.Table.from_batches(record_batches(latest_snapshot(str(samples_path(rows))), FIRST_DAY, LAST_DAY,

@@ -17,7 +17,7 @@ from core.tables import EVENTS_TABLE, ITEM_DAILY_TABLE, USER_DAILY_TABLE
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, FeatureSpec
 from models.checks import Check, WarmRows, data_checks, noted
-from models.inputs import Snapshot
+from models.sample_batches import Snapshot
 from models.train import model_spec, training_days
 
 

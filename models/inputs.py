@@ -1,184 +1,29 @@
-"""The training input pipeline: one Delta snapshot of `samples` -> Arrow record batches -> numpy columns -> tf.data.
+"""The training input pipeline: one Delta snapshot of `samples` -> Arrow record batches (models.sample_batches: in
+file order, or shuffled across the days) -> numpy columns (models.feature_arrays) -> tf.data.
 
 Rows stream a batch at a time (memory follows the batch size, not the data), from a pinned table version so a
-run can say exactly what it read. Columns come out as the models' raw inputs: numerics float32 with NaN for
-missing, categoricals strings ("" for missing) or int64 (-1), lists padded to the feature's max_length.
+run can say exactly what it read.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import tensorflow as tf
 
-from core.delta_arrow import delta_dataset
-from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
+from models.feature_arrays import feature_arrays, int_values, padded
 from models.input_cache import PassCache
-from models.preprocessing import INT_DTYPES, string_ids
+from models.sample_batches import Shuffle, Snapshot, record_batches, shuffled_record_batches
 
 READ_BATCHES = 16
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A Delta table at one version: what a training run read, recorded with its metrics."""
-
-    path: str
-    version: int
-
-    def dataset(self) -> pads.Dataset:
-        return delta_dataset(self.path, self.version)
-
-
-def latest_snapshot(path: str) -> Snapshot:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        return Snapshot(path, DeltaTable(path).version())
-    except TableNotFoundError:
-        raise PipelineError(f"no Delta table at {path}; run build_samples first") from None
-
-
-def _day_files(snapshot: Snapshot, first_day: dt.date, last_day: dt.date) -> tuple[pads.Dataset, list, pads.Expression]:
-    """The table, its files holding days in [first_day, last_day] in path order, and the filter of those days."""
-    in_range = (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
-    table = snapshot.dataset()
-    return table, sorted(table.get_fragments(filter=in_range), key=lambda fragment: fragment.path), in_range
-
-
-def record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
-                   batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The rows of partitions dt in [first_day, last_day], `batch_size` rows at a time (the last may be smaller),
-    file by file in path order: day by day, then Spark's part number.
-
-    The Delta log lists a commit's files in the order the writer finished them, which varies from write to write;
-    a seeded training run must see the rows in one order to train the same weights.
-    """
-    table, files, in_range = _day_files(snapshot, first_day, last_day)
-    in_order = pads.FileSystemDataset(files, table.schema, table.format, table.filesystem)
-    scanner = in_order.scanner(columns=list(columns), filter=in_range, batch_size=batch_size)
-    for batch in scanner.to_batches():
-        if batch.num_rows:
-            yield batch
-
-
-@dataclass(frozen=True)
-class Shuffle:
-    """How training rows are mixed: the files of every day in a seeded random order, `open_files` of them read in
-    turn a chunk at a time into a buffer of `buffer_rows`, and batches drawn at random from the buffer.
-
-    Memory follows the buffer and the open files, not the data; days that fit in the buffer are shuffled whole.
-    """
-
-    buffer_rows: int = 1 << 18
-    open_files: int = 16
-    chunk_rows: int = 4096
-
-
-def shuffled_record_batches(snapshot: Snapshot, first_day: dt.date, last_day: dt.date, columns: Sequence[str],
-                            batch_size: int, rng: np.random.Generator, shuffle: Shuffle = Shuffle(),
-                            keep: Callable[[pa.RecordBatch], np.ndarray] | None = None) -> Iterator[pa.RecordBatch]:
-    """The rows of the days in [first_day, last_day] in an order drawn from `rng`, `batch_size` at a time (the last
-    may be smaller). Rows that `keep` rejects (negative downsampling) are dropped before the buffer: batches stay full.
-    """
-    table, files, in_range = _day_files(snapshot, first_day, last_day)
-    waiting = [files[i] for i in rng.permutation(len(files))]
-    readers: list[Iterator[pa.RecordBatch]] = []
-    buffer: list[pa.RecordBatch] = []
-    buffered = 0
-    capacity = max(shuffle.buffer_rows, 2 * batch_size)
-    while waiting or readers:
-        while waiting and len(readers) < shuffle.open_files:
-            readers.append(iter(waiting.pop().to_batches(schema=table.schema, columns=list(columns), filter=in_range,
-                                                         batch_size=shuffle.chunk_rows)))
-        for reader in list(readers):
-            chunk = next(reader, None)
-            if chunk is None:
-                readers.remove(reader)
-                continue
-            if keep is not None:
-                chunk = chunk.filter(pa.array(keep(chunk)))
-            if chunk.num_rows:
-                buffer.append(chunk)
-                buffered += chunk.num_rows
-        if buffered >= capacity:
-            # Half the buffer leaves in random batches; the other half stays to mix with the rows read next.
-            rows = _permuted(buffer, rng)
-            out = (buffered // 2) // batch_size * batch_size
-            yield from rows.slice(0, out).to_batches(max_chunksize=batch_size)
-            buffer, buffered = rows.slice(out).to_batches(), buffered - out
-    if buffered:
-        yield from _permuted(buffer, rng).to_batches(max_chunksize=batch_size)
-
-
-def _permuted(batches: list[pa.RecordBatch], rng: np.random.Generator) -> pa.Table:
-    rows = pa.Table.from_batches(batches)
-    return rows.take(pa.array(rng.permutation(rows.num_rows))).combine_chunks()
-
-
-def feature_arrays(batch: pa.RecordBatch, features: Sequence[Feature], hashed: bool = False) -> dict[str, np.ndarray]:
-    """Each feature's column as the model's input: (rows, 1) scalars or (rows, max_length) lists; raw as served, or
-    with `hashed` as the id model trains on them (string ids hashed to int64 buckets, -1 where absent)."""
-    return {f.name: _column(batch.column(f.name), f, hashed) for f in features}
-
-
-def _column(column: pa.Array, feature: Feature, hashed: bool) -> np.ndarray:
-    if feature.kind == "numeric":
-        values = pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-        return values.astype(np.float32).reshape(-1, 1)
-    if feature.dtype in INT_DTYPES:
-        to_numpy, pad, dtype = _ints, -1, np.int64
-    elif hashed:
-        to_numpy, pad, dtype = functools.partial(_string_ids, buckets=feature.buckets), -1, np.int64
-    else:
-        to_numpy, pad, dtype = _strings, "", object
-    if feature.kind == "categorical":
-        return to_numpy(column).astype(dtype).reshape(-1, 1)
-    return _padded(column, feature.max_length, pad, dtype, to_numpy)
-
-
-def _ints(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
-
-
-def _strings(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False)
-
-
-def _string_ids(values: pa.Array, buckets: int) -> np.ndarray:
-    """models.preprocessing.string_ids of each value (null -> -1), hashing each distinct string of the batch once
-    instead of converting every value to a Python string."""
-    encoded = pc.dictionary_encode(values.cast(pa.string()))
-    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-    if not len(distinct):
-        return np.full(len(values), -1, np.int64)
-    ids = string_ids(tf.constant(distinct, tf.string), buckets).numpy()
-    positions = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return np.where(positions >= 0, ids[positions], -1)
-
-
-def _padded(column: pa.Array, length: int, pad, dtype, to_numpy: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
-    """A list column as a (rows, length) array: the first `length` values of each row (each as to_numpy makes it,
-    which fills nulls), then `pad`."""
-    sliced = pc.list_slice(column, 0, length)
-    counts = pc.fill_null(pc.list_value_length(sliced), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = to_numpy(pc.list_flatten(sliced))
-    out = np.full((len(column), length), pad, dtype=dtype)
-    rows = np.repeat(np.arange(len(column)), counts)
-    positions = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    out[rows, positions] = values
-    return out
 
 
 def kept_negatives(batch: pa.RecordBatch, labels: Sequence[str], keep_rate: float) -> np.ndarray:
@@ -204,7 +49,7 @@ class LeafLookup:
         keep = (pads.field("as_of") == as_of) & (pads.field("dt") >= first_day) & (pads.field("dt") <= last_day)
         table = snapshot.dataset().to_table(columns=["dt", "user_id", "item_id", GBDT_LEAVES], filter=keep)
         self.trees = trees
-        leaves = _padded(table.column(GBDT_LEAVES).combine_chunks(), trees, -1, np.int64, _ints)
+        leaves = padded(table.column(GBDT_LEAVES).combine_chunks(), trees, -1, np.int64, int_values)
         self.leaves = pd.Series(list(leaves), index=_keys(table), dtype=object)
 
     def __call__(self, batch: pa.RecordBatch) -> np.ndarray:

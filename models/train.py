@@ -33,10 +33,11 @@ from core.tables import GBDT_LEAVES_TABLE, RANKER_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import label_columns
 from features.spec import FeatureSpec, feature_spec
 from models.days import TrainingDays
-from models.inputs import LeafLookup, Snapshot, TrainingInput, latest_snapshot
+from models.inputs import LeafLookup, TrainingInput
 from models.preprocessing import id_model_of, numeric_stats
 from models.rankers import ModelParams
 from models.registry import build_model, compile_model, output_labels, ranker
+from models.sample_batches import Snapshot, latest_snapshot
 from models.serving import Scorer, keras_scorer, recalibrated_ctcvr
 
 CANDIDATES = "candidates"

@@ -47,8 +47,9 @@ from core.tables import MODEL_REGISTRY_TABLE, SAMPLES_TABLE
 from features.samples import label_columns
 from models.checks import Check, model_checks, noted, serving_checks
 from models.gate_data import check_data
-from models.inputs import TrainingInput, latest_snapshot
+from models.inputs import TrainingInput
 from models.registry import ranker
+from models.sample_batches import latest_snapshot
 from models.serving import (
     blessed_as_of,
     directory_bytes,

@@ -8,17 +8,11 @@ from deltalake import write_deltalake
 
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
+from models.feature_arrays import feature_arrays
 from models.input_cache import PassCache
-from models.inputs import (
-    LeafLookup,
-    Shuffle,
-    TrainingInput,
-    feature_arrays,
-    kept_negatives,
-    latest_snapshot,
-    record_batches,
-)
+from models.inputs import LeafLookup, TrainingInput, kept_negatives
 from models.preprocessing import HashedIds
+from models.sample_batches import Shuffle, latest_snapshot, record_batches
 
 D = dt.date(2024, 1, 3)
 DAY = dt.timedelta(days=1)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from features.spec import Feature, FeatureSpec
-from models.inputs import feature_arrays
+from models.feature_arrays import feature_arrays
 from models.preprocessing import id_model_of, model_inputs
 from models.rankers import ModelParams
 from models.registry import RANKERS, build_model, compile_model, output_labels

@@ -21,7 +21,7 @@ from core.tables import MODEL_REGISTRY_TABLE
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
 from models.gate_data import check_data, eventless_features, warm_rows
-from models.inputs import latest_snapshot
+from models.sample_batches import latest_snapshot
 from models.serving import BLOCK_PROJECT, STAGING_PREFIX, STALE_STAGING_SECONDS, VERSION_INFO, run_isolated, versions
 from models.train import train
 from models.validate_and_export import checked_prefixes, main, validate_and_export
