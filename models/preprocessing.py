@@ -110,7 +110,7 @@ def string_ids(values, buckets: int) -> tf.Tensor:
     """Strings -> int64 bucket ids: FarmHash64 buckets, stable across processes and days; "" (absent) -> -1.
 
     The one definition of a string's id: the served model computes it inside (HashedIds) and the training input
-    ahead of the steps (models.inputs), so the two agree by construction."""
+    ahead of the steps (models.feature_arrays), so the two agree by construction."""
     # FarmHash64 fingerprints, which TF documents as never changing (keras.layers.Hashing without a salt).
     hashed = tf.strings.to_hash_bucket_fast(values, buckets)
     return tf.where(tf.not_equal(values, ""), hashed, tf.constant(-1, tf.int64))

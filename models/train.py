@@ -104,7 +104,13 @@ def warm_start(model: keras.Model, candidates: Path, before: dt.date) -> str | N
     earlier = sorted(p for p in candidates.glob("*/model.keras") if p.parent.name < before.isoformat())
     if not earlier:
         return None
-    previous = id_model_of(keras.saving.load_model(earlier[-1], compile=False))
+    try:
+        previous = id_model_of(keras.saving.load_model(earlier[-1], compile=False))
+    except Exception as error:  # whatever stops it loading: say so, and start fresh
+        # E.g. a candidate saved by code whose model took other inputs (before the id model, HashedIds gave pairs).
+        print(f"warm start: none; {earlier[-1]} does not load with this code: {type(error).__name__}: "
+              f"{str(error)[:200]}", file=sys.stderr)
+        return None
     for layer in id_model_of(model).layers:
         try:
             source = previous.get_layer(layer.name)

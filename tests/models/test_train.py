@@ -159,3 +159,13 @@ def test_warm_start_copies_the_latest_earlier_candidates_weights(tmp_path, spec,
     for a, b in zip(fresh.get_weights(), earlier.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert warm_start(model(5), tmp_path, dt.date(1998, 4, 20)) is None
+
+
+def test_a_candidate_that_does_not_load_gives_no_warm_start_and_says_why(tmp_path, spec, stats, capsys):
+    (tmp_path / "1998-04-21").mkdir()
+    (tmp_path / "1998-04-21" / "model.keras").write_bytes(b"saved by other code")
+    fresh = build_model("deepfm", spec, stats, ModelParams(hidden_units=(4,)))
+    weights = fresh.get_weights()
+    assert warm_start(fresh, tmp_path, D) is None
+    assert "warm start: none; " in capsys.readouterr().err
+    assert all((a == b).all() for a, b in zip(fresh.get_weights(), weights))
