@@ -148,22 +148,18 @@ def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> 
         trained_rows = sum(int(y.shape[0]) for _, y in data)
     else:
         model, data, days = product_parts(rows, batch, model_name)
-        if side == "product":
-            # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones
-            # come from memory when the pass fits in ranker.input_cache_mib.
-            streamed = data.dataset(days.fit_first, days.fit_last)
+        # Counted apart: a pass over the product's dataset would be the one that streams from Delta.
+        trained_rows = sum(len(y["ctr"]) for _, y in data.batches(days.fit_first, days.fit_last, hashed=True))
+        # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
+        # from memory when the pass fits in ranker.input_cache_mib.
+        dataset = data.dataset(days.fit_first, days.fit_last)
+        if side == "memory":
+            cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
+            signature = dataset.element_spec
+            dataset = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=signature).cache()
 
-            def make_data():
-                return streamed
-        else:
-            streamed = data.dataset(days.fit_first, days.fit_last)
-            cached = [(dict(x), y) for x, y in streamed]
-            memory = tf.data.Dataset.from_generator(lambda: iter(cached),
-                                                    output_signature=streamed.element_spec).cache()
-
-            def make_data():
-                return memory
-        trained_rows = sum(int(y["ctr"].shape[0]) for _, y in make_data())
+        def make_data() -> tf.data.Dataset:
+            return dataset
     first, *seconds = time_epochs(model, make_data, epochs)
     return {"examples_per_second": round(trained_rows / min(seconds)), "rows": trained_rows,
             "first_epoch_examples_per_second": round(trained_rows / first), "seconds": [round(s, 2) for s in seconds],
