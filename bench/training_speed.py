@@ -3,6 +3,7 @@ this machine, a plain Keras model of the same shape on integer ids, all in one r
 
     python -m bench.training_speed [--rows 131072] [--models wide_deep,deepfm] [--batches 1024,4096]
     python -m bench.training_speed --rows 1000000 --daily      (also the wall time of one models.train on it)
+    python -m bench.training_speed --input-cache-mib 0         (every epoch of the product streams from Delta)
     BENCH_QUICK=1: 8192 rows, batch 1024, one model.
 Data: a synthetic samples table (datasets.synthetic.synthetic_samples) with the MovieLens feature spec, ids
 included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables), over 14 days; it measures
@@ -60,15 +61,19 @@ def ensure_samples(rows: int) -> None:
     write_deltalake(str(path), table, partition_by=["dt"])
 
 
-def bench_config(rows: int, batch: int):
-    """The MovieLens config with its ids back in, on the bench's lake, at this batch size."""
-    overlay = write_overlay(f"training_speed_{rows}_{batch}", {
+def bench_config(rows: int, batch: int, input_cache_mib: int | None = None):
+    """The MovieLens config with its ids back in, on the bench's lake, at this batch size; with `input_cache_mib`
+    (0: every epoch streams from Delta) instead of the conf's limit of the epochs kept in memory."""
+    ranker = {"exclude_features": [], "batch_size": batch}
+    if input_cache_mib is not None:
+        ranker["input_cache_mib"] = input_cache_mib
+    overlay = write_overlay(f"training_speed_{rows}_{batch}_{input_cache_mib}", {
         "lake_root": str(samples_path(rows).parent), "artifact_root": str(samples_path(rows).parent / "_artifacts"),
-        "ranker": {"exclude_features": [], "batch_size": batch}})
+        "ranker": ranker})
     return load_config([*CONF, str(overlay)])
 
 
-def product_parts(rows: int, batch: int, model_name: str):
+def product_parts(rows: int, batch: int, model_name: str, input_cache_mib: int | None):
     """The id model and input pipeline exactly as models.train builds and fits them for the last day."""
     from models.days import TrainingDays
     from models.preprocessing import id_model_of, numeric_stats
@@ -76,7 +81,7 @@ def product_parts(rows: int, batch: int, model_name: str):
     from models.sample_batches import latest_snapshot
     from models.train import model_params, model_spec, training_input
 
-    cfg = bench_config(rows, batch)
+    cfg = bench_config(rows, batch, input_cache_mib)
     days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
     data = training_input(cfg, model_name, days, latest_snapshot(str(samples_path(rows))))
     stats = numeric_stats(data.features, data.numeric_batches(days.fit_first, days.fit_last))
@@ -139,7 +144,8 @@ def time_epochs(model: keras.Model, make_data, epochs: int) -> list[float]:
     return seconds
 
 
-def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> dict:
+def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int, input_cache_mib: int | None = None
+             ) -> dict:
     keras.utils.set_random_seed(1)
     if side == "floor":
         spec = feature_spec(bench_config(rows, batch))
@@ -147,7 +153,7 @@ def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> 
         model, make_data = floor_model(model_name, spec), lambda: data
         trained_rows = sum(int(y.shape[0]) for _, y in data)
     else:
-        model, data, days = product_parts(rows, batch, model_name)
+        model, data, days = product_parts(rows, batch, model_name, input_cache_mib)
         # Counted apart: a pass over the product's dataset would be the one that streams from Delta.
         trained_rows = sum(len(y["ctr"]) for _, y in data.batches(days.fit_first, days.fit_last, hashed=True))
         # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
@@ -166,12 +172,12 @@ def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int) -> 
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def daily_training(rows: int, batch: int, model_name: str) -> dict:
+def daily_training(rows: int, batch: int, model_name: str, input_cache_mib: int | None = None) -> dict:
     """Wall time of one models.train of the bench's last day (stats pass, fit with early stopping, scoring D)."""
     from models.train import train
 
     began = time.perf_counter()
-    record = train(bench_config(rows, batch), LAST_DAY + dt.timedelta(days=1), model_name)
+    record = train(bench_config(rows, batch, input_cache_mib), LAST_DAY + dt.timedelta(days=1), model_name)
     return {"wall_seconds": round(time.perf_counter() - began, 1), "epochs": record["epochs"],
             "train_seconds": record["train_seconds"], "peak_rss_mib": record["peak_rss_mib"]}
 
@@ -189,12 +195,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", default="1024" if quick() else "1024,4096")
     parser.add_argument("--epochs", type=int, default=1 if quick() else 2)
     parser.add_argument("--daily", action="store_true", help="also time one models.train at the first batch size")
+    parser.add_argument("--input-cache-mib", type=int,
+                        help="ranker.input_cache_mib for the product and daily sides (0: every epoch streams)")
     parser.add_argument("--side", choices=(*SIDES, "daily"), help=argparse.SUPPRESS)  # one measurement, in a child
     args = parser.parse_args(argv)
     batches, models = [int(b) for b in args.batches.split(",")], args.models.split(",")
+    cache = [] if args.input_cache_mib is None else ["--input-cache-mib", str(args.input_cache_mib)]
     if args.side:
-        result = (daily_training(args.rows, batches[0], models[0]) if args.side == "daily"
-                  else run_side(args.side, args.rows, batches[0], models[0], args.epochs))
+        result = (daily_training(args.rows, batches[0], models[0], args.input_cache_mib) if args.side == "daily"
+                  else run_side(args.side, args.rows, batches[0], models[0], args.epochs, args.input_cache_mib))
         print(json.dumps(result))
         return
     ensure_samples(args.rows)
@@ -203,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         for batch in batches:
             key = f"{model_name}@{batch}"
             results[key] = {side: in_process("--side", side, "--rows", str(args.rows), "--batches", str(batch),
-                                             "--models", model_name, "--epochs", str(args.epochs)) for side in SIDES}
+                                             "--models", model_name, "--epochs", str(args.epochs), *cache)
+                            for side in SIDES}
             rate = {side: results[key][side]["examples_per_second"] for side in SIDES}
             ratios[key] = {"product/floor": round(rate["product"] / rate["floor"], 3),
                            "product/memory": round(rate["product"] / rate["memory"], 3)}
@@ -212,9 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     daily = None
     if args.daily:
         daily = in_process("--side", "daily", "--rows", str(args.rows), "--batches", str(batches[0]),
-                           "--models", models[0])
+                           "--models", models[0], *cache)
     write_result("training_speed", dataset="synthetic samples, MovieLens feature spec with ids",
-                 rows=args.rows, days=DAYS, sides=results, daily_training=daily,
+                 rows=args.rows, days=DAYS, sides=results, daily_training=daily, input_cache_mib=args.input_cache_mib,
                  seconds={key: {side: min(r[side]["seconds"]) for side in SIDES} for key, r in results.items()},
                  compared="(a) product path streamed from Delta vs (b) same model from memory vs (c) plain Keras "
                           "floor with sparse updates, examples/s per model and batch",

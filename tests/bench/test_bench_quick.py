@@ -49,6 +49,15 @@ def test_summary_has_a_line_per_result_with_machine_and_commit(monkeypatch, tmp_
     assert missing.split() == ["b", "(no", "result)"]
 
 
+def test_training_speed_can_stream_every_epoch_or_keep_the_confs_cache(monkeypatch, tmp_path):
+    import bench.common
+    from bench import training_speed
+
+    monkeypatch.setattr(bench.common, "DATA_DIR", tmp_path)  # where the bench writes its overlays
+    assert training_speed.bench_config(8192, 1024, input_cache_mib=0).ranker.input_cache_mib == 0
+    assert training_speed.bench_config(8192, 1024).ranker.input_cache_mib == 1024  # conf/base.yaml's
+
+
 def test_scaling_figures():
     assert scaling.parse_sizes("10000000,1e6, 1000000") == [1_000_000, 10_000_000]
     assert scaling.per_million(30.0, 2_000_000) == 15.0
