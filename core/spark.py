@@ -66,8 +66,8 @@ def jar_stamps(folder: Path) -> str:
     """Each jar's name, size and modification time. The JVM checks these against the archive and, when one differs
     (a venv recreated at the same path), starts without the archive and says so only at -Xlog:cds=info: so a
     changed jar must name a new archive."""
-    jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
-    return ";".join(f"{jar.name}:{jar.stat().st_size}:{jar.stat().st_mtime_ns}" for jar in jars)
+    stats = [(jar.name, jar.stat()) for jar in sorted(folder.glob("*.jar"))] if folder.is_dir() else []
+    return ";".join(f"{name}:{stat.st_size}:{stat.st_mtime_ns}" for name, stat in stats)
 
 
 def session_settings(cfg: PipelineConfig, archive_classes_to: Path | None = None) -> dict[str, str]:

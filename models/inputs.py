@@ -21,6 +21,7 @@ import tensorflow as tf
 from features.spec import GBDT_LEAVES, Feature
 from models.feature_arrays import feature_arrays, int_values, padded
 from models.input_cache import PassCache
+from models.preprocessing import id_spec
 from models.sample_batches import Shuffle, Snapshot, record_batches, shuffled_record_batches
 
 READ_BATCHES = 16
@@ -134,7 +135,7 @@ class TrainingInput:
         Delta, unless the first pass's arrays fit in `cache_bytes` (models.input_cache): later passes then come from
         memory. Shuffled, each pass draws its order from (seed, pass number): epochs differ from each other, and two
         runs with one seed agree (a pass from memory is a permutation of all the rows; a streamed one, `Shuffle`)."""
-        signature = ({f.name: _id_tensor_spec(f) for f in self.features},
+        signature = ({f.name: id_spec(f) for f in self.features},
                      {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
         passes = itertools.count()
         # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
@@ -159,8 +160,3 @@ class TrainingInput:
 
 def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:
     return batch.column(label).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, 1)
-
-
-def _id_tensor_spec(feature: Feature) -> tf.TensorSpec:
-    width = feature.max_length if feature.kind == "multi_categorical" else 1
-    return tf.TensorSpec((None, width), tf.float32 if feature.kind == "numeric" else tf.int64)

@@ -62,13 +62,17 @@ def numeric_stats(features: Iterable[Feature], batches: Iterable[Mapping[str, np
     return {name: NumericStats(m.mean, m.sum_squared_deviations / m.count, m.count) for name, m in moments.items()}
 
 
+def entries(feature: Feature) -> int:
+    """Values per row of a feature's model input: a list's max_length, else 1."""
+    return feature.max_length if feature.kind == "multi_categorical" else 1
+
+
 def raw_input(feature: Feature) -> keras.KerasTensor:
     """The model input of a feature, named as the feature: numerics float32 (1,), ids (1,) or (max_length,)."""
     if feature.kind == "numeric":
         return keras.Input(shape=(1,), dtype="float32", name=feature.name)
-    length = feature.max_length if feature.kind == "multi_categorical" else 1
     dtype = "int64" if feature.dtype in INT_DTYPES else "string"
-    return keras.Input(shape=(length,), dtype=dtype, name=feature.name)
+    return keras.Input(shape=(entries(feature),), dtype=dtype, name=feature.name)
 
 
 @keras.saving.register_keras_serializable(package="dailyrec")
@@ -156,13 +160,17 @@ class BucketIds:
     present: keras.KerasTensor
 
 
+def id_spec(feature: Feature) -> tf.TensorSpec:
+    """A batch of a feature as the model that trains (the id model) takes it: a categorical's int64 ids, -1 where
+    absent (a string feature hashed ahead, by the training input or by the served model's HashedIds); numerics
+    float32 as they are."""
+    return tf.TensorSpec((None, entries(feature)), tf.float32 if feature.kind == "numeric" else tf.int64)
+
+
 def id_input(feature: Feature) -> keras.KerasTensor:
-    """The input of a feature to the model that trains (the id model): a categorical's int64 ids, -1 where absent
-    (a string feature hashed ahead, by the training input or by the served model's HashedIds); numerics raw."""
-    if feature.kind == "numeric":
-        return raw_input(feature)
-    return keras.Input(shape=(feature.max_length if feature.kind == "multi_categorical" else 1,), dtype="int64",
-                       name=feature.name)
+    """The id model's input of a feature (`id_spec`), named as the feature."""
+    spec = id_spec(feature)
+    return keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name, name=feature.name)
 
 
 def bucket_ids(feature: Feature, ids: keras.KerasTensor) -> BucketIds:
