@@ -25,8 +25,10 @@ import pytest
 from core.config import REPO_ROOT, load_config
 from core.delta_arrow import delta_dataset
 from core.tables import ATTRIBUTE_TABLES
+from jobs import backfill
 from jobs.backfill import DAY_JOBS
 from jobs.ingest_events import empty_days
+from ops import history
 from ops.digests import day_digests, lake_tables
 from tests.conftest import MOVIELENS, overlays_for
 
@@ -109,10 +111,10 @@ def passed_versions(cfg, model: str) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~14 min next to the other tests (CI runs two at once on 2 cores)
-def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites_it_identically(tmp_path):
+def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites_it_identically(spark, tmp_path):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
-    run([sys.executable, "-m", "ops.history", "--ds", str(DAY), "--conf", conf], env)  # as make airflow-backfill
+    assert history.main(["--ds", str(DAY), "--conf", conf]) == 0  # as make airflow-backfill, in the worker's session
     run([str(BIN / "airflow"), "db", "migrate"], env)
     run([sys.executable, "-m", "ops.airflow_backfill", "--start", str(DAY), "--end", str(DAY), "--timeout", "3000"],
         env)
@@ -134,9 +136,9 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
             assert f"rows whose {entity} had an event in the 30 days before D" in measured["threshold"], measured
     assert (Path(cfg.artifact_root) / "reports" / f"report_{DAY}_{DAY}.html").is_file()
 
-    # The range runner re-runs D in one Spark session: every table's rows are the very same as the 11 spark-submits
-    # wrote (tables not partitioned by day, such as als_ids, whole).
-    run([sys.executable, "-m", "jobs.backfill", "--start", str(DAY), "--end", str(DAY), "--conf", conf], env)
+    # The range runner re-runs D in one Spark session (the worker's): every table's rows are the very same as the 11
+    # spark-submits wrote (tables not partitioned by day, such as als_ids, whole).
+    assert backfill.main(["--start", str(DAY), "--end", str(DAY), "--conf", conf]) == 0
     assert day_digests(Path(cfg.lake_root), DAY, skip=NOT_REPRODUCIBLE) == \
         {table: digest for table, digest in digests.items() if table not in NOT_REPRODUCIBLE}
 
@@ -144,13 +146,14 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
 @pytest.mark.slow
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~7.5 min alone on 2 cores, ~14 next to the other tests
-def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_partition_and_model_version(tmp_path):
+def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_partition_and_model_version(
+        spark, tmp_path, capsys):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
     days = [EMPTY_DAY + dt.timedelta(days=n) for n in (-1, 0, 1)]
-    # On an empty lake: the range runner first builds the 3 days the first day trains on.
-    out = run([sys.executable, "-m", "jobs.backfill", "--start", str(days[0]), "--end", str(days[-1]),
-               "--with-models", "--conf", conf], env)
+    # On an empty lake: the range runner first builds the 3 days the first day trains on (in the worker's session).
+    assert backfill.main(["--start", str(days[0]), "--end", str(days[-1]), "--with-models", "--conf", conf]) == 0
+    out = capsys.readouterr().out
     assert f"backfill {days[0]}..{days[-1]} of movielens_100k: 3 days (1 empty: {EMPTY_DAY}) in" in out
     # Range mode: each data job once for the 3 days (the empty one's rollups, profiles and samples skipped).
     assert f"ingest_events {days[0]}..{days[-1]} (3 days): " in out
