@@ -27,7 +27,8 @@ from core.config_schema import PipelineConfig
 from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from jobs.delimited import read_source_lines
-from jobs.ingest_events import check_raw_events, event_id_of, ingest_events
+from jobs.ingest_events import ingest_events
+from jobs.raw_events import check_raw_events, event_id_of
 
 DAY = dt.date(2024, 1, 1)
 CLICK_AND_CONVERSION_SHARE = 1.16  # events per impression in the default synthetic model, measured

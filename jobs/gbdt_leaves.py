@@ -15,19 +15,10 @@ LR learns on data after the trees').
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
-from pyspark.ml.classification import (
-    GBTClassificationModel,
-    GBTClassifier,
-    LogisticRegression,
-    LogisticRegressionModel,
-)
+from pyspark.ml.classification import LogisticRegression, LogisticRegressionModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import CountVectorizerModel, VectorAssembler
 from pyspark.ml.functions import array_to_vector
@@ -43,7 +34,8 @@ from core.sums import exact_avg
 from core.tables import GBDT_LEAVES_TABLE, GBDT_METRICS_TABLE, SAMPLES_TABLE
 from features.samples import KEY_COLUMNS, label_columns
 from features.spec import GBDT_LEAVES, Feature, feature_spec, missing_flag, model_input_columns
-from jobs.forest_sql import forest_trees, leaf_offsets, leaves_per_tree, lr_probability, with_leaves
+from jobs.forest_sql import leaves_per_tree, lr_probability
+from jobs.saved_forest import fit_or_load
 
 # The evaluation LRs stop on L-BFGS's tolerance before this: lr_raw after 46-52 iterations, gbdt_lr after 13-20
 # (MovieLens 1998-04-15..22; a 1M-event synthetic day: 40 and 13). A cap of 30 moved lr_raw's AUC by up to 4e-4
@@ -68,56 +60,6 @@ def with_numeric_vector(frame: DataFrame, inputs: Sequence[str], output: str = "
 
     Only the rows a model is fitted on get one; scoring reads the columns (`with_leaves`, `lr_probability`)."""
     return frame.withColumn(output, array_to_vector(F.array(*inputs)))
-
-
-def train_gbdt(train: DataFrame, params: GbdtConfig, label: str) -> GBTClassificationModel:
-    gbt = GBTClassifier(featuresCol="raw", labelCol=label, maxIter=params.num_trees, maxDepth=params.max_depth,
-                        stepSize=params.step_size, subsamplingRate=params.subsampling_rate,
-                        minInstancesPerNode=params.min_instances_per_node, seed=params.seed)
-    return gbt.fit(train.withColumn(label, F.col(label).cast("double")))
-
-
-# A saved forest is reused only when every gbdt setting is unchanged except these: the LRs' strengths only shape the
-# evaluation, reuse_model is the switch itself, and the label is compared on its own. Excluding (rather than listing)
-# means a setting added later invalidates reuse by default.
-NOT_FOREST_SETTINGS = {"lr_reg", "stack_lr_reg", "reuse_model", "label"}
-
-
-@dataclass(frozen=True)
-class SavedForest:
-    model: GBTClassificationModel
-    offsets: list[int]
-    features: list[str]
-    label: str
-    reused: bool
-
-    def score(self, frame: DataFrame) -> DataFrame:
-        """`frame` (with the prepared input columns) plus its leaves and GBDT score."""
-        return with_leaves(frame, forest_trees(self.model), self.model.treeWeights, self.offsets, self.features)
-
-
-def fit_or_load(path: Path, train: DataFrame, inputs: Sequence[str], label: str, params: GbdtConfig,
-                reuse: bool) -> SavedForest:
-    """Load the forest saved for this as_of when it was built from the same input columns, label and forest
-    settings, else train one and save it; the save goes to a temporary folder that is renamed, so a crash never
-    leaves half a model."""
-    names = list(inputs)
-    settings = params.model_dump(mode="json", exclude=NOT_FOREST_SETTINGS)
-    meta_file = path / "forest.json"
-    if reuse and meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        if meta["features"] == names and meta["label"] == label and meta.get("settings") == settings:
-            return SavedForest(GBTClassificationModel.load(str(path / "model")), meta["offsets"], names, label, True)
-    model = train_gbdt(train, params, label)
-    offsets = leaf_offsets(leaves_per_tree(model))
-    staging = path.with_name(path.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.write().overwrite().save(str(staging / "model"))
-    (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "settings": settings,
-                                                     "offsets": offsets, "leaves": leaves_per_tree(model)}, indent=1))
-    shutil.rmtree(path, ignore_errors=True)
-    staging.rename(path)
-    return SavedForest(model, offsets, names, label, False)
 
 
 def with_leaf_vector(frame: DataFrame, total_leaves: int) -> DataFrame:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from core.config_schema import DataChecks, ModelChecks
+from core.config_gate import DataChecks, ModelChecks
 from core.metrics import psi
 
 

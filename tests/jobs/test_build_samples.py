@@ -9,17 +9,9 @@ from features.samples import feature_columns
 from features.schema import EVENTS
 from features.spec import feature_spec
 from jobs.build_daily_rollups import rollup, with_item_category
-from jobs.build_samples import (
-    build_samples,
-    check_against_spec,
-    funnel_samples,
-    positive_item_weights,
-    rating_samples,
-    sample_negatives,
-    user_category_history,
-    with_features,
-)
+from jobs.build_samples import build_samples, check_against_spec, user_category_history, with_features
 from jobs.label_leak import LabelLeakError, check_label_leak
+from jobs.sample_labels import funnel_samples, positive_item_weights, rating_samples, sample_negatives
 from tests.conftest import SYNTHETIC, config_for
 
 D = dt.date(2024, 1, 2)

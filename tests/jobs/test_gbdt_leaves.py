@@ -25,11 +25,11 @@ from jobs.gbdt_leaves import (
     fit_lr,
     gbdt_leaves,
     rows_at_most,
-    train_gbdt,
     with_leaf_vector,
     with_model_inputs,
     with_numeric_vector,
 )
+from jobs.saved_forest import train_gbdt
 from tests.conftest import MOVIELENS, config_for, gate_without_named_features
 
 PARAMS = GbdtConfig(train_days=3, stack_days=1, label=None, num_trees=3, max_depth=1, step_size=0.5,

@@ -7,7 +7,8 @@ from pyspark.sql import functions as F
 from core.config import load_config
 from datasets.fetch import MissingSourceError
 from features.schema import EVENTS, EVENTS_QUARANTINE
-from jobs.ingest_events import NoInputError, classify_raw_events, day_has_events, empty_days, event_id_of, ingest_events
+from jobs.ingest_events import NoInputError, day_has_events, empty_days, ingest_events
+from jobs.raw_events import classify_raw_events, event_id_of
 from tests.conftest import MOVIELENS, SYNTHETIC, TAOBAO, config_for, lines_frame
 
 # Asia/Shanghai is UTC+8: local 2017-11-25 00:00 is 1511539200.

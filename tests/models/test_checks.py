@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from core.config_schema import DataChecks, ModelChecks
+from core.config_gate import DataChecks, ModelChecks
 from core.metrics import psi
 from models.checks import WarmRows, at_least, at_most, data_checks, model_checks, serving_checks, within
 

@@ -13,6 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from core.metrics import psi
 from models import report, report_data
+from models.gate_decision import REGISTRY_SCHEMA
 from tests.conftest import MOVIELENS, config_for, overlays_for
 
 DAY0, D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
@@ -30,11 +31,6 @@ def registry_row(model, ds, decided_at, version, passed, blessed, reason="", che
 
 
 GATE = {"data": {"drift_bins": 2, "max_psi": 0.25, "drift_features": ["user_age"]}}
-REGISTRY_SCHEMA = pa.schema([
-    ("model", pa.string()), ("ds", pa.string()), ("decided_at", pa.string()), ("version", pa.int64()),
-    ("passed", pa.bool_()), ("blessed_version", pa.int64()), ("reason", pa.string()), ("checks", pa.string()),
-    ("metrics", pa.string()), ("baseline_version", pa.int64()), ("export_bytes", pa.int64()),
-    ("parity_max_abs_error", pa.float64()), ("gate_seconds", pa.float64())])
 
 
 def write(cfg, table: str, rows: list[dict], partition: str | None = None, schema: pa.Schema | None = None):
