@@ -1,4 +1,4 @@
-"""Type, validate and classify the raw lines of an event log: the pure transforms of `jobs.ingest_events`.
+"""Type, validate and classify the raw lines of an event log: the Spark transforms `jobs.ingest_events` runs.
 
 Each delivered line gets the canonical event columns and either a content key (a good event) or the first check it
 failed (`features.schema.QUARANTINE_REASONS`); the exceptional lines (rejected ones, copies of an event delivered
