@@ -101,7 +101,7 @@ def test_sessions_checkpoint_under_the_artifact_root_unless_the_conf_says_where(
 
 def test_whole_stage_codegen_is_off_inside_and_restored_after_an_error(spark):
     key, mode = "spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode"
-    suites = {name: spark.conf.get(name) for name in (key, mode)}  # no codegen in the suite's sessions
+    suite_settings = {name: spark.conf.get(name) for name in (key, mode)}  # no codegen in the suite's sessions
     spark.conf.set(key, "true")  # Spark's defaults
     spark.conf.set(mode, "FALLBACK")
     try:
@@ -113,5 +113,5 @@ def test_whole_stage_codegen_is_off_inside_and_restored_after_an_error(spark):
         assert spark.conf.get(key) == "true"
         assert "*(" in spark.range(3).selectExpr("id + 1 AS x")._jdf.queryExecution().executedPlan().toString()
     finally:
-        for name, value in suites.items():
+        for name, value in suite_settings.items():
             spark.conf.set(name, value)

@@ -110,7 +110,7 @@ def passed_versions(cfg, model: str) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.first
-@pytest.mark.timeout(3600)  # ~14 min next to the other tests (CI runs two at once on 2 cores)
+@pytest.mark.timeout(3600)  # ~8.5 min next to the other tests (CI runs two at once on 2 cores)
 def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites_it_identically(spark, tmp_path):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
@@ -145,7 +145,7 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
 
 @pytest.mark.slow
 @pytest.mark.first
-@pytest.mark.timeout(3600)  # ~7.5 min alone on 2 cores, ~14 next to the other tests
+@pytest.mark.timeout(3600)  # ~3 min alone on 2 cores, ~5 next to the other tests
 def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_partition_and_model_version(
         spark, tmp_path, capsys):
     conf, env = lake_conf_and_env(tmp_path)
