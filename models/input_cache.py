@@ -15,7 +15,12 @@ Arrays = dict[str, np.ndarray]
 
 
 class PassCache:
-    """The (features, labels) arrays of a whole pass, kept while their bytes stay within `limit_bytes`."""
+    """The (features, labels) arrays of a whole pass, kept while their bytes stay within `limit_bytes`.
+
+    The cache never shares memory with what it hands out or is handed: tf.data wraps a generator's aligned numpy
+    arrays without copying and then owns that memory, so an op may write its result into it (buffer forwarding). A
+    cached array that TF had been given changed under the cache, and later epochs read other values than the first.
+    """
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
@@ -35,7 +40,7 @@ class PassCache:
         if self._bytes > self.limit_bytes:
             self._overflowed, self._parts = True, []
             return
-        self._parts.append((x, y))
+        self._parts.append(({name: v.copy() for name, v in x.items()}, {name: v.copy() for name, v in y.items()}))
 
     def finish(self) -> None:
         """The pass ended: its parts become one array per column (one column at a time, so memory peaks at the
@@ -47,13 +52,13 @@ class PassCache:
                      {name: _joined(parts, 1, name) for name in list(parts[0][1])})
 
     def batches(self, rng: np.random.Generator | None, chunk_rows: int) -> Iterator[tuple[Arrays, Arrays]]:
-        """The kept rows, `chunk_rows` at a time: in the order they were read (rng None), or in a permutation of all
-        of them drawn from rng."""
+        """Copies of the kept rows, `chunk_rows` at a time: in the order they were read (rng None), or in a permutation
+        of all of them drawn from rng."""
         x, y = self.rows
         count = len(next(iter(y.values())))
-        order = rng.permutation(count) if rng is not None else None
+        order = rng.permutation(count) if rng is not None else np.arange(count)
         for start in range(0, count, chunk_rows):
-            rows = order[start:start + chunk_rows] if order is not None else slice(start, start + chunk_rows)
+            rows = order[start:start + chunk_rows]  # an index array: numpy copies the rows it picks
             yield {name: v[rows] for name, v in x.items()}, {name: v[rows] for name, v in y.items()}
 
 

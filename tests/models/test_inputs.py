@@ -234,6 +234,21 @@ def test_later_epochs_come_from_memory_when_the_pass_fits_and_keep_the_seeded_sh
     assert epochs(7, cache_bytes=1000) == streamed
 
 
+def test_a_pass_cache_shares_no_memory_with_the_arrays_it_is_given_or_hands_out():
+    # tf.data may write into a yielded array's memory (buffer forwarding); here the caller does it by hand.
+    given = {"ids": np.array([[0], [1], [2]], np.int64)}, {"ctr": np.array([[0.0], [1.0], [0.0]], np.float32)}
+    cache = PassCache(limit_bytes=1 << 10)
+    cache.start()
+    cache.add(*given)
+    given[0]["ids"][:] = -1
+    cache.finish()
+    for rng in (None, np.random.default_rng(0)):
+        for x, y in cache.batches(rng, 2):
+            x["ids"][:], y["ctr"][:] = -1, -1.0
+    assert cache.rows[0]["ids"].reshape(-1).tolist() == [0, 1, 2]
+    assert cache.rows[1]["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0]
+
+
 def test_a_pass_cache_joins_what_it_kept_and_drops_a_pass_over_its_limit():
     def part(first: int) -> tuple[dict, dict]:
         return {"ids": np.array([[first], [first + 1]], np.int64)}, {"ctr": np.array([[0.0], [1.0]], np.float32)}
