@@ -4,9 +4,14 @@ before D (its smoothed rate, or its popularity rank for sampled negatives; no tr
 same features.
 
     python -m bench.ranker_quality --lake DIR --start 1998-04-09 --end 1998-04-22 [--models lr,wide_deep,deepfm]
+        [--seeds 7,8,9]
 The lake must hold the samples (e.g. from bench.quality or jobs.backfill). Figures: mean AUC, logloss and GAUC
 over the days per model; ratio = each ranker's mean AUC / the item-rate baseline's; and per day the best AUC one
 feature's missing flag alone gets (0.5: missingness tells nothing about the label).
+
+With `--seeds` every model trains once per seed (`ranker.seed`) on every day; a day's figure is the mean over the
+seeds, and `seed_spread` gives the standard deviation over seeds of each model's mean over the days: on days of a
+few hundred rows the seed alone moves a model's AUC by about as much as the differences a single seed would claim.
 """
 from __future__ import annotations
 
@@ -64,20 +69,26 @@ def missingness_auc(cfg, day: dt.date) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = lake_days_arguments(__doc__, "lr,wide_deep,deepfm", argv)
+    args = lake_days_arguments(__doc__, "lr,wide_deep,deepfm", argv, seeds=True)
     cfg = lake_config("ranker_quality", args)
+    seeds = args.seeds or [cfg.ranker.seed]
     per_model: dict[str, list[dict]] = {"item_rate_baseline": []}
+    per_seed: dict[str, dict[int, list[dict]]] = {}
     missingness = []
     for day in date_range(args.start, args.end):
         missingness.append(missingness_auc(cfg, day))
         print(f"{day} missingness alone: auc={missingness[-1]['auc']:.4f} ({missingness[-1]['feature']})", flush=True)
         per_model["item_rate_baseline"].append(baseline_metrics(cfg, day))
         for name in args.models.split(","):
-            record = train(cfg, day, name)
-            per_model.setdefault(name, []).append(record)
-            print(f"{day} {name}: auc={record['auc']:.4f} logloss={record['logloss']:.4f} "
-                  f"gauc={record['gauc'] or float('nan'):.4f} epochs={record['epochs']} {record['train_seconds']}s",
-                  flush=True)
+            records = []
+            for seed in seeds:
+                seeded = cfg.model_copy(update={"ranker": cfg.ranker.model_copy(update={"seed": seed})})
+                records.append(train(seeded, day, name))
+                per_seed.setdefault(name, {}).setdefault(seed, []).append(records[-1])
+                print(f"{day} {name} seed {seed}: auc={records[-1]['auc']:.4f} logloss={records[-1]['logloss']:.4f} "
+                      f"gauc={records[-1]['gauc'] or float('nan'):.4f} epochs={records[-1]['epochs']} "
+                      f"{records[-1]['train_seconds']}s", flush=True)
+            per_model.setdefault(name, []).append(seed_mean(records))
     summary = {name: {metric: _mean(r[metric] for r in records) for metric in ("auc", "logloss", "gauc")}
                for name, records in per_model.items()}
     summary_seconds = {name: _mean(r.get("train_seconds") for r in records) for name, records in per_model.items()}
@@ -88,8 +99,13 @@ def main(argv: list[str] | None = None) -> None:
                    if name not in (against, "item_rate_baseline") and against in per_model}
     for pair, values in differences.items():
         print(f"{pair:<36} " + " ".join(f"{k}: {v['mean']:+.4f} (se {v['se']:.4f})" for k, v in values.items()))
+    spread = {name: seed_spread(by_seed) for name, by_seed in per_seed.items()}
+    if len(seeds) > 1:
+        for name, values in spread.items():
+            print(f"{name:<20} sd over seeds of the mean: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
     base = summary["item_rate_baseline"]["auc"]
     write_result(f"ranker_quality_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
+                 seeds=seeds, seed_spread=spread,
                  rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
                  compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
                  summary=summary, seconds=summary_seconds, paired_differences=differences,
@@ -110,6 +126,20 @@ def paired_differences(records: list[dict], against: list[dict]) -> dict:
             out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
                            "days": len(daily)}
     return out
+
+
+def seed_mean(records: list[dict]) -> dict:
+    """One day's record of a model trained once per seed: each metric's mean over the seeds that have it."""
+    return {metric: _mean(r[metric] for r in records) for metric in ("auc", "gauc", "logloss", "train_seconds")} | {
+        "rows": records[0]["rows"]}
+
+
+def seed_spread(by_seed: dict[int, list[dict]]) -> dict:
+    """Per metric, the standard deviation over seeds of a seed's mean over the days (0 with one seed): how far a
+    single-seed figure can be from another seed's on the same days."""
+    means = {metric: [_mean(r[metric] for r in records) for records in by_seed.values()] for metric in ("auc", "gauc")}
+    return {metric: statistics.stdev(values) if len(values) > 1 and None not in values else 0.0
+            for metric, values in means.items()}
 
 
 def _mean(values) -> float | None:
