@@ -64,20 +64,16 @@ def dataset_conf(dataset: str) -> str:
     return f"conf/datasets/{dataset}.yaml"
 
 
-def lake_days_arguments(description: str, default_models: str, argv: list[str] | None,
-                        seeds: bool = False) -> argparse.Namespace:
-    """--lake, --dataset, --start, --end, --models (and `seeds`: --seeds): the benches that run models over days of an
-    existing lake."""
+def lake_days_parser(description: str, default_models: str) -> argparse.ArgumentParser:
+    """--lake, --dataset, --start, --end, --models: the benches that run over days of an existing lake (each may add
+    options of its own before parsing)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", required=True)
     parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--start", type=parse_day, required=True)
     parser.add_argument("--end", type=parse_day, required=True)
     parser.add_argument("--models", default=default_models)
-    if seeds:
-        parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")],
-                            help="comma-separated ranker seeds, one training per seed (default: the config's seed)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def lake_config(bench: str, args: argparse.Namespace, **overrides) -> PipelineConfig:

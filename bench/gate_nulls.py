@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from bench.common import lake_config, lake_days_arguments, write_result
+from bench.common import lake_config, lake_days_parser, write_result
 from core.days import date_range
 from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
@@ -27,7 +27,7 @@ def failed_null_checks(checks) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = lake_days_arguments(__doc__, "", argv)
+    args = lake_days_parser(__doc__, "").parse_args(argv)
     cfg = lake_config("gate_nulls", args)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
     spec = model_spec(cfg)

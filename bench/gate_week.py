@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 
-from bench.common import lake_config, lake_days_arguments, write_result
+from bench.common import lake_config, lake_days_parser, write_result
 from core.days import date_range
 from core.tables import MODEL_REGISTRY_TABLE
 from models.train import CANDIDATES, train
@@ -19,7 +19,7 @@ from models.validate_and_export import validate_and_export
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = lake_days_arguments(__doc__, "wide_deep,deepfm", argv)
+    args = lake_days_parser(__doc__, "wide_deep,deepfm").parse_args(argv)
     exports = f"{args.lake}/_exports"
     shutil.rmtree(exports, ignore_errors=True)
     shutil.rmtree(f"{args.lake}/{MODEL_REGISTRY_TABLE}", ignore_errors=True)

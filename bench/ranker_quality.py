@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.common import lake_config, lake_days_arguments, write_result
+from bench.common import lake_config, lake_days_parser, write_result
 from core.days import date_range
 from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
@@ -69,7 +69,10 @@ def missingness_auc(cfg, day: dt.date) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = lake_days_arguments(__doc__, "lr,wide_deep,deepfm", argv, seeds=True)
+    parser = lake_days_parser(__doc__, "lr,wide_deep,deepfm")
+    parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")],
+                        help="comma-separated ranker seeds, one training per seed (default: the config's seed)")
+    args = parser.parse_args(argv)
     cfg = lake_config("ranker_quality", args)
     seeds = args.seeds or [cfg.ranker.seed]
     per_model: dict[str, list[dict]] = {"item_rate_baseline": []}
