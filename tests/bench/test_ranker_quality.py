@@ -1,5 +1,6 @@
 import pytest
 
+from bench.quality_diff import quality_diff
 from bench.ranker_quality import paired_differences, seed_mean, seed_spread
 
 
@@ -24,3 +25,15 @@ def test_paired_differences_are_over_days_with_the_standard_error_of_their_mean(
     # Daily AUC differences .02, .00, .01: mean .01, sd .01, se .01 / sqrt(3).
     assert got["auc"]["mean"] == pytest.approx(0.01) and got["auc"]["se"] == pytest.approx(0.01 / 3 ** 0.5)
     assert got["gauc"]["mean"] == pytest.approx(0.02) and got["auc"]["days"] == 3
+
+
+def test_two_runs_compare_model_by_model_on_the_same_days():
+    before = {"days": ["1998-04-09", "1998-04-11"], "per_day": {
+        "lr": [record(0.70, 0.60), record(0.70, 0.60), record(0.70, 0.60)], "din": [record(0.5, 0.5)] * 3}}
+    after = {"days": ["1998-04-09", "1998-04-11"], "per_day": {
+        "lr": [record(0.72, 0.60), record(0.70, 0.64), record(0.71, 0.62)]}}
+    got = quality_diff(before, after)
+    assert list(got) == ["lr"]  # a model of one run only is left out
+    assert got["lr"]["auc"]["mean"] == pytest.approx(0.01) and got["lr"]["gauc"]["mean"] == pytest.approx(0.02)
+    with pytest.raises(SystemExit, match="different days"):
+        quality_diff(before, {**after, "days": ["1998-04-09", "1998-04-10"]})
