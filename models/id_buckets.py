@@ -25,8 +25,8 @@ def collision_rate(values: np.ndarray, buckets: int) -> float:
 
 
 def expected_collision_rate(distinct: int, buckets: int) -> float:
-    """The collision rate expected of `distinct` values hashed uniformly into `buckets`: a value's
-    bucket holds none of the other distinct - 1 values with probability (1 - 1/buckets) ** (distinct - 1)."""
+    """The collision rate expected of `distinct` values hashed uniformly into `buckets`: a value's bucket holds none
+    of the other distinct - 1 values with probability (1 - 1/buckets) ** (distinct - 1)."""
     return 1.0 - (1.0 - 1.0 / buckets) ** max(distinct - 1, 0)
 
 
