@@ -1,5 +1,5 @@
 """Two runs of bench.ranker_quality on the same days, compared model by model: the mean over the days of (after -
-before) per metric, with its paired standard error (bench.ranker_quality.paired_differences), e.g. before and after
+before) per metric, with its paired standard error (bench.day_stats.paired_differences), e.g. before and after
 a change of code or config.
 
     python -m bench.quality_diff BEFORE.json AFTER.json
@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.ranker_quality import paired_differences
+from bench.day_stats import paired_differences
 
 
 def quality_diff(before: dict, after: dict) -> dict[str, dict]:

@@ -16,13 +16,13 @@ few hundred rows the seed alone moves a model's AUC by about as much as the diff
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.common import lake_config, lake_days_parser, write_result
+from bench.day_stats import mean_present, paired_differences, seed_mean, seed_spread
 from core.days import date_range
 from core.metrics import auc, gauc
 from core.tables import SAMPLES_TABLE
@@ -83,18 +83,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{day} missingness alone: auc={missingness[-1]['auc']:.4f} ({missingness[-1]['feature']})", flush=True)
         per_model["item_rate_baseline"].append(baseline_metrics(cfg, day))
         for name in args.models.split(","):
-            records = []
             for seed in seeds:
                 seeded = cfg.model_copy(update={"ranker": cfg.ranker.model_copy(update={"seed": seed})})
-                records.append(train(seeded, day, name))
-                per_seed.setdefault(name, {}).setdefault(seed, []).append(records[-1])
-                print(f"{day} {name} seed {seed}: auc={records[-1]['auc']:.4f} logloss={records[-1]['logloss']:.4f} "
-                      f"gauc={records[-1]['gauc'] or float('nan'):.4f} epochs={records[-1]['epochs']} "
-                      f"{records[-1]['train_seconds']}s", flush=True)
-            per_model.setdefault(name, []).append(seed_mean(records))
-    summary = {name: {metric: _mean(r[metric] for r in records) for metric in ("auc", "logloss", "gauc")}
+                record = train(seeded, day, name)
+                per_seed.setdefault(name, {}).setdefault(seed, []).append(record)
+                print(f"{day} {name} seed {seed}: auc={record['auc']:.4f} logloss={record['logloss']:.4f} "
+                      f"gauc={record['gauc'] or float('nan'):.4f} epochs={record['epochs']} {record['train_seconds']}s",
+                      flush=True)
+    for name, by_seed in per_seed.items():  # a day's figure: the mean over the seeds
+        per_model[name] = [seed_mean(list(records)) for records in zip(*by_seed.values(), strict=True)]
+    summary = {name: {metric: mean_present(r[metric] for r in records) for metric in ("auc", "logloss", "gauc")}
                for name, records in per_model.items()}
-    summary_seconds = {name: _mean(r.get("train_seconds") for r in records) for name, records in per_model.items()}
+    summary_seconds = {name: mean_present(r.get("train_seconds") for r in records)
+                       for name, records in per_model.items()}
     for name, values in summary.items():
         print(f"{name:<20} " + " ".join(f"{k}={v:.4f}" if v is not None else f"{k}=-" for k, v in values.items()))
     differences = {f"{name} - {against}": paired_differences(per_model[name], per_model[against])
@@ -116,38 +117,6 @@ def main(argv: list[str] | None = None) -> None:
                           for name, records in per_model.items()},
                  ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base},
                  missingness_alone={"max_auc": max(m["auc"] for m in missingness), "per_day": missingness})
-
-
-def paired_differences(records: list[dict], against: list[dict]) -> dict:
-    """Mean over the days of (model - reference) per metric, with its standard error (sd of the daily differences /
-    sqrt(days)): both are scored on the same rows each day, so the day-to-day noise they share cancels."""
-    out = {}
-    for metric in ("auc", "gauc"):
-        daily = [a[metric] - b[metric] for a, b in zip(records, against, strict=True)
-                 if a[metric] is not None and b[metric] is not None]
-        if len(daily) > 1:
-            out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
-                           "days": len(daily)}
-    return out
-
-
-def seed_mean(records: list[dict]) -> dict:
-    """One day's record of a model trained once per seed: each metric's mean over the seeds that have it."""
-    return {metric: _mean(r[metric] for r in records) for metric in ("auc", "gauc", "logloss", "train_seconds")} | {
-        "rows": records[0]["rows"]}
-
-
-def seed_spread(by_seed: dict[int, list[dict]]) -> dict:
-    """Per metric, the standard deviation over seeds of a seed's mean over the days (0 with one seed): how far a
-    single-seed figure can be from another seed's on the same days."""
-    means = {metric: [_mean(r[metric] for r in records) for records in by_seed.values()] for metric in ("auc", "gauc")}
-    return {metric: statistics.stdev(values) if len(values) > 1 and None not in values else 0.0
-            for metric, values in means.items()}
-
-
-def _mean(values) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.fmean(present) if present else None
 
 
 if __name__ == "__main__":

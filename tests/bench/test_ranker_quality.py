@@ -1,7 +1,7 @@
 import pytest
 
+from bench.day_stats import paired_differences, seed_mean, seed_spread
 from bench.quality_diff import quality_diff
-from bench.ranker_quality import paired_differences, seed_mean, seed_spread
 
 
 def record(auc, gauc, rows=100):

@@ -1,0 +1,40 @@
+"""Statistics of ranker_quality's day records ({"auc", "gauc", ...} per model and day): means over seeds, the spread
+over seeds, paired differences over days. Pure Python, so comparing two runs' results (bench.quality_diff) needs no
+TensorFlow."""
+from __future__ import annotations
+
+import statistics
+
+
+def paired_differences(records: list[dict], against: list[dict]) -> dict:
+    """Mean over the days of (model - reference) per metric, with its standard error (sd of the daily differences /
+    sqrt(days)): both are scored on the same rows each day, so the day-to-day noise they share cancels."""
+    out = {}
+    for metric in ("auc", "gauc"):
+        daily = [a[metric] - b[metric] for a, b in zip(records, against, strict=True)
+                 if a[metric] is not None and b[metric] is not None]
+        if len(daily) > 1:
+            out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
+                           "days": len(daily)}
+    return out
+
+
+def seed_mean(records: list[dict]) -> dict:
+    """One day's record of a model trained once per seed: each metric's mean over the seeds that have it."""
+    metrics = ("auc", "gauc", "logloss", "train_seconds")
+    return {metric: mean_present(r[metric] for r in records) for metric in metrics} | {"rows": records[0]["rows"]}
+
+
+def seed_spread(by_seed: dict[int, list[dict]]) -> dict:
+    """Per metric, the standard deviation over seeds of a seed's mean over the days (0 with one seed): how far a
+    single-seed figure can be from another seed's on the same days."""
+    means = {metric: [mean_present(r[metric] for r in records) for records in by_seed.values()]
+             for metric in ("auc", "gauc")}
+    return {metric: statistics.stdev(values) if len(values) > 1 and None not in values else 0.0
+            for metric, values in means.items()}
+
+
+def mean_present(values) -> float | None:
+    """The mean of the values that are not None (None when none is)."""
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present else None
