@@ -14,8 +14,8 @@ speed, not quality. Sides, examples/s of the best of the timed epochs after one 
       ranker.input_cache_mib (1 GiB): both rates are reported (first_epoch_examples_per_second);
   (b) memory: the same model and batches, converted once to tensors and cached;
   (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (and FM) on the same rows'
-      ids hashed to int buckets beforehand, from memory, with sparse (lazy) Adam updates: the fastest form of this
-      model this machine runs.
+      ids hashed to int buckets beforehand, from memory, with sparse (lazy) Adam updates and tables read row by row
+      (models.blocks.SparseReadEmbedding): the fastest form of this model this machine runs.
 ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ from bench.common import DATA_DIR, quick, write_overlay, write_result
 from core.config import load_config
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
+from models.blocks import SparseReadEmbedding
 from models.optimizers import LazyAdam
 
 DAYS = 14
@@ -98,8 +99,8 @@ def floor_model(model_name: str, spec) -> keras.Model:
     dense = keras.Input((len(numerics),), dtype="float32", name="numerics")
     pooled, wide = [], []
     for f in categorical:
-        pooled.append(keras.ops.mean(keras.layers.Embedding(f.buckets, f.embedding_dim)(ids[f.name]), axis=1))
-        wide.append(keras.ops.sum(keras.layers.Embedding(f.buckets, 1)(ids[f.name]), axis=1))
+        pooled.append(keras.ops.mean(SparseReadEmbedding(f.buckets, f.embedding_dim)(ids[f.name]), axis=1))
+        wide.append(keras.ops.sum(SparseReadEmbedding(f.buckets, 1)(ids[f.name]), axis=1))
     hidden = keras.layers.Concatenate()([*pooled, dense])
     for units in (64, 32):
         hidden = keras.layers.Dense(units, activation="relu")(hidden)

@@ -15,6 +15,7 @@ from models.blocks import (
     Linear,
     MaskedMeanPooling,
     MixtureOfExperts,
+    SparseReadEmbedding,
     pooled_embedding,
     task_head,
 )
@@ -159,7 +160,7 @@ DIN_CANDIDATE, DIN_HISTORY = "item_id", "user_recent_items"
 DIN_ATTENTION_UNITS = (16,)  # the activation unit's hidden layer: small, it scores one (history, candidate) pair
 
 
-def din_item_embedding(spec: FeatureSpec) -> keras.layers.Embedding:
+def din_item_embedding(spec: FeatureSpec) -> SparseReadEmbedding:
     """The one table of DIN's candidate and history items. Both must be in `deep` and hashed alike (same dtype and
     buckets), so that one item is one row whether it is the candidate or in the history."""
     missing = [n for n in (DIN_CANDIDATE, DIN_HISTORY) if n not in {f.name for f in spec.group("deep")}]
@@ -170,7 +171,7 @@ def din_item_embedding(spec: FeatureSpec) -> keras.layers.Embedding:
     if len(shapes) != 1 or candidate.embedding_dim <= 0:
         raise ValueError(f"DIN shares one table between {DIN_CANDIDATE} and {DIN_HISTORY}, which need the same "
                          f"dtype, buckets and a (same) embedding_dim; got {sorted(shapes)}")
-    return keras.layers.Embedding(candidate.buckets, candidate.embedding_dim, name="item_embedding")
+    return SparseReadEmbedding(candidate.buckets, candidate.embedding_dim, name="item_embedding")
 
 
 def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:

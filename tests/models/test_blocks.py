@@ -11,6 +11,7 @@ from models.blocks import (
     Linear,
     MaskedMeanPooling,
     MixtureOfExperts,
+    SparseReadEmbedding,
     pooled_embedding,
     task_head,
 )
@@ -145,3 +146,16 @@ def test_attention_pooling_ignores_absent_history_entries():
     history = np.array([[[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]], [[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]]], "float32")
     present = np.array([[True, True, False], [False, False, False]])
     np.testing.assert_allclose(attention(candidate, history, present), [[1.0, 2.0], [0.0, 0.0]])
+
+
+def test_sparse_read_embedding_looks_up_like_keras_embedding_with_a_sparse_gradient():
+    table = SparseReadEmbedding(5, 2)
+    reference = keras.layers.Embedding(5, 2)
+    ids = tf.constant([[4, 1], [1, 1]], tf.int64)
+    table.build(ids.shape), reference.build(ids.shape)
+    reference.set_weights(table.get_weights())
+    np.testing.assert_array_equal(table(ids), reference(ids))
+    with tf.GradientTape() as tape:
+        looked_up = tf.reduce_sum(table(ids))
+    gradient = tape.gradient(looked_up, table.embeddings.value)
+    assert isinstance(gradient, tf.IndexedSlices) and sorted(gradient.indices.numpy().tolist()) == [1, 1, 1, 4]
