@@ -15,7 +15,7 @@ speed, not quality. Sides, examples/s of the best of the timed epochs after one 
   (b) memory: the same model and batches, converted once to tensors and cached;
   (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (and FM) on the same rows'
       ids hashed to int buckets beforehand, from memory, with sparse (lazy) Adam updates and tables read row by row
-      (models.blocks.SparseReadEmbedding): the fastest form of this model this machine runs.
+      (models.tables.SparseReadEmbedding): the fastest form of this model this machine runs.
 ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ from bench.common import DATA_DIR, quick, write_overlay, write_result
 from core.config import load_config
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
-from models.blocks import SparseReadEmbedding
 from models.optimizers import LazyAdam
+from models.tables import SparseReadEmbedding
 
 DAYS = 14
 FIRST_DAY = dt.date(1998, 4, 1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from features.spec import Feature
 from models.preprocessing import BucketIds
+from models.tables import PooledEmbedding, present_rows
 
 
 def lookup_penalty(values: keras.KerasTensor, present: keras.KerasTensor) -> keras.KerasTensor:
@@ -47,31 +47,12 @@ class MaskedMeanPooling(keras.layers.Layer):
         return {**super().get_config(), "l2": self.l2}
 
 
-def table_rows(table: keras.Variable, ids: keras.KerasTensor) -> keras.KerasTensor:
-    """The rows `ids` of a table (embedding or wide weights), read row by row: shape ids.shape + the row's shape.
-
-    `tf.gather` on the variable reads only those rows (a ResourceGather). `ops.take` would read the whole variable
-    first, and once an optimizer has scatter-updated a table (LazyAdam does, every step) TensorFlow copies the
-    whole table on each such read (its copy-on-read mode), so a step would cost time in proportion to the table.
-    """
-    return tf.gather(table.value, ids)
-
-
-@keras.saving.register_keras_serializable(package="dailyrec")
-class SparseReadEmbedding(keras.layers.Embedding):
-    """keras.layers.Embedding whose lookup reads only the looked-up rows (`table_rows`); ids must be in range."""
-
-    def call(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
-        return table_rows(self.embeddings, inputs)
-
-
 def pooled_embedding(feature: Feature, ids: BucketIds, l2: float = 0.0) -> keras.KerasTensor:
     """(batch, embedding_dim): the feature's embedding, averaged over its present entries."""
     if feature.embedding_dim <= 0:
         raise ValueError(f"feature {feature.name!r} needs an embedding_dim to be embedded")
-    table = SparseReadEmbedding(feature.buckets, feature.embedding_dim, name=f"{feature.name}_embedding")
-    vectors = table(ids.ids)
-    return MaskedMeanPooling(l2, name=f"{feature.name}_pooled")(vectors, ids.present)
+    table = PooledEmbedding(feature.buckets, feature.embedding_dim, l2, name=f"{feature.name}_embedding")
+    return table(ids.ids, ids.present)
 
 
 @keras.saving.register_keras_serializable(package="dailyrec")
@@ -94,12 +75,11 @@ class Linear(keras.layers.Layer):
     def call(self, ids: Sequence[keras.KerasTensor], present: Sequence[keras.KerasTensor]) -> keras.KerasTensor:
         logit = self.bias
         for weights, feature_ids, feature_present in zip(self.bucket_weights, ids, present, strict=True):
-            # A gather of rows, whose gradient stays sparse (ops.take without an axis flattens the table first and
-            # the gradient arrives dense, so every weight would be updated every step).
-            looked_up = table_rows(weights, feature_ids)
+            # The present entries' weights only: the gradient stays sparse and holds only the weights in use.
+            rows = present_rows(weights, feature_ids, feature_present)
             if self.l2:
-                self.add_loss(self.l2 * lookup_penalty(looked_up, feature_present))
-            logit = logit + ops.sum(looked_up * ops.cast(feature_present, weights.dtype), axis=1, keepdims=True)
+                self.add_loss(self.l2 * rows.penalty())
+            logit = logit + ops.expand_dims(rows.summed(), axis=-1)
         return logit
 
     def get_config(self) -> dict:

@@ -15,11 +15,11 @@ from models.blocks import (
     Linear,
     MaskedMeanPooling,
     MixtureOfExperts,
-    SparseReadEmbedding,
     pooled_embedding,
     task_head,
 )
 from models.preprocessing import BucketIds, NumericStats, bucket_ids, id_input, standardized
+from models.tables import SparseReadEmbedding
 
 
 @dataclass(frozen=True)
@@ -181,9 +181,10 @@ def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Mode
     encoded = encode_features(spec, stats, ("wide", "deep"), params.l2, embedded_by_caller=(DIN_CANDIDATE, DIN_HISTORY))
     candidate_ids, history_ids = encoded.ids[DIN_CANDIDATE], encoded.ids[DIN_HISTORY]
     # An absent candidate pools to zeros (one entry, mean over what is present), so it attends to nothing.
-    candidate = MaskedMeanPooling(params.l2, name="candidate_item")(items(candidate_ids.ids), candidate_ids.present)
+    candidate = MaskedMeanPooling(params.l2, name="candidate_item")(
+        items(candidate_ids.ids, candidate_ids.present), candidate_ids.present)
     interest = AttentionPooling(DIN_ATTENTION_UNITS, params.l2, name="user_interest")(
-        candidate, items(history_ids.ids), history_ids.present)
+        candidate, items(history_ids.ids, history_ids.present), history_ids.present)
     others = [f for f in spec.group("deep") if f.name not in (DIN_CANDIDATE, DIN_HISTORY)]
     deep = deep_input(others, encoded, [candidate, interest])
     hidden = MLP(params.hidden_units, params.dropout, name="deep")(deep)
