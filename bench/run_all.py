@@ -23,7 +23,8 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     """(result name, command arguments after `python -m`) of every benchmark to run here, in order: the MovieLens
     quality lake is built before ranker_quality reads its samples."""
     runs = [(name, [f"bench.{name}"]) for name in
-            ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_speed")]
+            ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_speed",
+             "table_reads")]
     runs.append(("quality_movielens_100k", ["bench.quality", "--dataset", "movielens_100k"]))
     quality_lake = str(DATA_DIR / "lake_quality_movielens_100k")
     days = ["--start", "1998-04-22", "--end", "1998-04-22", "--models", "lr"] if quick() else \

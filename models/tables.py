@@ -24,7 +24,7 @@ def table_rows(table: keras.Variable, ids: keras.KerasTensor) -> keras.KerasTens
 
 @dataclass(frozen=True)
 class PresentRows:
-    """The table rows of a batch's present entries only, one per entry (k of them), and the batch row of each."""
+    """The table rows of a batch's present entries only, one per entry (k of them), and where each entry is."""
 
     values: tf.Tensor  # (k,) + the row's shape
     entries: tf.Tensor  # (k, 2) int64: (batch row, entry) of each
@@ -41,7 +41,7 @@ class PresentRows:
         return tf.scatter_nd(self.entries, self.values, self._shape(self.ids_shape))
 
     def penalty(self) -> tf.Tensor:
-        """`lookup_penalty` of these rows: the sum of their squares over the batch size."""
+        """models.blocks.lookup_penalty of these rows: the sum of their squares over the batch size."""
         return tf.reduce_sum(tf.square(self.values)) / tf.cast(self.ids_shape[0], self.values.dtype)
 
     def _shape(self, leading: tf.Tensor) -> tf.Tensor:
@@ -78,7 +78,7 @@ class SparseReadEmbedding(keras.layers.Embedding):
 class PooledEmbedding(keras.layers.Embedding):
     """(batch, entries) ids and present flags -> (batch, output_dim): the mean of the present entries' embeddings,
     zeros where none is present; only present entries are looked up (`present_rows`). With `l2` > 0 their vectors
-    are penalised (`lookup_penalty`)."""
+    are penalised (`PresentRows.penalty`, as models.blocks.lookup_penalty)."""
 
     def __init__(self, input_dim: int, output_dim: int, l2: float = 0.0, **kwargs) -> None:
         super().__init__(input_dim, output_dim, **kwargs)

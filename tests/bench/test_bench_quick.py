@@ -15,12 +15,12 @@ from core.config import REPO_ROOT
 from tests.conftest import TEST_JVM_OPTIONS
 
 QUICK_RESULTS = ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_speed",
-                 "quality_movielens_100k", "ranker_quality_movielens_100k", "two_tower_movielens_100k",
+                 "table_reads", "quality_movielens_100k", "ranker_quality_movielens_100k", "two_tower_movielens_100k",
                  "full_day_movielens_100k", "scaling")
 
 
 # The benchmarks CI runs on tiny data, each in its own process (run_all --only), so the two workers share them out.
-QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_speed", "backfill_equivalence")
+QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_speed", "table_reads", "backfill_equivalence")
 # Not yet: each runs the whole chain of day jobs (recall, GBDT, training) over several days and costs 3-7 minutes even
 # on tiny data (measured side by side on 2 cores: quality with ranker_quality 403 s, full_day 265 s, scaling 211 s,
 # recall_jobs 184 s), which would take the suite past its ~30 minutes. backfill_equivalence runs the data jobs only
