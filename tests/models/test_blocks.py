@@ -108,7 +108,7 @@ def test_linear_gradients_touch_only_the_weights_of_present_entries():
         logit = tf.reduce_sum(linear(ids, present))
     gradient = tape.gradient(logit, linear.bucket_weights[0].value)
     # Sparse (rows 3 and 7 only): a dense gradient would make the optimizer update all 1000 weights every step, and
-    # an absent entry's row (0, 5) in it would have LazyAdam move that row and decay its moments.
+    # the absent entries' rows (0 and 5) in it would have LazyAdam move those rows and decay their moments.
     assert isinstance(gradient, tf.IndexedSlices) and sorted(gradient.indices.numpy().tolist()) == [3, 7]
 
 
