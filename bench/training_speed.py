@@ -7,14 +7,18 @@ this machine, a plain Keras model of the same shape on integer ids, all in one r
     BENCH_QUICK=1: 8192 rows, batch 1024, one model.
 Data: a synthetic samples table (datasets.synthetic.synthetic_samples) with the MovieLens feature spec, ids
 included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables), over 14 days; it measures
-speed, not quality. Sides, examples/s of the best of the timed epochs after one warm-up epoch:
+speed, not quality. The three sides run at once, each in its own process (its own peak RSS), but take turns: one
+warm-up epoch each, then rounds of one timed epoch each, so that the machine's drift (on these 2 shared cores an
+epoch's time varies by up to 2x from minute to minute) hits every side alike. Examples/s of each side's best timed
+epoch:
   (a) product: models.inputs from the Delta table (shuffled across days, string ids hashed ahead) into the
       registry's id model, compiled as models.train compiles it, one dataset for all epochs: what a daily run
       does. Its first (warm-up) epoch streams from Delta, later ones come from memory when the pass fits in
       ranker.input_cache_mib (1 GiB): both rates are reported (first_epoch_examples_per_second);
   (b) memory: the same model and batches, converted once to tensors and cached;
-  (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (and FM) on the same rows'
-      ids hashed to int buckets beforehand, from memory, with sparse (lazy) Adam updates and tables read row by row
+  (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (its dropout too) and FM on
+      the same rows' ids hashed to int buckets beforehand and numerics with their missing flags (the deep input's
+      width), from memory, with sparse (lazy) Adam updates and tables read row by row
       (models.tables.SparseReadEmbedding): the fastest form of this model this machine runs.
 ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
 """
@@ -91,19 +95,19 @@ def product_parts(rows: int, batch: int, model_name: str, input_cache_mib: int |
     return model, data, days
 
 
-def floor_model(model_name: str, spec) -> keras.Model:
+def floor_model(model_name: str, spec, dropout: float) -> keras.Model:
     """The same tables and MLP on int ids, with no preprocessing layers: the machine's floor for this shape."""
     categorical = [f for f in spec.features if f.kind != "numeric"]
     numerics = [f for f in spec.features if f.kind == "numeric"]
     ids = {f.name: keras.Input((f.max_length or 1,), dtype="int64", name=f.name) for f in categorical}
-    dense = keras.Input((len(numerics),), dtype="float32", name="numerics")
+    dense = keras.Input((2 * len(numerics),), dtype="float32", name="numerics")  # values, then missing flags
     pooled, wide = [], []
     for f in categorical:
         pooled.append(keras.ops.mean(SparseReadEmbedding(f.buckets, f.embedding_dim)(ids[f.name]), axis=1))
         wide.append(keras.ops.sum(SparseReadEmbedding(f.buckets, 1)(ids[f.name]), axis=1))
     hidden = keras.layers.Concatenate()([*pooled, dense])
     for units in (64, 32):
-        hidden = keras.layers.Dense(units, activation="relu")(hidden)
+        hidden = keras.layers.Dropout(dropout)(keras.layers.Dense(units, activation="relu")(hidden))
     logit = keras.layers.Add()([keras.layers.Dense(1)(hidden), *wide])
     if model_name == "deepfm":
         fields = keras.ops.stack(pooled, axis=1)
@@ -117,7 +121,8 @@ def floor_model(model_name: str, spec) -> keras.Model:
 
 def floor_data(spec, rows: int, batch: int) -> tf.data.Dataset:
     """The bench's samples as the floor model takes them: every id hashed to its bucket once, up front (the same ids,
-    so a batch touches as many table rows as the product's), numerics with NaN as 0, all as tensors in memory."""
+    so a batch touches as many table rows as the product's), numerics with NaN as 0 next to their missing flags, all
+    as tensors in memory."""
     from models.feature_arrays import feature_arrays
     from models.sample_batches import latest_snapshot, record_batches
 
@@ -129,48 +134,93 @@ def floor_data(spec, rows: int, batch: int) -> tf.data.Dataset:
     for f in spec.features:
         if f.kind != "numeric":
             x[f.name] = tf.strings.to_hash_bucket_fast(arrays[f.name], f.buckets)
-    x["numerics"] = np.nan_to_num(np.hstack([arrays[f.name] for f in spec.features if f.kind == "numeric"]))
+    values = np.hstack([arrays[f.name] for f in spec.features if f.kind == "numeric"])
+    x["numerics"] = np.hstack([np.nan_to_num(values), np.isnan(values)]).astype(np.float32)
     y = table.column("label_like").to_numpy().astype(np.float32).reshape(-1, 1)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
 
 
-def time_epochs(model: keras.Model, make_data, epochs: int) -> list[float]:
-    """Seconds of the warm-up epoch (it traces the step, fills caches; for the product, the pass read from Delta),
-    then of each timed epoch."""
-    seconds = []
-    for _ in range(1 + epochs):
-        began = time.perf_counter()
-        model.fit(make_data(), epochs=1, verbose=0)
-        seconds.append(time.perf_counter() - began)
-    return seconds
-
-
-def run_side(side: str, rows: int, batch: int, model_name: str, epochs: int, input_cache_mib: int | None = None
-             ) -> dict:
+def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None):
+    """(model, dataset it fits on every epoch, rows per epoch) of one side."""
     keras.utils.set_random_seed(1)
     if side == "floor":
-        spec = feature_spec(bench_config(rows, batch))
+        cfg = bench_config(rows, batch)
+        spec = feature_spec(cfg)
         data = floor_data(spec, rows, batch)
-        model, make_data = floor_model(model_name, spec), lambda: data
-        trained_rows = sum(int(y.shape[0]) for _, y in data)
-    else:
-        model, data, days = product_parts(rows, batch, model_name, input_cache_mib)
-        # Counted apart: a pass over the product's dataset would be the one that streams from Delta.
-        trained_rows = sum(len(y["ctr"]) for _, y in data.batches(days.fit_first, days.fit_last, hashed=True))
-        # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
-        # from memory when the pass fits in ranker.input_cache_mib.
-        dataset = data.dataset(days.fit_first, days.fit_last)
-        if side == "memory":
-            cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
-            signature = dataset.element_spec
-            dataset = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=signature).cache()
+        return floor_model(model_name, spec, cfg.ranker.dropout), data, sum(int(y.shape[0]) for _, y in data)
+    model, data, days = product_parts(rows, batch, model_name, input_cache_mib)
+    # Counted apart: a pass over the product's dataset would be the one that streams from Delta.
+    trained_rows = sum(len(y["ctr"]) for _, y in data.batches(days.fit_first, days.fit_last, hashed=True))
+    # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
+    # from memory when the pass fits in ranker.input_cache_mib.
+    dataset = data.dataset(days.fit_first, days.fit_last)
+    if side == "memory":
+        cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
+        signature = dataset.element_spec
+        dataset = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=signature).cache()
+    return model, dataset, trained_rows
 
-        def make_data() -> tf.data.Dataset:
-            return dataset
-    first, *seconds = time_epochs(model, make_data, epochs)
-    return {"examples_per_second": round(trained_rows / min(seconds)), "rows": trained_rows,
-            "first_epoch_examples_per_second": round(trained_rows / first), "seconds": [round(s, 2) for s in seconds],
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+def serve_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None) -> None:
+    """A child's loop: build the side, say so, then fit one epoch per `epoch` line read; at the end, its rows and
+    peak RSS. Replies are JSON lines on stdout."""
+    model, dataset, trained_rows = prepared_side(side, rows, batch, model_name, input_cache_mib)
+    reply({"ready": side})
+    for command in sys.stdin:
+        if command.strip() != "epoch":
+            break
+        began = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0)
+        reply({"seconds": time.perf_counter() - began})
+    reply({"rows": trained_rows, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+
+
+def reply(message: dict) -> None:
+    print(json.dumps(message), flush=True)
+
+
+class SideProcess:
+    """One side in a child process (`--side S`), driven a line at a time."""
+
+    def __init__(self, side: str, *args: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.training_speed", "--side", side, *args],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, command: str | None = None) -> dict:
+        if command:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"bench side exited with {self.process.wait()} (its stderr is above)")
+
+    def finish(self) -> dict:
+        result = self.ask("done")
+        self.process.stdin.close()
+        self.process.wait()
+        return result
+
+
+def compare_sides(epochs: int, *args: str) -> dict[str, dict]:
+    """Every side in its own process, built one after another, then in turns: a warm-up epoch each (it traces the
+    step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch each."""
+    sides = {}
+    for side in SIDES:  # built one at a time: building (a stats pass, tracing) would distort nothing, but costs RAM
+        sides[side] = SideProcess(side, *args)
+        sides[side].ask()
+    seconds = {side: [] for side in SIDES}
+    for _ in range(1 + epochs):
+        for side, process in sides.items():
+            seconds[side].append(process.ask("epoch")["seconds"])
+    results = {}
+    for side, process in sides.items():
+        end = process.finish()
+        first, *timed = seconds[side]
+        results[side] = {"examples_per_second": round(end["rows"] / min(timed)), "rows": end["rows"],
+                         "first_epoch_examples_per_second": round(end["rows"] / first),
+                         "seconds": [round(s, 2) for s in timed], "peak_rss_mib": end["peak_rss_mib"]}
+    return results
 
 
 def daily_training(rows: int, batch: int, model_name: str, input_cache_mib: int | None = None) -> dict:
@@ -183,7 +233,7 @@ def daily_training(rows: int, batch: int, model_name: str, input_cache_mib: int 
             "train_seconds": record["train_seconds"], "peak_rss_mib": record["peak_rss_mib"]}
 
 
-def in_process(*args: str) -> dict:
+def child_result(*args: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.training_speed", *args], check=True, capture_output=True,
                          text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -194,27 +244,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=8192 if quick() else 131072)
     parser.add_argument("--models", default="wide_deep" if quick() else "wide_deep,deepfm")
     parser.add_argument("--batches", default="1024" if quick() else "1024,4096")
-    parser.add_argument("--epochs", type=int, default=1 if quick() else 2)
+    parser.add_argument("--epochs", type=int, default=1 if quick() else 3, help="timed rounds after the warm-up")
     parser.add_argument("--daily", action="store_true", help="also time one models.train at the first batch size")
     parser.add_argument("--input-cache-mib", type=int,
                         help="ranker.input_cache_mib for the product and daily sides (0: every epoch streams)")
-    parser.add_argument("--side", choices=(*SIDES, "daily"), help=argparse.SUPPRESS)  # one measurement, in a child
+    parser.add_argument("--side", choices=(*SIDES, "daily"), help=argparse.SUPPRESS)  # a child's part
     args = parser.parse_args(argv)
     batches, models = [int(b) for b in args.batches.split(",")], args.models.split(",")
     cache = [] if args.input_cache_mib is None else ["--input-cache-mib", str(args.input_cache_mib)]
+    if args.side == "daily":
+        reply(daily_training(args.rows, batches[0], models[0], args.input_cache_mib))
+        return
     if args.side:
-        result = (daily_training(args.rows, batches[0], models[0], args.input_cache_mib) if args.side == "daily"
-                  else run_side(args.side, args.rows, batches[0], models[0], args.epochs, args.input_cache_mib))
-        print(json.dumps(result))
+        serve_side(args.side, args.rows, batches[0], models[0], args.input_cache_mib)
         return
     ensure_samples(args.rows)
     results, ratios = {}, {}
     for model_name in models:
         for batch in batches:
             key = f"{model_name}@{batch}"
-            results[key] = {side: in_process("--side", side, "--rows", str(args.rows), "--batches", str(batch),
-                                             "--models", model_name, "--epochs", str(args.epochs), *cache)
-                            for side in SIDES}
+            results[key] = compare_sides(args.epochs, "--rows", str(args.rows), "--batches", str(batch),
+                                         "--models", model_name, *cache)
             rate = {side: results[key][side]["examples_per_second"] for side in SIDES}
             ratios[key] = {"product/floor": round(rate["product"] / rate["floor"], 3),
                            "product/memory": round(rate["product"] / rate["memory"], 3)}
@@ -222,8 +272,8 @@ def main(argv: list[str] | None = None) -> None:
                   results[key]["product"]["first_epoch_examples_per_second"], flush=True)
     daily = None
     if args.daily:
-        daily = in_process("--side", "daily", "--rows", str(args.rows), "--batches", str(batches[0]),
-                           "--models", models[0], *cache)
+        daily = child_result("--side", "daily", "--rows", str(args.rows), "--batches", str(batches[0]),
+                             "--models", models[0], *cache)
     write_result("training_speed", dataset="synthetic samples, MovieLens feature spec with ids",
                  rows=args.rows, days=DAYS, sides=results, daily_training=daily, input_cache_mib=args.input_cache_mib,
                  seconds={key: {side: min(r[side]["seconds"]) for side in SIDES} for key, r in results.items()},
