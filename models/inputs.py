@@ -145,7 +145,7 @@ class TrainingInput:
 
         def one_pass() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
             rng = np.random.default_rng([self.seed, next(passes)]) if shuffle else None
-            if cache.rows is not None:
+            if cache.full:
                 yield from cache.batches(rng, reads.batch_size)
                 return
             cache.start()

@@ -269,3 +269,28 @@ def test_a_pass_cache_joins_what_it_kept_and_drops_a_pass_over_its_limit():
         over.add(*part(first))
     over.finish()
     assert over.rows is None
+
+
+def test_a_pass_cache_packs_columns_by_dtype_and_hands_out_each_row_whole():
+    def part(first: int) -> tuple[dict, dict]:
+        rows = np.arange(first, first + 2)
+        return ({"history": np.stack([rows * 10, rows * 10 + 1, rows * 10 + 2], axis=1).astype(np.int64),
+                 "item": rows.reshape(-1, 1).astype(np.int64), "price": (rows + 0.5).reshape(-1, 1).astype(np.float32)},
+                {"ctr": (rows % 2).reshape(-1, 1).astype(np.float32)})
+
+    cache = PassCache(limit_bytes=1 << 10)
+    cache.start()
+    for first in (0, 2):
+        cache.add(*part(first))
+    cache.finish()
+    assert cache.full
+    # int64: history's 3 columns then item's; float32: price, then the label.
+    assert cache.rows[0]["history"].tolist() == [[0, 1, 2], [10, 11, 12], [20, 21, 22], [30, 31, 32]]
+    for x, y in cache.batches(np.random.default_rng(3), 3):
+        item = x["item"].reshape(-1)
+        assert x["history"].tolist() == [[i * 10, i * 10 + 1, i * 10 + 2] for i in item]
+        assert x["price"].reshape(-1).tolist() == [i + 0.5 for i in item]
+        assert y["ctr"].reshape(-1).tolist() == [float(i % 2) for i in item]
+        assert all(v.flags.c_contiguous for v in (*x.values(), *y.values()))
+        assert {name: v.dtype for name, v in {**x, **y}.items()} == {
+            "history": np.int64, "item": np.int64, "price": np.float32, "ctr": np.float32}
