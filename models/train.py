@@ -17,6 +17,7 @@ import json
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -173,10 +174,14 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     trained = id_model_of(model)
     compile_model(name, trained, params)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
-    history = trained.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
-                          shuffle=False,  # the input pipeline shuffles across the days, with a new order each epoch
-                          validation_data=data.dataset(days.validation, days.validation, shuffle=False),
-                          callbacks=[stop])
+    with warnings.catch_warnings():
+        # The input streams, so its length is unknown until a pass ends, and Keras warns there that the input "ran
+        # out of data". Nothing is cut short: each epoch is one whole pass, and no steps_per_epoch is set.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = trained.fit(data.dataset(days.fit_first, days.fit_last), epochs=cfg.ranker.max_epochs, verbose=0,
+                              shuffle=False,  # the input pipeline shuffles across the days, a new order each epoch
+                              validation_data=data.dataset(days.validation, days.validation, shuffle=False),
+                              callbacks=[stop])
     train_seconds = time.perf_counter() - began
     # Only now, with the model final, are the samples of D read.
     labels = task_labels(cfg, task)
