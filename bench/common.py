@@ -65,22 +65,37 @@ def dataset_conf(dataset: str) -> str:
 
 
 def lake_days_parser(description: str, default_models: str) -> argparse.ArgumentParser:
-    """--lake, --dataset, --start, --end, --models: the benches that run over days of an existing lake (each may add
-    options of its own before parsing)."""
+    """--lake, --dataset, --overlay, --start, --end, --models: the benches that run over days of an existing lake
+    (each may add options of its own before parsing)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", required=True)
     parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
+    parser.add_argument("--overlay", action="append", default=[], type=existing_overlay,
+                        help="a config overlay applied after the dataset's, e.g. a protocol's ranker settings "
+                             "(repeatable; its name joins the result's)")
     parser.add_argument("--start", type=parse_day, required=True)
     parser.add_argument("--end", type=parse_day, required=True)
     parser.add_argument("--models", default=default_models)
     return parser
 
 
+def existing_overlay(path: str) -> str:
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"no such overlay file: {path}")
+    return str(Path(path).resolve())
+
+
 def lake_config(bench: str, args: argparse.Namespace, **overrides) -> PipelineConfig:
-    """The dataset's config on the lake of `args` (artifacts in <lake>/_artifacts), plus overrides."""
+    """The dataset's config and `args.overlay`s on the lake of `args` (artifacts in <lake>/_artifacts), plus
+    overrides."""
     paths = {"lake_root": args.lake, "artifact_root": f"{args.lake}/_artifacts", **overrides}
     overlay = write_overlay(f"{bench}_{Path(args.dataset).stem}", paths)
-    return load_config(["conf/local.yaml", args.dataset, str(overlay)])
+    return load_config(["conf/local.yaml", args.dataset, *args.overlay, str(overlay)])
+
+
+def result_name(bench: str, cfg: PipelineConfig, args: argparse.Namespace) -> str:
+    """<bench>_<dataset>[_<overlay>...]: a protocol's overlay keeps its results apart from the plain run's."""
+    return "_".join([bench, cfg.dataset.name, *(Path(o).stem for o in args.overlay)])
 
 
 def write_result(name: str, **fields) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from bench.common import lake_config, lake_days_parser, write_result
+from bench.common import lake_config, lake_days_parser, result_name, write_result
 from core.days import date_range
 from core.delta_arrow import partition_days
 from core.tables import SAMPLES_TABLE
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         days.append(day)
         rows += today.num_rows
     write_result(
-        f"gate_nulls_{cfg.dataset.name}", dataset=cfg.dataset.name, rows=rows, seconds={},
+        result_name("gate_nulls", cfg, args), dataset=cfg.dataset.name, rows=rows, seconds={},
         ratio={"days_failing_over_all_rows": sum(bool(d["failed_over_all_rows"]) for d in days),
                "days_failing_on_rows_with_history": sum(bool(d["failed_on_rows_with_history"]) for d in days),
                "days": len(days)},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 
-from bench.common import lake_config, lake_days_parser, write_result
+from bench.common import lake_config, lake_days_parser, result_name, write_result
 from core.days import date_range
 from core.tables import MODEL_REGISTRY_TABLE
 from models.train import CANDIDATES, train
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             decisions.append(row)
             print(" ".join(f"{key}={value}" for key, value in row.items()), flush=True)
     published = [d for d in decisions if d["export_bytes"]]
-    write_result(f"gate_week_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
+    write_result(result_name("gate_week", cfg, args), dataset=cfg.dataset.name, days=[args.start, args.end],
                  rows=len(decisions), compared="gate decisions per day and model", decisions=decisions,
                  seconds=round(sum(d["gate_seconds"] for d in decisions), 1),
                  ratio={"passed": sum(d["passed"] for d in decisions) / len(decisions),

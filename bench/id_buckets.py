@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.common import lake_config, lake_days_parser, write_result
+from bench.common import lake_config, lake_days_parser, result_name, write_result
 from core.tables import SAMPLES_TABLE
 from features.spec import feature_spec
 from models.id_buckets import buckets_for, collision_rate, expected_collision_rate
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{feature.name:<24} distinct={distinct:<7} buckets={feature.buckets:<7} "
               f"collision_rate={figures['collision_rate']:.4f} (expected {figures['expected_rate']:.4f}); "
               f"{suggested} buckets for {args.rate}: {figures['collision_rate_there']:.4f}", flush=True)
-    write_result(f"id_buckets_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
+    write_result(result_name("id_buckets", cfg, args), dataset=cfg.dataset.name, days=[args.start, args.end],
                  rows=rows, target_rate=args.rate, features=features)
 
 

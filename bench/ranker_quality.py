@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.common import lake_config, lake_days_parser, write_result
+from bench.common import lake_config, lake_days_parser, result_name, write_result
 from bench.day_stats import mean_present, paired_differences, seed_mean, seed_spread
 from core.days import date_range
 from core.metrics import auc, gauc
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, values in spread.items():
             print(f"{name:<20} sd over seeds of the mean: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
     base = summary["item_rate_baseline"]["auc"]
-    write_result(f"ranker_quality_{cfg.dataset.name}", dataset=cfg.dataset.name, days=[args.start, args.end],
+    write_result(result_name("ranker_quality", cfg, args), dataset=cfg.dataset.name, days=[args.start, args.end],
                  seeds=seeds, seed_spread=spread,
                  rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
                  compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
