@@ -54,8 +54,9 @@ class PassCache:
         self._parts.append(({name: v.copy() for name, v in x.items()}, {name: v.copy() for name, v in y.items()}))
 
     def finish(self) -> None:
-        """The pass ended: its parts are packed into one block per dtype, a column at a time (memory peaks at the
-        parts plus one column rather than twice the pass)."""
+        """The pass ended: its parts are packed into one block per dtype, a part at a time, each freed once packed
+        (the blocks' pages are taken as their rows are written, so memory peaks at the pass plus one part rather
+        than twice the pass)."""
         if self._overflowed or not self._parts:
             return
         parts, self._parts, self._layout = self._parts, [], []
@@ -68,12 +69,14 @@ class PassCache:
                 self._layout.append(_Place(side, name, v.dtype, start, start + width, v.shape[1:]))
                 widths[v.dtype] = start + width
         blocks = {dtype: np.empty((count, width), dtype) for dtype, width in widths.items()}
-        for place in self._layout:
-            row = 0
-            for part in parts:
-                values = part[place.side].pop(place.name)
-                blocks[place.dtype][row:row + len(values), place.start:place.stop] = values.reshape(len(values), -1)
-                row += len(values)
+        row = 0
+        for i, part in enumerate(parts):
+            rows = len(next(iter(part[1].values())))
+            for place in self._layout:
+                values = part[place.side][place.name]
+                blocks[place.dtype][row:row + rows, place.start:place.stop] = values.reshape(rows, -1)
+            parts[i] = part = None  # this part is packed: free it now
+            row += rows
         self._blocks = blocks
 
     @property
