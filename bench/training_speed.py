@@ -206,7 +206,7 @@ def compare_sides(epochs: int, *args: str) -> dict[str, dict]:
     """Every side in its own process, built one after another, then in turns: a warm-up epoch each (it traces the
     step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch each."""
     sides = {}
-    for side in SIDES:  # built one at a time: building (a stats pass, tracing) would distort nothing, but costs RAM
+    for side in SIDES:  # built one at a time: two builds (a stats pass, a cache fill) never hold their peaks at once
         sides[side] = SideProcess(side, *args)
         sides[side].ask()
     seconds = {side: [] for side in SIDES}
