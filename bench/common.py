@@ -56,12 +56,17 @@ DATASET_HELP = "a built-in dataset (conf/datasets/<name>.yaml) or the path of an
 def dataset_conf(dataset: str) -> str:
     """The overlay `--dataset` names: a built-in dataset's name, or the path of an overlay (a user's own dataset)."""
     if dataset.endswith((".yaml", ".yml")):
-        if not Path(dataset).is_file():
-            raise SystemExit(f"--dataset {dataset}: no such overlay file")
-        return str(Path(dataset).resolve())
+        return existing_overlay(dataset)
     if not (REPO_ROOT / "conf" / "datasets" / f"{dataset}.yaml").is_file():
         raise SystemExit(f"--dataset {dataset}: not {DATASET_HELP}")
     return f"conf/datasets/{dataset}.yaml"
+
+
+def existing_overlay(path: str) -> str:
+    """The absolute path of a config overlay, which must exist."""
+    if not Path(path).is_file():
+        raise SystemExit(f"no such overlay file: {path}")
+    return str(Path(path).resolve())
 
 
 def lake_days_parser(description: str, default_models: str) -> argparse.ArgumentParser:
@@ -77,12 +82,6 @@ def lake_days_parser(description: str, default_models: str) -> argparse.Argument
     parser.add_argument("--end", type=parse_day, required=True)
     parser.add_argument("--models", default=default_models)
     return parser
-
-
-def existing_overlay(path: str) -> str:
-    if not Path(path).is_file():
-        raise argparse.ArgumentTypeError(f"no such overlay file: {path}")
-    return str(Path(path).resolve())
 
 
 def lake_config(bench: str, args: argparse.Namespace, **overrides) -> PipelineConfig:

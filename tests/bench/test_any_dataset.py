@@ -35,6 +35,6 @@ def test_a_lake_bench_applies_its_overlays_after_the_dataset_and_names_its_resul
     plain = parser.parse_args(["--lake", str(tmp_path), "--start", "1998-04-01", "--end", "1998-04-02"])
     assert result_name("ranker_quality", lake_config("ranker_quality", plain), plain) == \
         "ranker_quality_movielens_100k"
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="no such overlay file"):
         parser.parse_args(["--lake", str(tmp_path), "--start", "1998-04-01", "--end", "1998-04-02",
                            "--overlay", str(tmp_path / "missing.yaml")])
