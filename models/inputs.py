@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from features.spec import GBDT_LEAVES, Feature
 from models.feature_arrays import feature_arrays, int_values, padded
-from models.input_cache import PassCache
+from models.input_cache import Packing, PassCache
 from models.preprocessing import id_spec
 from models.sample_batches import Shuffle, Snapshot, record_batches, shuffled_record_batches
 
@@ -139,23 +139,26 @@ class TrainingInput:
                      {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
         passes = itertools.count()
         # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
-        # all of them), and tf.data cuts them into batches in C++: the rows and their order stay the same.
+        # all of them) and hands them over packed, one block per dtype; tf.data cuts them into batches and columns in
+        # C++: the rows and their order stay the same.
         reads = dataclasses.replace(self, batch_size=self.batch_size * READ_BATCHES)
-        cache = PassCache(self.cache_bytes)
+        packing = Packing(signature)
+        cache = PassCache(packing, self.cache_bytes)
 
-        def one_pass() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        def one_pass() -> Iterator[dict[str, np.ndarray]]:
             rng = np.random.default_rng([self.seed, next(passes)]) if shuffle else None
             if cache.full:
                 yield from cache.batches(rng, reads.batch_size)
                 return
             cache.start()
             for x, y in reads.batches(first_day, last_day, rng, hashed=True):
-                cache.add(x, y)
-                yield x, y
+                blocks = packing.pack(x, y)
+                cache.add(blocks)
+                yield blocks
             cache.finish()
 
-        data = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
-        return data.rebatch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        data = tf.data.Dataset.from_generator(one_pass, output_signature=packing.block_spec)
+        return data.rebatch(self.batch_size).map(packing.unpack).prefetch(tf.data.AUTOTUNE)
 
 
 def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from deltalake import write_deltalake
 from core.errors import PipelineError
 from features.spec import GBDT_LEAVES, Feature
 from models.feature_arrays import feature_arrays
-from models.input_cache import PassCache
+from models.input_cache import Packing, PassCache
 from models.inputs import LeafLookup, TrainingInput, kept_negatives
 from models.preprocessing import HashedIds
 from models.sample_batches import Shuffle, latest_snapshot, record_batches
@@ -234,17 +234,26 @@ def test_later_epochs_come_from_memory_when_the_pass_fits_and_keep_the_seeded_sh
     assert epochs(7, cache_bytes=1000) == streamed
 
 
+def packing_of(x: dict, y: dict) -> Packing:
+    """The packing of columns shaped as these arrays."""
+    return Packing(tuple({name: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for name, v in side.items()}
+                         for side in (x, y)))
+
+
 def test_a_pass_cache_shares_no_memory_with_the_arrays_it_is_given_or_hands_out():
     # tf.data may write into a yielded array's memory (buffer forwarding); here the caller does it by hand.
     given = {"ids": np.array([[0], [1], [2]], np.int64)}, {"ctr": np.array([[0.0], [1.0], [0.0]], np.float32)}
-    cache = PassCache(limit_bytes=1 << 10)
+    packing = packing_of(*given)
+    blocks = packing.pack(*given)
+    given[0]["ids"][:] = -1  # packed blocks are copies
+    cache = PassCache(packing, limit_bytes=1 << 10)
     cache.start()
-    cache.add(*given)
-    given[0]["ids"][:] = -1
+    cache.add(blocks)
+    blocks["int64"][:] = -1
     cache.finish()
     for rng in (None, np.random.default_rng(0)):
-        for x, y in cache.batches(rng, 2):
-            x["ids"][:], y["ctr"][:] = -1, -1.0
+        for handed in cache.batches(rng, 2):
+            handed["int64"][:], handed["float32"][:] = -1, -1.0
     assert cache.rows[0]["ids"].reshape(-1).tolist() == [0, 1, 2]
     assert cache.rows[1]["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0]
 
@@ -253,44 +262,51 @@ def test_a_pass_cache_joins_what_it_kept_and_drops_a_pass_over_its_limit():
     def part(first: int) -> tuple[dict, dict]:
         return {"ids": np.array([[first], [first + 1]], np.int64)}, {"ctr": np.array([[0.0], [1.0]], np.float32)}
 
-    cache = PassCache(limit_bytes=48)  # two parts of 24 bytes (2 ids, 2 labels)
+    packing = packing_of(*part(0))
+    cache = PassCache(packing, limit_bytes=48)  # two parts of 24 bytes (2 ids, 2 labels)
     cache.start()
     for first in (0, 2):
-        cache.add(*part(first))
+        cache.add(packing.pack(*part(first)))
     cache.finish()
     x, y = cache.rows
     assert x["ids"].tolist() == [[0], [1], [2], [3]] and y["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0, 1.0]
-    assert [b[0]["ids"].reshape(-1).tolist() for b in cache.batches(None, 3)] == [[0, 1, 2], [3]]
-    permuted = [i for b in cache.batches(np.random.default_rng(0), 3) for i in b[0]["ids"].reshape(-1).tolist()]
+    assert [b["int64"].reshape(-1).tolist() for b in cache.batches(None, 3)] == [[0, 1, 2], [3]]
+    permuted = [i for b in cache.batches(np.random.default_rng(0), 3) for i in b["int64"].reshape(-1).tolist()]
     assert sorted(permuted) == [0, 1, 2, 3]
-    over = PassCache(limit_bytes=47)
+    over = PassCache(packing, limit_bytes=47)
     over.start()
     for first in (0, 2):
-        over.add(*part(first))
+        over.add(packing.pack(*part(first)))
     over.finish()
     assert over.rows is None
 
 
-def test_a_pass_cache_packs_columns_by_dtype_and_hands_out_each_row_whole():
+def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out_each_row_whole():
     def part(first: int) -> tuple[dict, dict]:
         rows = np.arange(first, first + 2)
         return ({"history": np.stack([rows * 10, rows * 10 + 1, rows * 10 + 2], axis=1).astype(np.int64),
                  "item": rows.reshape(-1, 1).astype(np.int64), "price": (rows + 0.5).reshape(-1, 1).astype(np.float32)},
                 {"ctr": (rows % 2).reshape(-1, 1).astype(np.float32)})
 
-    cache = PassCache(limit_bytes=1 << 10)
+    packing = packing_of(*part(0))
+    # int64: history's 3 columns then item's; float32: price, then the label.
+    packed = packing.pack(*part(0))
+    assert packed["int64"].tolist() == [[0, 1, 2, 0], [10, 11, 12, 1]]
+    assert packed["float32"].tolist() == [[0.5, 0.0], [1.5, 1.0]]
+    cache = PassCache(packing, limit_bytes=1 << 10)
     cache.start()
     for first in (0, 2):
-        cache.add(*part(first))
+        cache.add(packing.pack(*part(first)))
     cache.finish()
     assert cache.full
-    # int64: history's 3 columns then item's; float32: price, then the label.
     assert cache.rows[0]["history"].tolist() == [[0, 1, 2], [10, 11, 12], [20, 21, 22], [30, 31, 32]]
-    for x, y in cache.batches(np.random.default_rng(3), 3):
+    for blocks in cache.batches(np.random.default_rng(3), 3):
+        # tf.data's side: the columns of a chunk's blocks, each of its own shape and dtype.
+        x, y = (({name: v.numpy() for name, v in side.items()}) for side in packing.unpack(blocks))
         item = x["item"].reshape(-1)
         assert x["history"].tolist() == [[i * 10, i * 10 + 1, i * 10 + 2] for i in item]
         assert x["price"].reshape(-1).tolist() == [i + 0.5 for i in item]
         assert y["ctr"].reshape(-1).tolist() == [float(i % 2) for i in item]
-        assert all(v.flags.c_contiguous for v in (*x.values(), *y.values()))
-        assert {name: v.dtype for name, v in {**x, **y}.items()} == {
-            "history": np.int64, "item": np.int64, "price": np.float32, "ctr": np.float32}
+        assert {name: (v.dtype, v.shape[1:]) for name, v in {**x, **y}.items()} == {
+            "history": (np.int64, (3,)), "item": (np.int64, (1,)), "price": (np.float32, (1,)),
+            "ctr": (np.float32, (1,))}
