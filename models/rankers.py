@@ -193,7 +193,8 @@ def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Mode
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="din")
 
 
-# DCN's cross layers: two cross every pair and triple of the deep input's columns; the paper's gains level off at 2-3.
+# DCN's cross layers: two hold every product of two and of three of the deep input's columns. A constant, not a
+# config knob, until a dataset shows that depth matters.
 DCN_CROSS_DEPTH = 2
 
 
