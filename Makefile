@@ -95,7 +95,7 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
 	rm -rf .lock-venv
 
-# The lakes with what belongs to them (every dataset's): the forests and candidates under artifacts/ are of their
-# days, and the versions under exports/ are the ones their model_registry recorded.
-clean-lake:
-	rm -rf lake artifacts exports
+# CONF's lake with what belongs to it, and no other dataset's: the forests and candidates under its artifacts are of
+# its days, and the versions under its exports are the ones its model_registry recorded.
+clean-lake: setup
+	roots="$$($(PY) -m ops.check_conf --conf $(CONF) --roots)" && printf "%s\n" "$$roots" | xargs -d "\n" rm -rf

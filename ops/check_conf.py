@@ -1,10 +1,11 @@
 """Check a config and show what it makes of a dataset, without Spark: the files it reads and how, the days it runs,
 where its tables go, and the features its samples will have.
 
-    python -m ops.check_conf --conf conf/local.yaml,my_dataset.yaml [--run-day]
+    python -m ops.check_conf --conf conf/local.yaml,my_dataset.yaml [--run-day | --roots]
 Exit 0: the config loads (each problem found at load time is printed on a line of its own otherwise, exit 1). Files
 that are not there yet are listed as missing, not an error: they may be delivered later. `--run-day` prints only the
-day `make run` runs (run.end) and is what the Makefile asks.
+day `make run` runs (run.end), `--roots` only the config's lake, artifact and export folders, one a line (what
+`make clean-lake` removes): the Makefile asks these.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import sys
 from pathlib import Path
 
 from core.cli import one_line_errors
-from core.config import add_conf_option, load_config
+from core.config import REPO_ROOT, add_conf_option, load_config
 from core.config_dataset import DelimitedFile
 from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table
+from core.errors import PipelineError
 from core.tables import LAKE_DATASET_TABLE
 from features.spec import feature_spec
 
@@ -84,14 +86,33 @@ def _lake_state(cfg: PipelineConfig) -> str:
     return f"holds {', '.join(held)}{refused}"
 
 
+def local_roots(cfg: PipelineConfig) -> list[str]:
+    """The config's lake, artifact and export folders: the dataset's own, which `make clean-lake` removes."""
+    roots = [cfg.lake_root, cfg.artifact_root, cfg.gate.export_root]
+    remote = [root for root in roots if "://" in root]
+    if remote:
+        raise PipelineError(f"{', '.join(remote)}: not a local folder; remove remote roots with their own tools")
+    local = [Path(root).resolve() for root in roots]
+    holding = [str(root) for root in local if REPO_ROOT.is_relative_to(root) or Path.home().is_relative_to(root)]
+    if holding:
+        raise PipelineError(f"{', '.join(holding)}: holds the repository or the home folder, "
+                            "not a dataset's own folder")
+    return [str(root) for root in local]
+
+
 @one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_conf_option(parser)
-    parser.add_argument("--run-day", action="store_true", help="print only the day make run runs (run.end)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--run-day", action="store_true", help="print only the day make run runs (run.end)")
+    shown.add_argument("--roots", action="store_true", help="print only the lake, artifact and export folders")
     args = parser.parse_args(argv)
     cfg = load_config(args.conf)
-    print(cfg.run.end if args.run_day else "\n".join(describe(cfg)))
+    if args.run_day:
+        print(cfg.run.end)
+    else:
+        print("\n".join(local_roots(cfg) if args.roots else describe(cfg)))
     return 0
 
 

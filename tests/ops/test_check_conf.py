@@ -32,3 +32,18 @@ def test_it_warns_when_a_header_has_another_number_of_columns(tmp_path):
     lines = describe(cfg)
     assert lines[2].endswith("header line; WARNING: its header has 5 columns (userId, movieId, rating, timestamp, "
                              "tag): every row would be malformed, dump")
+
+
+def test_roots_are_the_configs_own_folders_which_clean_lake_removes_and_never_a_remote_one(tmp_path, capsys):
+    overlay = tmp_path / "roots.yaml"
+    overlay.write_text(f"lake_root: {tmp_path}/lakes/mine\nartifact_root: {tmp_path}/art\n"
+                       f"gate: {{export_root: {tmp_path}/exp}}\n")
+    assert main(["--conf", f"conf/local.yaml,{MOVIELENS},{overlay}", "--roots"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{tmp_path}/lakes/mine", f"{tmp_path}/art", f"{tmp_path}/exp"]
+    overlay.write_text("lake_root: s3://bucket/lake\n")
+    assert main(["--conf", f"conf/local.yaml,{MOVIELENS},{overlay}", "--roots"]) == 1
+    assert capsys.readouterr().err == ("error: s3://bucket/lake: not a local folder; remove remote roots with their "
+                                       "own tools\n")
+    overlay.write_text("artifact_root: .\n")
+    assert main(["--conf", f"conf/local.yaml,{MOVIELENS},{overlay}", "--roots"]) == 1
+    assert capsys.readouterr().err.endswith(": holds the repository or the home folder, not a dataset's own folder\n")
