@@ -15,10 +15,11 @@ class Window(DayRange):
     """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
 
 
-# Encodings a raw file may be in: those Spark's `decode` knows in which '\n' and '\r' are single bytes of their own
-# (jobs.delimited splits lines on bytes before decoding). Each spelling a user may write -> Spark's name.
+# Encodings a raw file may be in: single-byte or UTF-8, in which '\n' and '\r' are bytes of their own (jobs.delimited
+# splits lines on bytes before decoding). Each spelling a user may write -> the name jobs.delimited decodes by.
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "us-ascii", "ascii": "us-ascii",
-             "iso-8859-1": "iso-8859-1", "latin-1": "iso-8859-1", "latin1": "iso-8859-1"}
+             "iso-8859-1": "iso-8859-1", "latin-1": "iso-8859-1", "latin1": "iso-8859-1",
+             "windows-1252": "windows-1252", "cp1252": "windows-1252"}
 
 
 class DelimitedFile(Frozen):
@@ -31,7 +32,7 @@ class DelimitedFile(Frozen):
     header: bool = False  # the first line of each file names the columns (it is skipped, not checked)
     quote: str | None = '"'  # a field in quotes may hold the delimiter; None: quotes are ordinary characters
     escape: str = '"'  # the character before a quote inside a quoted field: '"' is RFC 4180's doubled quote
-    encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1) or us-ascii
+    encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1), windows-1252 (cp1252) or us-ascii
     sha256: str | None = None  # when set, the file's digest is checked before it is read (a single file only)
     # A quoted field may hold line breaks: each file is then read whole by one task (slower; it must fit in memory).
     # Without it a record is one line, and the lines of a record that spans lines are quarantined as malformed.

@@ -64,12 +64,23 @@ def read_multiline_records(spark: SparkSession, path: str, header: bool, encodin
     return _decoded(records, encoding).select(F.rtrim("value", F.lit("\r")).alias("raw"))
 
 
+# windows-1252 is latin-1 but for bytes 0x80-0x9f, where latin-1 has control characters: 27 of them are printable
+# characters (the euro sign, curly quotes, dashes), 5 are undefined. Spark's `decode` does not know windows-1252 (short
+# of a session-wide legacy flag), so a line is decoded as latin-1 and those 27 characters translated.
+_WINDOWS_1252_DEFINED = "".join(chr(b) for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
+_WINDOWS_1252_UNDEFINED = "[\\x81\\x8d\\x8f\\x90\\x9d]"  # as decoded as latin-1; a line holding one is malformed
+
+
 def _decoded(text: DataFrame, encoding: str) -> DataFrame:
     """`value` decoded from `encoding`. The text source keeps each line's (or file's) bytes as they are, split on the
     '\n' byte: decoding them gives the true text. UTF-8 and ASCII need no decoding; parse_columns flags a line whose
-    bytes are not valid in them."""
+    bytes are not valid in them (or in windows-1252)."""
     if encoding == "iso-8859-1":
         return text.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
+    if encoding == "windows-1252":
+        latin_1 = F.decode(F.col("value").cast("binary"), "iso-8859-1")
+        printable = _WINDOWS_1252_DEFINED.encode("latin-1").decode("windows-1252")
+        return text.select(F.translate(latin_1, _WINDOWS_1252_DEFINED, printable).alias("value"))
     return text
 
 
@@ -128,6 +139,8 @@ def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
         malformed = malformed | ~F.is_valid_utf8("raw")  # e.g. a latin-1 file declared as UTF-8
     elif text.encoding == "us-ascii":
         malformed = malformed | F.col("raw").rlike("[^\\x00-\\x7F]")
+    elif text.encoding == "windows-1252":
+        malformed = malformed | F.col("raw").rlike(_WINDOWS_1252_UNDEFINED)
     # try_element_at: a short row yields nulls instead of failing under ANSI mode.
     return parsed.select("raw", malformed.alias(MALFORMED),
                          *[_blank_to_null(F.trim(value)).alias(name) for value, name in zip(values, text.columns)])

@@ -75,6 +75,15 @@ def test_a_line_that_is_not_text_in_the_declared_encoding_is_malformed(spark, tm
     assert sorted((row["id"], row[MALFORMED]) for row in as_ascii.collect()) == [("1", True), ("2", False)]
 
 
+def test_a_windows_1252_file_reads_its_euro_signs_and_curly_quotes_and_an_undefined_byte_is_malformed(spark, tmp_path):
+    # 0x80 is the euro sign, 0x93/0x94 curly quotes, 0x96 a dash; 0xe9 an é as in latin-1; 0x81 means nothing.
+    (tmp_path / "items.csv").write_bytes(b"1,\x93Caf\xe9\x94 \x96 \x805,Drama\r\n2,Odd \x81,Drama\r\n")
+    text = csv_file(encoding="cp1252")
+    rows = parse_columns(read_source_lines(spark, str(tmp_path), text), text).collect()
+    assert sorted((row["id"], row["title"], row[MALFORMED]) for row in rows) == [
+        ("1", "\u201cCaf\u00e9\u201d \u2013 \u20ac5", False), ("2", "Odd \x81", True)]
+
+
 def test_a_multiline_file_is_cut_into_records_where_its_quotes_balance():
     content = b'id,title\r\n1,"Two\r\nlines"\r\n2,"Say ""Hi""\n\nthere"\r\n3,plain\r\n4,"open\r\n5,never closed\r\n'
     assert file_records(content, b'"', header=True) == [
