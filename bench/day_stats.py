@@ -1,4 +1,5 @@
-"""Statistics of ranker_quality's day records ({"auc", "gauc", ...} per model and day): means over seeds, the spread
+"""Statistics of ranker_quality's day records ({"auc", "gauc", "conversion_auc" where the samples label conversions,
+...} per model and day): means over seeds, the spread
 over seeds, paired differences over days. Pure Python, so comparing two runs' results (bench.quality_diff) needs no
 TensorFlow."""
 from __future__ import annotations
@@ -10,9 +11,9 @@ def paired_differences(records: list[dict], against: list[dict]) -> dict:
     """Mean over the days of (model - reference) per metric, with its standard error (sd of the daily differences /
     sqrt(days)): both are scored on the same rows each day, so the day-to-day noise they share cancels."""
     out = {}
-    for metric in ("auc", "gauc"):
+    for metric in ("auc", "gauc", "conversion_auc"):
         daily = [a[metric] - b[metric] for a, b in zip(records, against, strict=True)
-                 if a[metric] is not None and b[metric] is not None]
+                 if a.get(metric) is not None and b.get(metric) is not None]
         if len(daily) > 1:
             out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
                            "days": len(daily)}
@@ -21,8 +22,8 @@ def paired_differences(records: list[dict], against: list[dict]) -> dict:
 
 def seed_mean(records: list[dict]) -> dict:
     """One day's record of a model trained once per seed: each metric's mean over the seeds that have it."""
-    metrics = ("auc", "gauc", "logloss", "train_seconds")
-    return {metric: mean_present(r[metric] for r in records) for metric in metrics} | {"rows": records[0]["rows"]}
+    metrics = ("auc", "gauc", "logloss", "conversion_auc", "train_seconds")
+    return {metric: mean_present(r.get(metric) for r in records) for metric in metrics} | {"rows": records[0]["rows"]}
 
 
 def seed_spread(by_seed: dict[int, list[dict]]) -> dict:

@@ -6,8 +6,10 @@ same features.
     python -m bench.ranker_quality --lake DIR --start 1998-04-09 --end 1998-04-22 [--models lr,wide_deep,deepfm]
         [--seeds 7,8,9]
 The lake must hold the samples (e.g. from bench.quality or jobs.backfill). Figures: mean AUC, logloss and GAUC
-over the days per model; ratio = each ranker's mean AUC / the item-rate baseline's; and per day the best AUC one
-feature's missing flag alone gets (0.5: missingness tells nothing about the label).
+over the days per model (and conversion_auc where the samples label conversions: D's conversions ranked among all
+its rows by ctcvr where a model learns it, by ctr otherwise, by the baseline's feature for the baseline); ratio =
+each ranker's mean AUC / the item-rate baseline's; and per day the best AUC one feature's missing flag alone gets
+(0.5: missingness tells nothing about the label).
 
 With `--seeds` every model trains once per seed (`ranker.seed`) on every day; a day's figure is the mean over the
 seeds, and `seed_spread` gives the standard deviation over seeds of each model's mean over the days: on days of a
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,16 +40,20 @@ BASELINE_FEATURES = {  # the item-rate baseline per sample mode: a smoothed rate
 
 
 def baseline_metrics(cfg, day: dt.date) -> dict:
-    """AUC/GAUC of the item-rate baseline on day D (a popularity rank is negated: rank 1 is the best)."""
+    """AUC/GAUC of the item-rate baseline on day D (a popularity rank is negated: rank 1 is the best), and its
+    conversion_auc where the samples label conversions."""
     feature = BASELINE_FEATURES[cfg.samples.mode]
-    label = label_columns(cfg.samples.mode)[0]
-    batches = list(record_batches(latest_snapshot(cfg.table_path(SAMPLES_TABLE)), day, day,
-                                  ["user_id", feature, label], 65536))
-    scores = np.concatenate([b.column(feature).to_numpy(zero_copy_only=False).astype(float) for b in batches])
+    labels = label_columns(cfg.samples.mode)
+    table = pa.Table.from_batches(list(record_batches(latest_snapshot(cfg.table_path(SAMPLES_TABLE)), day, day,
+                                                      ["user_id", feature, *labels], 65536)))
+    scores = table.column(feature).to_numpy(zero_copy_only=False).astype(float)
     scores = -scores if "rank" in feature else scores
-    labels = np.concatenate([b.column(label).to_numpy(zero_copy_only=False) for b in batches])
-    users = np.concatenate([b.column("user_id").to_numpy(zero_copy_only=False) for b in batches])
-    return {"auc": auc(scores, labels), "gauc": gauc(scores, labels, users), "logloss": None}
+    click = table.column(labels[0]).to_numpy(zero_copy_only=False)
+    users = table.column("user_id").to_numpy(zero_copy_only=False)
+    metrics = {"auc": auc(scores, click), "gauc": gauc(scores, click, users), "logloss": None}
+    if len(labels) > 1:
+        metrics["conversion_auc"] = auc(scores, table.column(labels[1]).to_numpy(zero_copy_only=False))
+    return metrics
 
 
 def missingness_auc(cfg, day: dt.date) -> dict:
@@ -88,11 +93,13 @@ def main(argv: list[str] | None = None) -> None:
                 record = train(seeded, day, name)
                 per_seed.setdefault(name, {}).setdefault(seed, []).append(record)
                 print(f"{day} {name} seed {seed}: auc={record['auc']:.4f} logloss={record['logloss']:.4f} "
-                      f"gauc={record['gauc'] or float('nan'):.4f} epochs={record['epochs']} {record['train_seconds']}s",
+                      f"gauc={record['gauc'] or float('nan'):.4f} epochs={record['epochs']} {record['train_seconds']}s"
+                      + (f" conversion_auc={record['conversion_auc']:.4f}" if "conversion_auc" in record else ""),
                       flush=True)
     for name, by_seed in per_seed.items():  # a day's figure: the mean over the seeds
         per_model[name] = [seed_mean(list(records)) for records in zip(*by_seed.values(), strict=True)]
-    summary = {name: {metric: mean_present(r[metric] for r in records) for metric in ("auc", "logloss", "gauc")}
+    metrics = ("auc", "logloss", "gauc", *(("conversion_auc",) if len(label_columns(cfg.samples.mode)) > 1 else ()))
+    summary = {name: {metric: mean_present(r.get(metric) for r in records) for metric in metrics}
                for name, records in per_model.items()}
     summary_seconds = {name: mean_present(r.get("train_seconds") for r in records)
                        for name, records in per_model.items()}
@@ -113,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                  rows=sum(r["rows"] for r in per_model.get(args.models.split(",")[0], [])),
                  compared="rankers vs the item-rate baseline and LR, day-D metrics averaged over the days",
                  summary=summary, seconds=summary_seconds, paired_differences=differences,
-                 per_day={name: [{k: r.get(k) for k in ("auc", "gauc", "logloss")} for r in records]
+                 per_day={name: [{k: r.get(k) for k in metrics} for r in records]
                           for name, records in per_model.items()},
                  ratio={name: round(values["auc"] / base, 3) for name, values in summary.items() if base},
                  missingness_alone={"max_auc": max(m["auc"] for m in missingness), "per_day": missingness})

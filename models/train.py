@@ -139,7 +139,9 @@ def predict_day(score: Scorer, data: TrainingInput, day: dt.date, labels: Sequen
 
 def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[str], keep_rate: float) -> dict:
     """AUC, logloss, GAUC and calibration of ctr on its label; for a model that learns ctcvr (ESMM, MMoE) also
-    CTCVR on all rows, and for ESMM CVR on clicked rows."""
+    CTCVR on all rows, and for ESMM CVR on clicked rows. With a conversion label, `conversion_auc` ranks D's
+    conversions among all its rows by each model's best score for them: ctcvr where it is learned, ctr otherwise
+    (a click model's ranking of what gets bought), so that every model has one figure for conversions."""
     ctr = recalibrate(scored["ctr"], keep_rate)
     click = scored[labels[0]]
     metrics = {"rows": int(len(click)), "label_rate": float(np.mean(click)), "auc": auc(ctr, click),
@@ -152,6 +154,8 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
         metrics.update({"ctr_auc": metrics["auc"], "ctcvr_auc": auc(ctcvr, conversion),
                         "ctcvr_logloss": logloss(ctcvr, conversion),
                         "ctcvr_calibration": calibration(ctcvr, conversion)})
+    if len(labels) > 1:
+        metrics["conversion_auc"] = metrics["ctcvr_auc"] if "ctcvr_auc" in metrics else auc(ctr, scored[labels[1]])
     if "cvr" in scored:  # ESMM
         clicked = click > 0
         metrics["cvr_auc"] = auc(scored["cvr"][clicked], scored[labels[1]][clicked])

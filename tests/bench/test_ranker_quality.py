@@ -1,7 +1,13 @@
+import datetime as dt
+from types import SimpleNamespace
+
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from bench.day_stats import paired_differences, seed_mean, seed_spread
 from bench.quality_diff import quality_diff
+from bench.ranker_quality import baseline_metrics
 
 
 def record(auc, gauc, rows=100):
@@ -25,6 +31,20 @@ def test_paired_differences_are_over_days_with_the_standard_error_of_their_mean(
     # Daily AUC differences .02, .00, .01: mean .01, sd .01, se .01 / sqrt(3).
     assert got["auc"]["mean"] == pytest.approx(0.01) and got["auc"]["se"] == pytest.approx(0.01 / 3 ** 0.5)
     assert got["gauc"]["mean"] == pytest.approx(0.02) and got["auc"]["days"] == 3
+    assert "conversion_auc" not in got  # the samples label no conversion
+
+
+def test_conversion_auc_is_averaged_over_seeds_and_paired_over_days_where_both_sides_have_it():
+    def converting(auc, conversion):
+        return {**record(auc, 0.6), "conversion_auc": conversion}
+
+    assert seed_mean([converting(0.7, 0.80), converting(0.7, 0.84)])["conversion_auc"] == pytest.approx(0.82)
+    assert seed_mean([record(0.7, 0.6)])["conversion_auc"] is None
+    got = paired_differences([converting(0.7, 0.80), converting(0.7, 0.90), converting(0.7, 0.75)],
+                             [converting(0.7, 0.70), converting(0.7, 0.70), record(0.7, 0.6)])
+    # The third day's reference has no conversion figure: two days, differences .10 and .20.
+    assert got["conversion_auc"]["mean"] == pytest.approx(0.15) and got["conversion_auc"]["days"] == 2
+    assert got["conversion_auc"]["se"] == pytest.approx(0.05)
 
 
 def test_two_runs_compare_model_by_model_on_the_same_days():
@@ -37,3 +57,18 @@ def test_two_runs_compare_model_by_model_on_the_same_days():
     assert got["lr"]["auc"]["mean"] == pytest.approx(0.01) and got["lr"]["gauc"]["mean"] == pytest.approx(0.02)
     with pytest.raises(SystemExit, match="different days"):
         quality_diff(before, {**after, "days": ["1998-04-09", "1998-04-10"]})
+
+
+def test_the_popularity_baseline_ranks_clicks_and_conversions_by_rank_one_first(tmp_path):
+    day = dt.date(2017, 12, 3)
+    # Ranks 1..4: the clicked rows are ranks 1 and 3, the one conversion rank 2; a row of the day before is not read.
+    write_deltalake(str(tmp_path / "samples"), pa.table({
+        "dt": pa.array([day] * 4 + [day - dt.timedelta(days=1)], pa.date32()), "user_id": ["a", "a", "b", "b", "a"],
+        "item_popularity_rank_30d": [1, 2, 3, 4, 9], "label_click": [1, 0, 1, 0, 0],
+        "label_conversion": [0, 1, 0, 0, 1]}), partition_by=["dt"])
+    cfg = SimpleNamespace(samples=SimpleNamespace(mode="sampled_negatives"),
+                          table_path=lambda _: str(tmp_path / "samples"))
+    got = baseline_metrics(cfg, day)
+    # Clicks: pairs (1,2) (1,4) (3,4) right, (3,2) wrong: 3/4. Per user: a (1 over 2) 1, b (3 over 4) 1.
+    # Conversions: rank 2 is above ranks 3 and 4 and below 1: 2/3.
+    assert got == {"auc": 0.75, "gauc": 1.0, "logloss": None, "conversion_auc": pytest.approx(2 / 3)}

@@ -147,7 +147,11 @@ def test_mmoe_metrics_score_its_own_ctcvr_recalibrated_on_all_rows():
     assert got["ctcvr_logloss"] == pytest.approx(-(np.log(0.2) + np.log(0.9) + np.log(0.96) + np.log(0.98)) / 4)
     assert got["ctcvr_calibration"] == pytest.approx(0.09 / 0.25)
     assert got["ctcvr_auc"] == 1.0 and "cvr_auc" not in got  # no cvr output to score
-    assert "ctcvr_auc" not in day_metrics("din", scored, ("label_click", "label_conversion"), 0.5)
+    click_only = day_metrics("din", scored, ("label_click", "label_conversion"), 0.5)
+    assert "ctcvr_auc" not in click_only
+    # Every model ranks conversions: MMoE by its ctcvr, DIN by its ctr (all 0.5 here: AUC .5).
+    assert got["conversion_auc"] == 1.0 and click_only["conversion_auc"] == 0.5
+    assert "conversion_auc" not in day_metrics("din", scored, ("label_click",), 0.5)  # no conversion label
 
 
 def test_warm_start_copies_the_latest_earlier_candidates_weights(tmp_path, spec, stats):
