@@ -15,11 +15,15 @@ class Window(DayRange):
     """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
 
 
-# Encodings a raw file may be in: single-byte or UTF-8, in which '\n' and '\r' are bytes of their own (jobs.delimited
-# splits lines on bytes before decoding). Each spelling a user may write -> the name jobs.delimited decodes by.
+# Encodings a raw file may be in. Each spelling a user may write -> the name jobs.delimited decodes by. In UTF-8 and
+# the single-byte ones '\n' and '\r' are bytes of their own, so lines are split on bytes before decoding; a UTF-16
+# file (`utf-16` finds the byte order in the file's byte-order mark, big-endian without one) is read whole and
+# transcoded first (WHOLE_FILE_ENCODINGS).
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "us-ascii", "ascii": "us-ascii",
              "iso-8859-1": "iso-8859-1", "latin-1": "iso-8859-1", "latin1": "iso-8859-1",
-             "windows-1252": "windows-1252", "cp1252": "windows-1252"}
+             "windows-1252": "windows-1252", "cp1252": "windows-1252",
+             "utf-16": "utf-16", "utf16": "utf-16", "utf-16le": "utf-16le", "utf-16be": "utf-16be"}
+WHOLE_FILE_ENCODINGS = ("utf-16", "utf-16le", "utf-16be")
 
 
 class DelimitedFile(Frozen):
@@ -32,7 +36,7 @@ class DelimitedFile(Frozen):
     header: bool = False  # the first line of each file names the columns (it is skipped, not checked)
     quote: str | None = '"'  # a field in quotes may hold the delimiter; None: quotes are ordinary characters
     escape: str = '"'  # the character before a quote inside a quoted field: '"' is RFC 4180's doubled quote
-    encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1), windows-1252 (cp1252) or us-ascii
+    encoding: str = "utf-8"  # utf-8, latin-1 (iso-8859-1), windows-1252 (cp1252), us-ascii or utf-16(le|be)
     sha256: str | None = None  # when set, the file's digest is checked before it is read (a single file only)
     # A quoted field may hold line breaks: each file is then read whole by one task (slower; it must fit in memory).
     # Without it a record is one line, and the lines of a record that spans lines are quarantined as malformed.

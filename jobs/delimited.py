@@ -4,7 +4,7 @@ Each line is kept as it arrived (`raw`), so that a rejected row can be quarantin
 one CSV record: a line holding a quote character by Spark's CSV parser (`from_csv`: quoted fields with the separator
 inside, doubled or escaped quotes), any other by a split on the separator, which finds the same fields. A line that is
 not exactly one record of the declared columns, or not text in the file's encoding, is `malformed`. A record is one
-line, unless the file is `multiline` (read_multiline_records): then a quoted field may span lines.
+line, unless the file is `multiline` (read_whole_files): then a quoted field may span lines.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BinaryType
 
-from core.config_dataset import DelimitedFile
+from core.config_dataset import WHOLE_FILE_ENCODINGS, DelimitedFile
 
 MALFORMED = "_malformed"
 _CORRUPT = "_corrupt_record"
@@ -41,27 +41,43 @@ def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "ut
 
 def read_source_lines(spark: SparkSession, path: str, text: DelimitedFile) -> DataFrame:
     """The records of a configured file (`path` is its resolved location: a daily source's day folder) as `raw`:
-    its lines (read_lines), or with `multiline` its records, which may span lines (read_multiline_records)."""
-    if text.multiline:
-        assert text.quote is not None, "the config requires a quote for multiline"
-        return read_multiline_records(spark, path, text.header, text.encoding, text.quote)
+    its lines (read_lines), or with `multiline` or a UTF-16 encoding its records, each file read whole
+    (read_whole_files)."""
+    if text.multiline or text.encoding in WHOLE_FILE_ENCODINGS:
+        return read_whole_files(spark, path, text.header, text.encoding, text.quote if text.multiline else None)
     return read_lines(spark, path, text.header, text.encoding)
 
 
-def read_multiline_records(spark: SparkSession, path: str, header: bool, encoding: str, quote: str) -> DataFrame:
-    """Each record of the file(s) at path as `raw`, where a quoted field may hold line breaks, without header records,
-    blank lines and trailing CRs.
+def read_whole_files(spark: SparkSession, path: str, header: bool, encoding: str, quote: str | None) -> DataFrame:
+    """Each record of the file(s) at path as `raw`, without header records, blank lines and trailing CRs: a line, or
+    with a `quote` (multiline) lines joined where a quoted field holds line breaks.
 
-    A file is read whole (one task per file, so it must fit a task's memory) and cut into records by
-    `file_records`; the raw bytes of each record go on to decoding and parse_columns like a line of read_lines.
+    A file is read whole (one task per file, so it must fit a task's memory). A UTF-16 file is transcoded to UTF-8
+    first (utf8_of), since its line breaks are two bytes; then `file_records` cuts the bytes into records, and each
+    record's raw bytes go on to decoding and parse_columns like a line of read_lines.
     """
-    quote_byte = quote.encode(encoding)
-    cut = F.udf(lambda content: file_records(content, quote_byte, header), ArrayType(BinaryType()))
+    whole_file = encoding in WHOLE_FILE_ENCODINGS
+    quote_byte = quote.encode("utf-8" if whole_file else encoding) if quote is not None else None
+
+    def records_of(content: bytes | None) -> list[bytes]:
+        return file_records(utf8_of(content, encoding) if whole_file and content is not None else content,
+                            quote_byte, header)
+
+    cut = F.udf(records_of, ArrayType(BinaryType()))
     records = (spark.read.text(path, wholetext=True)
                .select(F.explode(cut(F.col("value").cast("binary"))).alias("record"))
                .select(F.col("record").cast("string").alias("value"))
                .where(~F.col("value").isin("", "\r")))
     return _decoded(records, encoding).select(F.rtrim("value", F.lit("\r")).alias("raw"))
+
+
+def utf8_of(content: bytes, encoding: str) -> bytes:
+    """A UTF-16 file's text as UTF-8, its byte-order mark dropped. `utf-16` takes the byte order from the mark and is
+    big-endian without one (the Unicode standard's rule; Python's codec would assume the machine's order). What is
+    not UTF-16 (a lone surrogate, an odd last byte) becomes U+FFFD, which marks its line malformed (parse_columns)."""
+    if encoding == "utf-16":
+        encoding = "utf-16le" if content.startswith(b"\xff\xfe") else "utf-16be"
+    return content.decode(encoding, errors="replace").removeprefix("\ufeff").encode("utf-8")
 
 
 # windows-1252 is latin-1 but for bytes 0x80-0x9f, where latin-1 has control characters: 27 of them are printable
@@ -84,10 +100,11 @@ def _decoded(text: DataFrame, encoding: str) -> DataFrame:
     return text
 
 
-def file_records(content: bytes | None, quote: bytes, header: bool) -> list[bytes]:
-    """The records of one file's bytes: its lines, where a line that leaves a quote open is joined (with its line
-    break) to the next ones until the quotes balance, as a quoted field that spans lines does. An unterminated quote
-    makes the rest of the file one record, which parse_columns finds malformed. The first record is the header's."""
+def file_records(content: bytes | None, quote: bytes | None, header: bool) -> list[bytes]:
+    """The records of one file's bytes: its lines, where (given a quote) a line that leaves a quote open is joined
+    (with its line break) to the next ones until the quotes balance, as a quoted field that spans lines does. An
+    unterminated quote makes the rest of the file one record, which parse_columns finds malformed. The first record
+    is the header's."""
     if content is None:
         return []
     if content.endswith(b"\n"):
@@ -95,7 +112,7 @@ def file_records(content: bytes | None, quote: bytes, header: bool) -> list[byte
     records, pending, quotes = [], [], 0
     for line in content.split(b"\n"):
         pending.append(line)
-        quotes += line.count(quote)
+        quotes += line.count(quote) if quote is not None else 0
         if quotes % 2 == 0:
             records.append(b"\n".join(pending))
             pending, quotes = [], 0
@@ -137,6 +154,8 @@ def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
                   for i, name in enumerate(text.columns)]
     if text.encoding == "utf-8":
         malformed = malformed | ~F.is_valid_utf8("raw")  # e.g. a latin-1 file declared as UTF-8
+    elif text.encoding in WHOLE_FILE_ENCODINGS:
+        malformed = malformed | F.col("raw").contains("\ufffd")  # what utf8_of could not decode
     elif text.encoding == "us-ascii":
         malformed = malformed | F.col("raw").rlike("[^\\x00-\\x7F]")
     elif text.encoding == "windows-1252":

@@ -66,7 +66,7 @@ def _header_check(text: DelimitedFile) -> str:
     if not text.header or not text.is_one_local_file or not Path(text.path).is_file():
         return ""
     with open(text.path, encoding=text.encoding, errors="replace", newline="") as handle:
-        first_line = handle.readline().rstrip("\r\n")
+        first_line = handle.readline().lstrip("\ufeff").rstrip("\r\n")
     names = [name.strip().strip(text.quote or "") for name in first_line.split(text.delimiter)]
     if names == text.columns:
         return " (its header names the same columns)"

@@ -84,6 +84,27 @@ def test_a_windows_1252_file_reads_its_euro_signs_and_curly_quotes_and_an_undefi
         ("1", "\u201cCaf\u00e9\u201d \u2013 \u20ac5", False), ("2", "Odd \x81", True)]
 
 
+def test_a_utf_16_file_with_its_byte_order_mark_reads_like_utf_8_and_what_is_not_utf_16_is_malformed(spark, tmp_path):
+    # What Excel saves as "Unicode text": UTF-16LE with a byte-order mark, CRLF, here a header and a quoted comma.
+    text = 'id,title,genres\r\n1,"Café, Le (1999)",Drama\r\n2,€uro (2001),Comedy\r\n'
+    (tmp_path / "le").mkdir()
+    (tmp_path / "le" / "movies.csv").write_bytes(text.encode("utf-16"))  # Python writes the mark, little-endian
+    (tmp_path / "be").mkdir()
+    (tmp_path / "be" / "movies.csv").write_bytes(text.encode("utf-16-be"))  # no mark: big-endian, as the standard says
+    # A lone high surrogate (0xd800) in the second line's title: three fields, but not UTF-16.
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "movies.csv").write_bytes("1,A (1999),Drama\n2,B".encode("utf-16-le") + b"\x00\xd8"
+                                                  + ",Drama\n3,C (2000),Drama\n".encode("utf-16-le"))
+    expected = [('1,"Café, Le (1999)",Drama', False, "Café, Le (1999)"), ("2,€uro (2001),Comedy", False, "€uro (2001)")]
+    for folder, encoding, header in (("le", "utf-16", True), ("be", "utf-16", True), ("le", "utf-16le", True)):
+        config = csv_file(encoding=encoding, header=header)
+        rows = parse_columns(read_source_lines(spark, str(tmp_path / folder), config), config).collect()
+        assert sorted((row["raw"], row[MALFORMED], row["title"]) for row in rows) == expected, (folder, encoding)
+    config = csv_file(encoding="utf-16le")
+    rows = parse_columns(read_source_lines(spark, str(tmp_path / "bad"), config), config).collect()
+    assert sorted((row["id"], row[MALFORMED]) for row in rows) == [("1", False), ("2", True), ("3", False)]
+
+
 def test_a_multiline_file_is_cut_into_records_where_its_quotes_balance():
     content = b'id,title\r\n1,"Two\r\nlines"\r\n2,"Say ""Hi""\n\nthere"\r\n3,plain\r\n4,"open\r\n5,never closed\r\n'
     assert file_records(content, b'"', header=True) == [

@@ -105,3 +105,19 @@ def test_with_multiline_a_quoted_title_may_span_lines(spark, tmp_path):
         ("12", "Usual Suspects,\r\nThe (1995)"), ("14", "Heat (1995)")]
     assert rows(spark, cfg, "attributes_quarantine/item_attributes", "reason", "raw") == [
         ("malformed", '18,"Unclosed (1995),Drama')]
+
+
+@pytest.mark.slow
+def test_a_utf_16_ratings_file_and_a_windows_1252_movies_file_ingest_with_their_encodings_named(spark, tmp_path):
+    ratings = f"userId,movieId,rating,timestamp\r\n1,12,4.5,{AT_10}\r\n2,14,5,{AT_10}\r\n3,14,4,{AT_10},x\r\n"
+    movies = "movieId,title,genres\r\n12,\u201cCafé\u201d \u2013 Le Film (1999),Drama\r\n14,Heat (1995),Action\r\n"
+    files = {"ratings.csv": ratings.encode("utf-16"), "movies.csv": movies.encode("cp1252")}
+    cfg = example_config(tmp_path, CSV, files,
+                         source={"path": str(tmp_path / "ratings.csv"), "encoding": "utf-16"},
+                         attributes={"items": {"path": str(tmp_path / "movies.csv"), "encoding": "cp1252"}})
+    report = ingest_events(spark, cfg, D)
+    assert (report.read, report.written, report.quarantined) == (3, 2, {"malformed": 1})
+    assert rows(spark, cfg, "events_quarantine", "reason", "raw") == [("malformed", f"3,14,4,{AT_10},x")]
+    assert "item_attributes: read=2 written=2 malformed=0" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "movieId", "title") == [
+        ("12", "\u201cCafé\u201d \u2013 Le Film (1999)"), ("14", "Heat (1995)")]
