@@ -89,8 +89,8 @@ _WINDOWS_1252_UNDEFINED = "[\\x81\\x8d\\x8f\\x90\\x9d]"  # as decoded as latin-1
 
 def _decoded(text: DataFrame, encoding: str) -> DataFrame:
     """`value` decoded from `encoding`. The text source keeps each line's (or file's) bytes as they are, split on the
-    '\n' byte: decoding them gives the true text. UTF-8 and ASCII need no decoding; parse_columns flags a line whose
-    bytes are not valid in them (or in windows-1252)."""
+    '\n' byte: decoding them gives the true text. UTF-8 and ASCII need no decoding (nor UTF-16, which utf8_of has
+    transcoded); parse_columns flags a line whose bytes are not valid in them (or in windows-1252)."""
     if encoding == "iso-8859-1":
         return text.select(F.decode(F.col("value").cast("binary"), encoding).alias("value"))
     if encoding == "windows-1252":
