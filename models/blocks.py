@@ -1,5 +1,5 @@
 """Named blocks the rankers are built from: pooled embeddings, linear (wide) part, MLP, FM interaction, task heads,
-MMoE's mixture of experts, DIN's attention over the user's history and DCN's cross network."""
+MMoE's mixture of experts and DIN's attention over the user's history."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -122,33 +122,6 @@ class FMInteraction(keras.layers.Layer):
         square_of_sum = ops.square(ops.sum(fields, axis=1))
         sum_of_squares = ops.sum(ops.square(fields), axis=1)
         return 0.5 * ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
-
-
-@keras.saving.register_keras_serializable(package="dailyrec")
-class CrossNetwork(keras.layers.Layer):
-    """DCN-v2's cross layers (Wang et al., WWW 2021), (batch, width) -> (batch, width):
-    x_{l+1} = x_0 * (x_l W_l + b_l) + x_l, each W_l a full (width, width) matrix, so that after l layers the output
-    holds every product of up to l + 1 input columns, each with a learned weight; the + x_l keeps what came before."""
-
-    def __init__(self, depth: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.depth = depth
-
-    def build(self, input_shape: tuple) -> None:
-        width = input_shape[-1]
-        self.kernels = [self.add_weight(shape=(width, width), initializer="glorot_uniform", name=f"kernel_{i}")
-                        for i in range(self.depth)]
-        self.biases = [self.add_weight(shape=(width,), initializer="zeros", name=f"bias_{i}")
-                       for i in range(self.depth)]
-
-    def call(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
-        crossed = inputs
-        for kernel, bias in zip(self.kernels, self.biases, strict=True):
-            crossed = inputs * (ops.matmul(crossed, kernel) + bias) + crossed
-        return crossed
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "depth": self.depth}
 
 
 @keras.saving.register_keras_serializable(package="dailyrec")

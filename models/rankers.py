@@ -1,4 +1,4 @@
-"""Wide&Deep, DeepFM, ESMM, MMoE, DIN and DCN, each built from the feature spec's groups and the shared blocks."""
+"""Wide&Deep, DeepFM, ESMM, MMoE and DIN, each built from the feature spec's groups and the shared blocks."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
@@ -11,7 +11,6 @@ from features.spec import Feature, FeatureSpec
 from models.blocks import (
     MLP,
     AttentionPooling,
-    CrossNetwork,
     FMInteraction,
     Linear,
     MaskedMeanPooling,
@@ -191,20 +190,3 @@ def build_din(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: Mode
     hidden = MLP(params.hidden_units, params.dropout, name="deep")(deep)
     ctr = task_head(hidden, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2)])
     return keras.Model(encoded.inputs, {"ctr": ctr}, name="din")
-
-
-# DCN's cross layers: two hold every product of two and of three of the deep input's columns. A constant, not a
-# config knob, until a dataset shows that depth matters.
-DCN_CROSS_DEPTH = 2
-
-
-def build_dcn(spec: FeatureSpec, stats: Mapping[str, NumericStats], params: ModelParams) -> keras.Model:
-    """DCN-v2, parallel: a cross network and an MLP side by side on the `deep` input, a logit over both; ctr =
-    sigmoid(that + the linear part over `wide`), as in Wide&Deep."""
-    encoded = encode_features(spec, stats, ("wide", "deep"), params.l2)
-    shared = deep_input(spec.group("deep"), encoded)
-    cross = CrossNetwork(DCN_CROSS_DEPTH, name="cross")(shared)
-    deep = MLP(params.hidden_units, params.dropout, name="deep")(shared)
-    both = keras.layers.Concatenate(name="cross_and_deep")([cross, deep])
-    ctr = task_head(both, "ctr", [wide_logit(spec.group("wide"), encoded, params.l2)])
-    return keras.Model(encoded.inputs, {"ctr": ctr}, name="dcn")

@@ -9,16 +9,7 @@ import keras
 from features.spec import FeatureSpec
 from models.optimizers import LazyAdam
 from models.preprocessing import NumericStats, served_model
-from models.rankers import (
-    ModelParams,
-    build_dcn,
-    build_deepfm,
-    build_din,
-    build_esmm,
-    build_lr,
-    build_mmoe,
-    build_wide_deep,
-)
+from models.rankers import ModelParams, build_deepfm, build_din, build_esmm, build_lr, build_mmoe, build_wide_deep
 
 
 @dataclass(frozen=True)
@@ -41,7 +32,6 @@ RANKERS: dict[str, Ranker] = {
     "esmm": Ranker(build_esmm, {"ctr": 0, "ctcvr": 1}),
     "mmoe": Ranker(build_mmoe, {"ctr": 0, "ctcvr": 1}),
     "din": Ranker(build_din, {"ctr": 0}),
-    "dcn": Ranker(build_dcn, {"ctr": 0}),
 }
 
 

@@ -7,7 +7,6 @@ from features.spec import Feature
 from models.blocks import (
     MLP,
     AttentionPooling,
-    CrossNetwork,
     FMInteraction,
     Linear,
     MaskedMeanPooling,
@@ -122,16 +121,6 @@ def test_mixture_of_experts_weighs_the_experts_by_the_softmax_of_the_gate():
     experts = np.array([[[4.0, 0.0], [0.0, 8.0]], [[4.0, 0.0], [0.0, 8.0]]], "float32")
     np.testing.assert_allclose(mixture(shared, experts), [[1.0, 6.0], [2.0, 4.0]], rtol=1e-6)
     assert MixtureOfExperts.from_config(mixture.get_config()).experts == 2
-
-
-def test_cross_network_multiplies_each_layer_by_the_input_and_adds_the_layer_back():
-    cross = CrossNetwork(2)
-    cross.build((None, 2))
-    # x0 = [1, 2]. Layer 1, W = I, b = [0, 1]: x0 * ([1, 2] + [0, 1]) + x0 = [1, 6] + [1, 2] = [2, 8].
-    # Layer 2, W swaps the columns, b = 0: x0 * [8, 2] + [2, 8] = [8, 4] + [2, 8] = [10, 12].
-    cross.set_weights([np.eye(2), np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0.0, 1.0]), np.zeros(2)])
-    np.testing.assert_allclose(cross(np.array([[1.0, 2.0], [0.0, 0.0]], "float32")), [[10.0, 12.0], [0.0, 0.0]])
-    assert CrossNetwork.from_config(cross.get_config()).depth == 2
 
 
 def attention_scoring_dot_products() -> AttentionPooling:

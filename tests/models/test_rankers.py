@@ -132,7 +132,7 @@ def test_models_take_the_features_of_their_groups(spec, stats):
     everything = sorted(spec.names)
     assert inputs == {"lr": everything, "wide_deep": everything, "deepfm": everything,
                       "esmm": sorted(set(everything) - {"gbdt_leaves"}),
-                      "mmoe": sorted(set(everything) - {"gbdt_leaves"}), "din": everything, "dcn": everything}
+                      "mmoe": sorted(set(everything) - {"gbdt_leaves"}), "din": everything}
 
 
 def test_deepfm_fm_and_deep_parts_share_one_embedding_per_feature(spec, stats):
