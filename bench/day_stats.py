@@ -1,7 +1,6 @@
-"""Statistics of ranker_quality's day records ({"auc", "gauc", "conversion_auc" where the samples label conversions,
-...} per model and day): means over seeds, the spread
-over seeds, paired differences over days. Pure Python, so comparing two runs' results (bench.quality_diff) needs no
-TensorFlow."""
+"""Statistics of ranker_quality's day records ({"auc", "gauc", ...} per model and day, "conversion_auc" too where
+the samples label conversions): means over seeds, the spread over seeds, paired differences over days. Pure Python,
+so comparing two runs' results (bench.quality_diff) needs no TensorFlow."""
 from __future__ import annotations
 
 import statistics
