@@ -92,8 +92,8 @@ def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
 
 
 @pytest.mark.parametrize("overlay, error", [
-    ({"dataset": {"source": {"encoding": "utf-16"}}},
-     r"dataset\.source\.encoding: Value error, unsupported encoding 'utf-16'; use one of utf-8, utf8, "),
+    ({"dataset": {"source": {"encoding": "utf-32"}}},
+     r"dataset\.source\.encoding: Value error, unsupported encoding 'utf-32'; use one of utf-8, utf8, "),
     ({"dataset": {"source": {"quote": "''"}}}, r"dataset\.source: Value error, quote must be one character"),
     ({"dataset": {"source": {"sha256": "abc"}}}, r"sha256 must be 64 lowercase hex digits, got 'abc'"),
     ({"dataset": {"name": "movie lens"}}, r"dataset\.name: Value error, must be letters, digits"),

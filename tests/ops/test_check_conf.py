@@ -19,10 +19,10 @@ def test_run_day_is_what_make_run_runs(capsys):
 
 def test_a_bad_config_is_one_error_per_problem(tmp_path, capsys):
     overlay = tmp_path / "bad.yaml"
-    overlay.write_text("ranker: {exclude_features: [user_idd]}\ndataset: {source: {encoding: utf-16}}\n")
+    overlay.write_text("ranker: {exclude_features: [user_idd]}\ndataset: {source: {encoding: utf-32}}\n")
     assert main(["--conf", f"conf/local.yaml,{MOVIELENS},{overlay}"]) == 1
     assert capsys.readouterr().err.startswith("error: invalid config:\n  dataset.source.encoding: Value error, "
-                                              "unsupported encoding 'utf-16'")
+                                              "unsupported encoding 'utf-32'")
 
 
 def test_it_warns_when_a_header_has_another_number_of_columns(tmp_path):
