@@ -59,7 +59,7 @@ def read_whole_files(spark: SparkSession, path: str, header: bool, encoding: str
     whole_file = encoding in WHOLE_FILE_ENCODINGS
     quote_byte = quote.encode("utf-8" if whole_file else encoding) if quote is not None else None
 
-    def records_of(content: bytes | None) -> list[bytes]:
+    def records_of(content):  # no type hints: Spark 4 reads a UDF's hints as a pandas/Arrow eval type, and warns
         return file_records(utf8_of(content, encoding) if whole_file and content is not None else content,
                             quote_byte, header)
 
