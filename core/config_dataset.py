@@ -26,6 +26,15 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "us-ascii", "ascii":
 WHOLE_FILE_ENCODINGS = ("utf-16", "utf-16le", "utf-16be")
 
 
+def decoded_text(content: bytes, encoding: str) -> str:
+    """Bytes in one of ENCODINGS' names as text, a byte-order mark dropped. `utf-16` takes the byte order from the
+    mark and is big-endian without one (the Unicode standard's rule; Python's codec would assume the machine's order).
+    What cannot be decoded (a lone surrogate, an odd last byte, a byte windows-1252 leaves undefined) becomes U+FFFD."""
+    if encoding == "utf-16":
+        encoding = "utf-16le" if content.startswith(b"\xff\xfe") else "utf-16be"
+    return content.decode(encoding, errors="replace").removeprefix("\ufeff")
+
+
 class DelimitedFile(Frozen):
     """A delimited text file (or a folder of them) and the names of its columns in order, read one record per line
     by Spark's CSV parser (jobs.delimited)."""

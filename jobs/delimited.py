@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BinaryType
 
-from core.config_dataset import WHOLE_FILE_ENCODINGS, DelimitedFile
+from core.config_dataset import WHOLE_FILE_ENCODINGS, DelimitedFile, decoded_text
 
 MALFORMED = "_malformed"
 _CORRUPT = "_corrupt_record"
@@ -72,12 +72,9 @@ def read_whole_files(spark: SparkSession, path: str, header: bool, encoding: str
 
 
 def utf8_of(content: bytes, encoding: str) -> bytes:
-    """A UTF-16 file's text as UTF-8, its byte-order mark dropped. `utf-16` takes the byte order from the mark and is
-    big-endian without one (the Unicode standard's rule; Python's codec would assume the machine's order). What is
-    not UTF-16 (a lone surrogate, an odd last byte) becomes U+FFFD, which marks its line malformed (parse_columns)."""
-    if encoding == "utf-16":
-        encoding = "utf-16le" if content.startswith(b"\xff\xfe") else "utf-16be"
-    return content.decode(encoding, errors="replace").removeprefix("\ufeff").encode("utf-8")
+    """A UTF-16 file's text as UTF-8 (decoded_text: the byte order from the mark, big-endian without one). What is not
+    UTF-16 becomes U+FFFD, which marks its line malformed (parse_columns)."""
+    return decoded_text(content, encoding).encode("utf-8")
 
 
 # windows-1252 is latin-1 but for bytes 0x80-0x9f, where latin-1 has control characters: 27 of them are printable

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.cli import one_line_errors
 from core.config import REPO_ROOT, add_conf_option, load_config
-from core.config_dataset import DelimitedFile
+from core.config_dataset import DelimitedFile, decoded_text
 from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table
 from core.errors import PipelineError
@@ -65,8 +65,9 @@ def _header_check(text: DelimitedFile) -> str:
     quarantines every row as malformed."""
     if not text.header or not text.is_one_local_file or not Path(text.path).is_file():
         return ""
-    with open(text.path, encoding=text.encoding, errors="replace", newline="") as handle:
-        first_line = handle.readline().lstrip("\ufeff").rstrip("\r\n")
+    with open(text.path, "rb") as handle:
+        head = handle.read(1 << 16)  # decoded as the reader decodes the file (UTF-16 without a mark is big-endian)
+    first_line = decoded_text(head, text.encoding).split("\n", 1)[0].rstrip("\r")
     names = [name.strip().strip(text.quote or "") for name in first_line.split(text.delimiter)]
     if names == text.columns:
         return " (its header names the same columns)"

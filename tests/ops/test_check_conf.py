@@ -34,6 +34,21 @@ def test_it_warns_when_a_header_has_another_number_of_columns(tmp_path):
                              "tag): every row would be malformed, dump")
 
 
+def test_a_header_is_read_as_the_reader_decodes_the_file_utf_16_without_a_mark_big_endian(tmp_path):
+    ratings = tmp_path / "ratings.csv"
+    for encoding, data in (("utf-16", "userId,movieId,rating,timestamp\n1,2,3,4\n".encode("utf-16-be")),
+                           ("utf-16", "userId,movieId,rating,timestamp\n".encode("utf-16")),  # a mark, little-endian
+                           ("windows-1252", "userId,movieId,rating,timestamp\r\n".encode("cp1252"))):
+        ratings.write_bytes(data)
+        cfg = config_for(tmp_path, "conf/examples/movielens_csv.yaml",
+                         dataset={"source": {"path": str(ratings), "encoding": encoding}})
+        assert describe(cfg)[2].endswith("header line (its header names the same columns), dump"), encoding
+    ratings.write_bytes("userId;movieId\n".encode("utf-16-le"))  # no mark, so read big-endian: one garbled name
+    cfg = config_for(tmp_path, "conf/examples/movielens_csv.yaml",
+                     dataset={"source": {"path": str(ratings), "encoding": "utf-16"}})
+    assert "WARNING: its header has 1 columns" in describe(cfg)[2]
+
+
 def test_roots_are_the_configs_own_folders_which_clean_lake_removes_and_never_a_remote_one(tmp_path, capsys):
     overlay = tmp_path / "roots.yaml"
     overlay.write_text(f"lake_root: {tmp_path}/lakes/mine\nartifact_root: {tmp_path}/art\n"
