@@ -12,7 +12,7 @@ import pytest
 
 from bench import run_all, scaling
 from core.config import REPO_ROOT
-from tests.conftest import TEST_JAVA_TOOL_OPTIONS
+from tests.conftest import TEST_JVM_OPTIONS
 
 QUICK_RESULTS = ("ingest_throughput", "profiles_incremental", "backfill_equivalence", "recall_jobs", "training_speed",
                  "table_reads", "quality_movielens_100k", "ranker_quality_movielens_100k", "two_tower_movielens_100k",
@@ -114,8 +114,8 @@ def test_scaling_sees_a_change_of_the_measured_code_since_a_commit():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", QUICK_IN_CI)
 def test_a_quick_benchmark_runs_and_writes_its_result(name, tmp_path):
-    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS_DIR": str(tmp_path / "results"),  # tiny data, and
-           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JAVA_TOOL_OPTIONS}  # JVMs as tests run
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS_DIR": str(tmp_path / "results"),  # tiny data,
+           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JVM_OPTIONS}  # short-lived JVMs
     result = subprocess.run([sys.executable, "-m", "bench.run_all", "--only", name], env=env,
                             cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
