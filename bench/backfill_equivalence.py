@@ -3,7 +3,7 @@ fresh lake, once in range mode (each job one Spark job for every day) and once d
 runs them), each its own process; a checksum per table partition; the wall times side by side.
 
     python -m bench.backfill_equivalence [--dataset movielens_100k] [--start 1997-09-20 --end 1998-04-22]
-        [--per-day-end 1997-10-19] [--lengths 10,30,100]                      (BENCH_QUICK=1: 2 days)
+        [--per-day-end 1997-10-19] [--lengths 10,30,100]    (BENCH_QUICK=1: 2 days, the first per day)
     python -m bench.backfill_equivalence --synthetic-events 1000000,10000000 [--days 10] [--per-day-days 3]
 Per-day mode costs ~30 s a day on MovieLens, so --per-day-end can stop it early: the days it built are compared
 (a day's partitions depend only on the days before it) and its whole-range time is extrapolated from its
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
     parser.add_argument("--start", type=parse_day, help="default: the dataset's first day")
     parser.add_argument("--end", type=parse_day, help="default: the dataset's last day (quick: start + 1)")
-    parser.add_argument("--per-day-end", type=parse_day, help="last day of the per-day run (default: --end)")
+    parser.add_argument("--per-day-end", type=parse_day,
+                        help="last day of the per-day run (default: --end; quick: start)")
     parser.add_argument("--lengths", default="", help="comma-separated range lengths in days to time in range mode")
     parser.add_argument("--synthetic-events", type=parse_sizes,
                         help="instead of --dataset: seeded synthetic logs of these sizes (events in the whole log) "
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(["conf/local.yaml", args.dataset])
         start = args.start or cfg.dataset.window.start
         end = args.end or (start + dt.timedelta(days=1) if quick() else cfg.dataset.window.end)
-        result = compare([args.dataset], start, end, min(args.per_day_end or end, end),
+        per_day_end = args.per_day_end or (start if quick() else end)
+        result = compare([args.dataset], start, end, min(per_day_end, end),
                          list(map(int, filter(None, args.lengths.split(",")))))
         name = cfg.dataset.name
         write_result("backfill_equivalence" + ("" if name == "movielens_100k" else f"_{name}"),

@@ -24,7 +24,8 @@ QUICK_IN_CI = ("ingest_throughput", "profiles_incremental", "training_speed", "t
 # Not yet: each runs the whole chain of day jobs (recall, GBDT, training) over several days and costs 3-7 minutes even
 # on tiny data (measured side by side on 2 cores: quality with ranker_quality 403 s, full_day 265 s, scaling 211 s,
 # recall_jobs 184 s), which would take the suite past its ~30 minutes. backfill_equivalence runs the data jobs only
-# (2 days in range mode, then the same 2 days one at a time). `BENCH_QUICK=1 make bench` runs them all.
+# (2 days in range mode, then the first of them on its own; tests/jobs/test_range_equivalence.py compares
+# whole ranges). `BENCH_QUICK=1 make bench` runs them all.
 QUICK_NOT_IN_CI = ("recall_jobs", "quality_movielens_100k", "ranker_quality_movielens_100k",
                    "two_tower_movielens_100k", "full_day_movielens_100k", "scaling")
 
