@@ -14,13 +14,12 @@ MOVIELENS = "conf/datasets/movielens_100k.yaml"
 TAOBAO = "conf/datasets/taobao_userbehavior.yaml"
 SYNTHETIC = "conf/datasets/synthetic.yaml"
 
-# JVMs the tests start for one job (a quick benchmark's, a spark-submit's) are short-lived and their data tiny: the C2
-# compiler's work never pays off, and skipping it halves the CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s
-# CPU; conf/local.yaml's submit_java_options does the same for the DAG's tasks). C1 alone gets the client's 48 MB code
-# cache, which a range runner's JVM filled within a minute, and then the JVM stops compiling ("CodeCache is full.
-# Compiler has been disabled"): the tiered default's 240 MB instead. A worker's own session lives for the whole suite
-# and runs hundreds of jobs: it keeps the tiered default, where C2 pays (two range-equivalence and the profile tests
-# in one process: 306 -> 256 s).
+# Test JVMs are short-lived and their data tiny: the C2 compiler's work never pays off, and skipping it halves the
+# CPU of a spark-submitted job (40 -> 30 s wall, 67 -> 36 s CPU). C1 alone gets the client's 48 MB code cache, which
+# a long-lived JVM (a worker's session, a range runner) filled within a minute, and then the JVM stops compiling
+# ("CodeCache is full. Compiler has been disabled"): the tiered default's 240 MB instead. A worker's session with C2
+# ran the range-equivalence and profile tests alone faster (306 -> 256 s) but `make test-fast` slower (2:31 ->
+# 3:09), and the whole suite no faster beyond its run-to-run spread: C1 stays.
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 TEST_SPARK = {
     "spark": {
@@ -30,9 +29,8 @@ TEST_SPARK = {
                      # costs more than running it (a leakage test's 27 day jobs: 167 -> 129 s). The rows are the
                      # same either way; codegen is an optimisation that falls back to this path by itself on error.
                      "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-                     # ALS's 10-iteration lineage overflowed the default 1 MB thread stack under C1, whose frames
-                     # are larger; a spark-submitted job still runs C1.
-                     "spark.driver.extraJavaOptions": "-Xss16m"},
+                     # C1 frames are larger: ALS's 10-iteration lineage overflowed the default 1 MB thread stack.
+                     "spark.driver.extraJavaOptions": f"{TEST_JVM_OPTIONS} -Xss16m"},
     }
 }
 
