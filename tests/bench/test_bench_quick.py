@@ -115,8 +115,8 @@ def test_scaling_sees_a_change_of_the_measured_code_since_a_commit():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", QUICK_IN_CI)
 def test_a_quick_benchmark_runs_and_writes_its_result(name, tmp_path):
-    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS_DIR": str(tmp_path / "results"),  # tiny data,
-           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JVM_OPTIONS}  # short-lived JVMs
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS_DIR": str(tmp_path / "results"),
+           "BENCH_DATA_DIR": str(tmp_path / "data"), "JAVA_TOOL_OPTIONS": TEST_JVM_OPTIONS}  # tiny data, as in tests
     result = subprocess.run([sys.executable, "-m", "bench.run_all", "--only", name], env=env,
                             cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
