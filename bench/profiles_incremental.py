@@ -19,7 +19,7 @@ from core.spark import build_session
 from datasets.synthetic import SyntheticSpec, write_synthetic
 from features.spec import count_column
 from jobs.build_daily_rollups import rollup
-from jobs.day_windows import window_sums
+from jobs.build_profiles import history, window_sums
 
 START = dt.date(2024, 1, 1)
 DAYS = 31
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     columns = [count_column(kind) for kind in EVENT_TYPES]
     for days in (7, 30):
         with stopwatch(seconds, f"incremental_{days}d"):
-            window_sums(user_daily, ["user_id"], [as_of], [days], columns) \
+            window_sums(history(user_daily, [as_of], days), ["user_id"], [days], columns) \
                 .write.format("noop").mode("overwrite").save()
         with stopwatch(seconds, f"naive_{days}d"):
             naive_user_aggregates(stored_events, as_of, days).write.format("noop").mode("overwrite").save()

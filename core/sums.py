@@ -9,7 +9,7 @@ Integer columns are summed as they are (already exact).
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, WindowSpec
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType
 
@@ -20,12 +20,10 @@ FRACTION_BITS = 32
 _SCALE = float(1 << FRACTION_BITS)
 
 
-def exact_sum(column: Column | str, over: WindowSpec | None = None) -> Column:
-    """sum(column) as a double, each term rounded to 2 ** -FRACTION_BITS; null when every term is null. With
-    `over`, the sum over that window's frame."""
+def exact_sum(column: Column | str) -> Column:
+    """sum(column) as a double, each term rounded to 2 ** -FRACTION_BITS; null when every term is null."""
     value = F.col(column) if isinstance(column, str) else column
-    units = F.sum(_units(value))
-    return (units if over is None else units.over(over)) / _SCALE
+    return F.sum(_units(value)) / _SCALE
 
 
 def fixed_point(column: Column) -> Column:
@@ -45,11 +43,8 @@ def exact_avg(column: Column | str) -> Column:
     return exact_sum(value) / F.count(value)
 
 
-def order_free_sum(frame: DataFrame, name: str, column: Column | None = None, over: WindowSpec | None = None) -> Column:
-    """sum of `column` (default: the column `name` of frame): exact_sum when `name` is fractional, else F.sum; with
-    `over`, over that window's frame."""
+def order_free_sum(frame: DataFrame, name: str, column: Column | None = None) -> Column:
+    """sum of `column` (default: the column `name` of frame): exact_sum when `name` is fractional, else F.sum."""
     value = F.col(name) if column is None else column
     fractional = isinstance(frame.schema[name].dataType, (DoubleType, FloatType))  # decimal sums are exact
-    if fractional:
-        return exact_sum(value, over)
-    return F.sum(value) if over is None else F.sum(value).over(over)
+    return exact_sum(value) if fractional else F.sum(value)

@@ -1,10 +1,10 @@
 """User and item profiles as of D, from the daily rollups of days [D-N, D-1] for every window N in conf.
 
-Nothing of day D or later is read (`jobs.day_windows`: sums over range frames of the days before each as_of day,
-and `history` for the recent items), so a profile as of D can be used as a feature of day D's samples. Summing N
-small rollup partitions keeps the cost nearly flat in N, and every as_of is computed independently (backfills can
-run in any order). A range of days is one job (`profiles_of_days`, the range runner's): every aggregate is keyed by
-as_of, so each day's partition is the one its daily job writes.
+Nothing of day D or later is read: each rollup row reaches only the as_of days after it (`history`), so a profile
+as of D can be used as a feature of day D's samples. Summing N small rollup partitions keeps the cost nearly flat in
+N, and every as_of is computed independently (backfills can run in any order). A range of days is one job
+(`profiles_of_days`, the range runner's): every aggregate is grouped by as_of, so each day's partition is the one its
+daily job writes.
 """
 from __future__ import annotations
 
@@ -30,13 +30,39 @@ from core.tables import (
     USER_PROFILE_TABLE,
 )
 from features.spec import count_column, window_column
-from jobs.day_windows import history, window_sums
 
 
 def total_events(event_types: Sequence[str], days: int | None = None) -> Column:
     """Events of every type: the sum of the per-type count columns (of their N-day columns when days is set)."""
     names = [count_column(kind) if days is None else window_column(count_column(kind), days) for kind in event_types]
     return sum((F.col(name) for name in names), F.lit(0))
+
+
+def history(daily: DataFrame, as_of_days: Sequence[dt.date], days: int) -> DataFrame:
+    """Each row of `daily` once for every day D of `as_of_days` whose history [D - days, D - 1] holds it, with D as
+    `as_of`: the only rows a profile as of D may use. A row of D or later never reaches D (as_of > dt by
+    construction), so many days are computed in one pass without one seeing another's future."""
+    wanted = daily.sparkSession.createDataFrame([(day,) for day in sorted(set(as_of_days))], "as_of date")
+    first, last = min(as_of_days) - dt.timedelta(days=days), max(as_of_days) - dt.timedelta(days=1)
+    reaching = F.sequence(F.date_add("dt", 1), F.date_add("dt", days))
+    return (daily.where(F.col("dt").between(F.lit(first), F.lit(last)))
+            .withColumn("as_of", F.explode(reaching)).join(F.broadcast(wanted), "as_of"))
+
+
+def window_sums(daily: DataFrame, keys: Sequence[str], windows: Sequence[int], columns: Sequence[str]) -> DataFrame:
+    """Per keys and `as_of`: each column summed over every window, active days per window, days since the last event.
+
+    `daily` holds one row per key and day (as the rollups do), spread over its as_of days by `history`.
+    """
+    aggregates = []
+    for days in windows:
+        in_window = F.col("dt") >= F.date_sub("as_of", days)
+        # otherwise(0): a key with no day in this (shorter) window has a count of 0, not null.
+        aggregates += [order_free_sum(daily, c, F.when(in_window, F.coalesce(F.col(c), F.lit(0))).otherwise(0))
+                       .alias(window_column(c, days)) for c in columns]
+        aggregates.append(F.count(F.when(in_window, True)).alias(window_column("active_days", days)))
+    return daily.groupBy(*keys, "as_of").agg(
+        *aggregates, F.date_diff(F.col("as_of"), F.max("dt")).alias("days_since_last_event"))
 
 
 def with_smoothed_rates(sums: DataFrame, rates: Sequence[RateSpec], windows: Sequence[int]) -> DataFrame:
@@ -61,24 +87,12 @@ def _smoothed(rate: RateSpec, days: int) -> Column:
         window_column(rate.name, days))
 
 
-def top_categories(user_category_daily: DataFrame, as_of_days: Sequence[dt.date], days: int,
-                   event_types: Sequence[str], k: int) -> DataFrame:
-    """Per user and as_of: up to k categories with the most events in the last `days` days, most first (ties by
+def top_categories(user_category_daily: DataFrame, event_types: Sequence[str], k: int) -> DataFrame:
+    """Per user and as_of: up to k categories with the most events in the longest window, most first (ties by
     name)."""
-    daily = user_category_daily.where(F.col("category").isNotNull()).withColumn("events", total_events(event_types))
-    totals = window_sums(daily, ["user_id", "category"], as_of_days, [days], ["events"]).select(
-        "user_id", "as_of", "category", F.col(window_column("events", days)).alias("events"))
+    totals = (user_category_daily.where(F.col("category").isNotNull())
+              .groupBy("user_id", "as_of", "category").agg(F.sum(total_events(event_types)).alias("events")))
     return _top_k(totals, "category", [F.desc("events"), F.asc("category")], k, "top_categories")
-
-
-def latest_items_of_each_day(user_item_daily: DataFrame, k: int) -> DataFrame:
-    """The rows of each user and day among that day's k latest items (latest time first, then item id): all that
-    `recent_items` can keep. An item it ranks as of D is ranked by the last day it was seen before D; had that
-    day k items before it, those k are in D's window too and rank before it whatever later days add, so it is not
-    in D's k either. Pruning before `history` spreads rows onto as_of days keeps at most k rows a user-day."""
-    order = Window.partitionBy("user_id", "dt").orderBy(F.desc("last_event_time"), F.asc("item_id"))
-    return user_item_daily.withColumn("_day_rank", F.row_number().over(order)).where(F.col("_day_rank") <= k) \
-        .drop("_day_rank")
 
 
 def recent_items(user_item_daily: DataFrame, k: int) -> DataFrame:
@@ -111,10 +125,10 @@ def user_profile(user_daily: DataFrame, user_category_daily: DataFrame, user_ite
                  as_of_days: Sequence[dt.date], profiles: ProfileConfig, event_types: Sequence[str]) -> DataFrame:
     """Per day D of as_of_days, one row per user active in the longest window before D."""
     longest = max(profiles.windows)
-    sums = _profile_sums(user_daily, "user_id", as_of_days, profiles, event_types)
-    categories = top_categories(user_category_daily, as_of_days, longest, event_types, profiles.top_categories)
-    latest = latest_items_of_each_day(user_item_daily, profiles.recent_items)
-    recent = recent_items(history(latest, as_of_days, longest), profiles.recent_items)
+    sums = _profile_sums(history(user_daily, as_of_days, longest), "user_id", profiles, event_types)
+    categories = top_categories(history(user_category_daily, as_of_days, longest), event_types,
+                                profiles.top_categories)
+    recent = recent_items(history(user_item_daily, as_of_days, longest), profiles.recent_items)
     joined = sums.join(categories, ["user_id", "as_of"], "left").join(recent, ["user_id", "as_of"], "left")
     return _as_of_last(joined)
 
@@ -122,7 +136,7 @@ def user_profile(user_daily: DataFrame, user_category_daily: DataFrame, user_ite
 def item_profile(item_daily: DataFrame, as_of_days: Sequence[dt.date], profiles: ProfileConfig,
                  event_types: Sequence[str]) -> DataFrame:
     """Per day D of as_of_days, one row per item with events in the longest window before D."""
-    sums = _profile_sums(item_daily, "item_id", as_of_days, profiles, event_types)
+    sums = _profile_sums(history(item_daily, as_of_days, max(profiles.windows)), "item_id", profiles, event_types)
     return _as_of_last(with_popularity_ranks(sums, event_types, profiles.windows))
 
 
@@ -131,13 +145,11 @@ def _as_of_last(profile: DataFrame) -> DataFrame:
     return profile.select(*[c for c in profile.columns if c != "as_of"], "as_of")
 
 
-def _profile_sums(daily: DataFrame, key: str, as_of_days: Sequence[dt.date], profiles: ProfileConfig,
-                  event_types: Sequence[str]) -> DataFrame:
+def _profile_sums(daily: DataFrame, key: str, profiles: ProfileConfig, event_types: Sequence[str]) -> DataFrame:
     counts = [count_column(kind) for kind in event_types]
     rate_inputs = [c for rate in profiles.rates for c in (rate.numerator, rate.denominator) if c not in counts]
     columns = counts + list(dict.fromkeys(rate_inputs))
-    sums = with_smoothed_rates(window_sums(daily, [key], as_of_days, profiles.windows, columns), profiles.rates,
-                               profiles.windows)
+    sums = with_smoothed_rates(window_sums(daily, [key], profiles.windows, columns), profiles.rates, profiles.windows)
     # value_sum/value_count only feed rates; the profile keeps the rate, not its parts.
     return sums.drop(*[window_column(c, days) for c in columns if c not in counts for days in profiles.windows])
 

@@ -27,8 +27,7 @@ from core.tables import EVENTS_TABLE, ITEM_PROFILE_TABLE, SAMPLES_TABLE, USER_CA
 from features.samples import feature_columns, label_columns
 from features.spec import FeatureSpec, feature_spec, window_column
 from jobs.build_daily_rollups import with_item_category
-from jobs.build_profiles import total_events
-from jobs.day_windows import window_sums
+from jobs.build_profiles import history, total_events, window_sums
 from jobs.ingest_attributes import read_attribute_snapshot
 from jobs.label_leak import LabelLeakError, check_label_leak
 from jobs.sample_labels import PAIR, labeled_pairs
@@ -62,8 +61,8 @@ def user_category_history(user_category_daily: DataFrame, pairs: DataFrame, item
                           days: Sequence[dt.date], windows: Sequence[int], event_types: Sequence[str]) -> DataFrame:
     """Per sample pair (user, item, dt) of `days`: the user's events in the item's categories (all of them, for
     genres) per window before dt."""
-    daily = user_category_daily.withColumn("events", total_events(event_types))
-    per_category = window_sums(daily, ["user_id", "category"], days, windows, ["events"]).select(
+    daily = history(user_category_daily, days, max(windows)).withColumn("events", total_events(event_types))
+    per_category = window_sums(daily, ["user_id", "category"], windows, ["events"]).select(
         "user_id", "category", F.col("as_of").alias("dt"), *[window_column("events", n) for n in windows])
     item_category = with_item_category(pairs, item_categories, "category").where(F.col("category").isNotNull())
     joined = item_category.join(per_category, ["user_id", "category", "dt"])

@@ -118,24 +118,3 @@ def test_literal_rows_give_hand_computed_profiles(spark):
     assert (i1["popularity_rank_1d"], i2["popularity_rank_1d"]) == (1, 2)
     assert (i1["popularity_rank_3d"], i2["popularity_rank_3d"]) == (1, 2)  # 2 events each: by id
     assert "i3" not in got["item_id"]
-
-
-@pytest.mark.slow
-def test_recent_items_of_days_busier_than_k_equal_the_reference(spark):
-    # Each user sees more distinct items a day than recent_items keeps, and items come back on later days: the
-    # per-day pruning before the as_of spread must keep exactly the rows the last k items of every day come from.
-    rng = random.Random(5)
-    log = [{"event_id": f"busy-{n}", "user_id": f"u{n % 2}", "item_id": f"i{rng.randrange(1, 6)}", "event_type": "pv",
-            "event_time": dt.datetime(2017, 11, 20 + n % 4, 1, 0, rng.randrange(4)), "value": None,
-            "dt": dt.date(2017, 11, 20 + n % 4)} for n in range(80)]
-    per_user_day = {}
-    for e in log:
-        per_user_day.setdefault((e["user_id"], e["dt"]), set()).add(e["item_id"])
-    assert min(len(items) for items in per_user_day.values()) > PROFILES.recent_items
-    days = [dt.date(2017, 11, day) for day in (21, 22, 23, 24, 26)]
-    together = spark_profiles(spark, log, days)
-    for day in days:
-        expected = reference_profiles(log, day, PROFILES, EVENT_TYPES, CATEGORIES, "user_id")
-        got = {user: row for (as_of, user), row in together["user_id"].items() if as_of == day}
-        assert {user: row["recent_items"] for user, row in got.items()} == \
-            {user: row["recent_items"] for user, row in expected.items()}
