@@ -42,12 +42,13 @@ def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequen
     rows), not rows: z * sqrt(entities / rows), the effective sample size when every entity's rows are alike.
 
     rows: the feature columns (numbers as floats, anything else as strings, None where missing) and the labels."""
+    units = _Units(rows)
     for label in labels:
         y = rows[label].to_numpy(dtype=int)
         for feature in features:
             values = rows[feature]
-            entities = _entities(rows, feature)
-            shrink = np.sqrt(_units(entities, np.ones(len(y), dtype=bool)) / len(y)) if len(y) else 1.0
+            key = _entity_key(feature)
+            shrink = np.sqrt(units.count(key) / len(y)) if len(y) else 1.0
             if pd.api.types.is_numeric_dtype(values):
                 value_auc = ranking_auc(values.to_numpy(dtype=float), y)
                 if _auc_z(value_auc, y) * shrink >= VALUE_AUC_MIN_Z:
@@ -56,22 +57,46 @@ def check_label_leak(rows: pd.DataFrame, features: Sequence[str], labels: Sequen
             if _gap_z(missing, y) * shrink >= MISSING_GAP_MIN_Z:
                 _fail_above(missing_flag_auc(missing, y), missing_threshold,
                             f"whether feature {feature} is missing predicts {label}")
-            per_label = values.astype(object).fillna("<missing>").groupby(y).unique()
-            enough = min(_units(entities, y == 0), _units(entities, y == 1)) >= CONSTANT_CHECK_MIN_ROWS
-            if enough and all(len(v) == 1 for v in per_label) and per_label[0][0] != per_label[1][0]:
-                raise LabelLeakError(f"feature {feature} is {per_label[0][0]!r} on every row where {label} is 0 and "
-                                     f"{per_label[1][0]!r} on every row where it is 1: it leaks the label")
+            enough = min(units.count(key, label, 0), units.count(key, label, 1)) >= CONSTANT_CHECK_MIN_ROWS
+            constants = _constant_within_each_label(values, y) if enough else None
+            if constants is not None and constants[0] != constants[1]:
+                raise LabelLeakError(f"feature {feature} is {constants[0]!r} on every row where {label} is 0 and "
+                                     f"{constants[1]!r} on every row where it is 1: it leaks the label")
 
 
-def _entities(rows: pd.DataFrame, feature: str) -> np.ndarray | None:
-    """The ids of the entity a feature describes (None: each row is its own unit)."""
-    key = "item_id" if feature.startswith("item_") else "user_id" if feature.startswith(("user_", "cross_")) else None
-    return rows[key].to_numpy() if key in rows.columns else None
+def _entity_key(feature: str) -> str | None:
+    """The id column of the entity a feature describes (None: each row is its own unit)."""
+    return "item_id" if feature.startswith("item_") else "user_id" if feature.startswith(("user_", "cross_")) else None
 
 
-def _units(entities: np.ndarray | None, where: np.ndarray) -> int:
-    """Independent units among the rows `where`: their distinct entities, or the rows."""
-    return int(np.sum(where)) if entities is None else len(pd.unique(entities[where]))
+class _Units:
+    """Independent units among a day's rows (all, or those of one class of a label): the distinct ids of an entity
+    where rows has its id column, else the rows. Counted once per entity and class: every feature of that entity
+    asks the same question."""
+
+    def __init__(self, rows: pd.DataFrame):
+        self.rows = rows
+        self.counts: dict[tuple, int] = {}
+
+    def count(self, key: str | None, label: str | None = None, value: int | None = None) -> int:
+        if (key, label, value) not in self.counts:
+            where = np.ones(len(self.rows), dtype=bool) if label is None else self.rows[label].to_numpy() == value
+            ids = self.rows[key].to_numpy() if key in self.rows.columns else None
+            self.counts[(key, label, value)] = int(np.sum(where)) if ids is None else len(pd.unique(ids[where]))
+        return self.counts[(key, label, value)]
+
+
+def _constant_within_each_label(values: pd.Series, y: np.ndarray) -> tuple | None:
+    """(value on every row where y is 0, value on every row where y is 1), "<missing>" for a missing one; None when
+    either class holds more than one value (missing counts as one) or no row."""
+    constants = []
+    for label in (0, 1):
+        part = values[y == label]
+        if not len(part) or part.nunique(dropna=False) != 1:
+            return None
+        first = part.iloc[0]
+        constants.append("<missing>" if pd.isna(first) else first.item() if isinstance(first, np.generic) else first)
+    return tuple(constants)
 
 
 def _auc_z(auc: float | None, y: np.ndarray) -> float:
