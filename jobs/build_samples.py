@@ -145,31 +145,38 @@ def _check_leaks(samples: DataFrame, rules: SampleConfig) -> None:
     features = feature_columns(samples.columns)
     numeric = {f.name for f in samples.schema.fields if isinstance(f.dataType, NumericType)}
     labels = list(label_columns(rules.mode))
-    columns = [*[F.col(c).cast("double" if c in numeric else "string") for c in features], *labels, "dt"]
-    sizes = sorted((row.dt, row["count"]) for row in samples.groupBy("dt").count().collect())
-    batch: list[dt.date] = []
-    batched = 0
+    checked = samples.select(*[F.col(c).cast("double" if c in numeric else "string") for c in features], *labels,
+                             "dt")
+    sizes = {row.dt: row["count"] for row in samples.groupBy("dt").count().collect()}
+    fractions = {str(day): min(1.0, LEAK_CHECK_ROWS / size) for day, size in sizes.items()}
+    sampled = any(fraction < 1.0 for fraction in fractions.values())
+    if sampled:
+        # One seeded pass draws every large day's rows (a re-run checks the same ones; a range job's sample of a day
+        # can differ from the daily job's, other days sharing its partitions, the rows written do not), and the
+        # batches below read that sample, not the whole range's rows once per day.
+        checked = checked.sampleBy(F.col("dt").cast("string"), fractions, seed=17).persist()
+    try:
+        for batch in leak_check_batches(sizes, LEAK_CHECK_ROWS):
+            rows = checked.where(F.col("dt").isin(batch)).toArrow().to_pandas()
+            _check_days(rows, features, labels, rules)
+    finally:
+        if sampled:
+            checked.unpersist()
 
-    def check_batch() -> None:
-        nonlocal batched
-        if batch:
-            _check_days(samples.where(F.col("dt").isin(batch)).select(*columns).toPandas(), features, labels, rules)
-            batch.clear()
+
+def leak_check_batches(sizes: dict[dt.date, int], most_rows: int) -> list[list[dt.date]]:
+    """The days in order, in batches to fetch at once: consecutive days of at most `most_rows` rows together, a day
+    of more alone (its sample of about `most_rows` rows)."""
+    batches: list[list[dt.date]] = []
+    batched = most_rows
+    for day in sorted(sizes):
+        size = sizes[day]
+        if size > most_rows or batched + size > most_rows:
+            batches.append([])
             batched = 0
-
-    for day, size in sizes:
-        if size > LEAK_CHECK_ROWS:
-            # Seeded, so a re-run checks the same rows; a range job's sample of this day can differ from the daily
-            # job's (other days share its partitions), the rows written do not.
-            day_rows = samples.where(F.col("dt") == day)
-            _check_days(day_rows.sample(fraction=LEAK_CHECK_ROWS / size, seed=17).select(*columns).toPandas(),
-                        features, labels, rules)
-            continue
-        if batched + size > LEAK_CHECK_ROWS:
-            check_batch()
-        batch.append(day)
-        batched += size
-    check_batch()
+        batches[-1].append(day)
+        batched = most_rows if size > most_rows else batched + size
+    return batches
 
 
 def _check_days(rows: pd.DataFrame, features: Sequence[str], labels: Sequence[str], rules: SampleConfig) -> None:

@@ -8,8 +8,15 @@ from core.errors import PipelineError
 from features.samples import feature_columns
 from features.schema import EVENTS
 from features.spec import feature_spec
+from jobs import build_samples as build_samples_module
 from jobs.build_daily_rollups import rollup, with_item_category
-from jobs.build_samples import build_samples, check_against_spec, user_category_history, with_features
+from jobs.build_samples import (
+    build_samples,
+    check_against_spec,
+    leak_check_batches,
+    user_category_history,
+    with_features,
+)
 from jobs.label_leak import LabelLeakError, check_label_leak
 from jobs.sample_labels import funnel_samples, positive_item_weights, rating_samples, sample_negatives
 from tests.conftest import SYNTHETIC, config_for
@@ -185,6 +192,42 @@ def test_a_text_feature_constant_within_each_label_fails_the_day():
     with pytest.raises(LabelLeakError, match="feature item_source is 'drawn' on every row where label_click is 0 "
                                              "and 'clicked' on every row where it is 1"):
         check_label_leak(rows, ["item_category_id", "item_source"], ["label_click"], 0.99, 0.75)
+
+
+def test_leak_check_batches_fetch_small_days_together_and_a_large_day_alone():
+    days = [dt.date(2024, 1, n) for n in range(1, 7)]
+    sizes = dict(zip(days, [5, 4, 20, 1, 9, 2]))
+    assert leak_check_batches(sizes, 10) == [days[0:2], [days[2]], days[3:5], [days[5]]]
+    assert leak_check_batches({}, 10) == []
+
+
+def test_a_range_checks_each_large_days_seeded_sample_and_every_row_of_a_small_day(spark, monkeypatch):
+    # Day 1: 400 rows, over the 100-row cap, so about 100 of them are checked; day 2: 60 rows, all checked.
+    def day_rows(day, n, leak):
+        return [(f"u{k}", f"i{k}", float(k % 7), float(k % 2) if leak else float(k % 5), k % 2, day)
+                for k in range(n)]
+    columns = ["user_id", "item_id", "user_n_rating_7d", "item_score", "label_like", "dt"]
+    first, second = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+    rules = SampleConfig(mode="ratings", like_threshold=4, exposure_type=None, click_type=None, conversion_type=None,
+                         negatives_per_click=1, attribution_days=0, leak_auc_threshold=0.99,
+                         missing_auc_threshold=0.75)
+    checked = {}
+    real_check_days = build_samples_module._check_days
+
+    def spy(rows, features, labels, rules):
+        checked.update(rows.groupby("dt").size().to_dict())
+        real_check_days(rows, features, labels, rules)
+    monkeypatch.setattr(build_samples_module, "LEAK_CHECK_ROWS", 100)
+    monkeypatch.setattr(build_samples_module, "_check_days", spy)
+    clean = spark.createDataFrame(day_rows(first, 400, False) + day_rows(second, 60, False), columns)
+    build_samples_module._check_leaks(clean, rules)
+    drawn = checked.pop(first)
+    assert checked == {second: 60} and 60 <= drawn <= 140, (drawn, checked)  # binomial(400, 1/4): 100 +- 8.7
+    build_samples_module._check_leaks(clean, rules)
+    assert checked[first] == drawn  # seeded: a re-run checks the same rows
+    leaky = spark.createDataFrame(day_rows(first, 400, True) + day_rows(second, 60, False), columns)
+    with pytest.raises(LabelLeakError, match="samples of 2024-01-01: feature item_score predicts label_like"):
+        build_samples_module._check_leaks(leaky, rules)
 
 
 def test_the_spec_tells_features_from_keys_labels_and_bookkeeping():
