@@ -55,15 +55,15 @@ def log_sampling_probability(item_ids: np.ndarray) -> np.ndarray:
 
 def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list[float]:
     """Train towers.both on the examples for params.epochs shuffled passes; the mean loss of each epoch."""
-    import keras
     import tensorflow as tf
 
+    from models.optimizers import LazyAdam
     from models.two_tower import in_batch_softmax_loss
 
     tensors = {name: tf.constant(_typed(values)) for name, values in examples.items()}
     item_codes = tf.constant(pd.factorize(examples["item_id"])[0].astype(np.int64))
     log_q = tf.constant(log_sampling_probability(examples["item_id"]))
-    optimizer = keras.optimizers.Adam(params.learning_rate)
+    optimizer = LazyAdam(params.learning_rate)
     variables = towers.both.trainable_variables
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])

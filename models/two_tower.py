@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from models.blocks import MLP, MaskedMeanPooling
+from models.tables import SparseReadEmbedding
 from models.two_tower_data import ITEM_STATS
 
 USER_INPUTS = ("user_id", "recent_items", "recent_categories")
@@ -41,10 +42,11 @@ def _lookup(vocabulary: Sequence[str], name: str) -> keras.layers.StringLookup:
     return keras.layers.StringLookup(vocabulary=list(vocabulary), mask_token="", num_oov_indices=1, name=name)
 
 
-def _pooled(ids: keras.KerasTensor, lookup: keras.layers.StringLookup, table: keras.layers.Embedding,
+def _pooled(ids: keras.KerasTensor, lookup: keras.layers.StringLookup, table: SparseReadEmbedding,
             name: str) -> keras.KerasTensor:
     indices = lookup(ids)
-    return MaskedMeanPooling(name=name)(table(indices), ops.not_equal(indices, 0))
+    present = ops.not_equal(indices, 0)  # padding is not looked up, so it gets no (zero) gradient
+    return MaskedMeanPooling(name=name)(table(indices, present), present)
 
 
 def build_towers(vocabularies: Vocabularies, dim: int, hidden_units: Sequence[int], recent_items: int,
@@ -52,9 +54,10 @@ def build_towers(vocabularies: Vocabularies, dim: int, hidden_units: Sequence[in
     item_lookup = _lookup(vocabularies.items, "item_lookup")
     category_lookup = _lookup(vocabularies.categories, "category_lookup")
     user_lookup = _lookup(vocabularies.users, "user_lookup")
-    item_table = keras.layers.Embedding(item_lookup.vocabulary_size(), dim, name="item_embedding")
-    category_table = keras.layers.Embedding(category_lookup.vocabulary_size(), dim, name="category_embedding")
-    user_table = keras.layers.Embedding(user_lookup.vocabulary_size(), dim, name="user_embedding")
+    # Tables read by rows, so that a step's gradient holds only the rows its batch uses and LazyAdam moves only those.
+    item_table = SparseReadEmbedding(item_lookup.vocabulary_size(), dim, name="item_embedding")
+    category_table = SparseReadEmbedding(category_lookup.vocabulary_size(), dim, name="category_embedding")
+    user_table = SparseReadEmbedding(user_lookup.vocabulary_size(), dim, name="user_embedding")
 
     user_id = keras.Input((), dtype="string", name="user_id")
     recent = keras.Input((recent_items,), dtype="string", name="recent_items")

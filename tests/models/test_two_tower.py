@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config_recall import TwoTowerConfig
 from core.top_k import exact_top_k
-from models.recall_two_tower import frequent_items, log_sampling_probability
+from models.recall_two_tower import fit, frequent_items, log_sampling_probability
 from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
 from models.two_tower_data import (
     PAD,
@@ -41,6 +42,56 @@ def test_towers_map_raw_ids_to_unit_vectors_of_the_embedding_size():
     # Training sees both towers at once; the item id table is shared with the user's recent items.
     assert [output.shape[-1] for output in towers.both.outputs] == [4, 4]
     assert towers.user.get_layer("item_embedding") is towers.item.get_layer("item_embedding")
+
+
+def two_tower_examples(users, items, recent, categories):
+    """Training examples of one category each and one recent item (or none) each."""
+    return {"user_id": strings(*users), "recent_items": strings(*[[item, PAD] for item in recent]),
+            "recent_categories": strings(*[[category if item != PAD else PAD, PAD]
+                                           for item, category in zip(recent, categories)]),
+            "item_id": strings(*items), "item_categories": strings(*[[category] for category in categories]),
+            "item_stats": np.full((len(items), 2), 0.5, np.float32)}
+
+
+def small_towers():
+    # Rows of each table: 0 padding, 1 unknown id, then the vocabulary in order (users u1..u5, items A..F, x, y).
+    return build_towers(Vocabularies(users=["u1", "u2", "u3", "u4", "u5"], items=list("ABCDEF"),
+                                     categories=["x", "y"]), dim=4, hidden_units=[8], recent_items=2,
+                        max_categories=1)
+
+
+def test_a_batch_gradient_holds_only_the_table_rows_it_looked_up_not_the_padding():
+    import tensorflow as tf
+
+    towers = small_towers()
+    batch = two_tower_examples(["u1", "u2"], ["A", "B"], ["B", PAD], ["x", "x"])
+    tables = {name: towers.both.get_layer(f"{name}_embedding").embeddings for name in ("user", "item", "category")}
+    with tf.GradientTape() as tape:
+        users, items = towers.both({name: tf.constant(values.astype(str) if values.dtype == object else values)
+                                    for name, values in batch.items()}, training=True)
+        loss = in_batch_softmax_loss(users, items, tf.constant([0, 1], tf.int64), tf.zeros(2), 0.1)
+    gradients = dict(zip(tables, tape.gradient(loss, [table.value for table in tables.values()])))
+    rows = {name: sorted(set(gradient.indices.numpy())) for name, gradient in gradients.items()}
+    assert all(isinstance(gradient, tf.IndexedSlices) for gradient in gradients.values())
+    # u1, u2; A, B (B also as u1's recent item; u2's padding is not looked up); x.
+    assert rows == {"user": [2, 3], "item": [2, 3], "category": [2]}
+
+
+def test_training_moves_a_table_row_only_on_the_steps_that_look_it_up():
+    # Four examples of their own user and item, two steps of two: each row is looked up on one step. Adam's first
+    # move of a row is at most the learning rate per weight; dense Adam would move step 1's rows again on step 2
+    # (by its momentum, ~0.67 x the rate more), and rows never looked up not at all.
+    towers = small_towers()
+    examples = two_tower_examples(["u1", "u2", "u3", "u4"], list("ABCD"), [PAD] * 4, ["x", "x", "y", "y"])
+    tables = {name: towers.both.get_layer(f"{name}_embedding").embeddings for name in ("user", "item")}
+    before = {name: table.numpy().copy() for name, table in tables.items()}
+    params = TwoTowerConfig(embedding_dim=4, hidden_units=[8], recent_items=2, max_categories=1, min_item_count=1,
+                            temperature=0.1, batch_size=2, epochs=1, learning_rate=0.01, seed=7)
+    fit(towers, examples, params)
+    moves = {name: np.abs(table.numpy() - before[name]) for name, table in tables.items()}
+    assert {name: sorted(np.flatnonzero(move.max(axis=1) > 0)) for name, move in moves.items()} == \
+        {"user": [2, 3, 4, 5], "item": [2, 3, 4, 5]}
+    assert max(move.max() for move in moves.values()) <= params.learning_rate * (1 + 1e-6)
 
 
 def softmax_loss(logits, label):
