@@ -60,7 +60,7 @@ def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list
     from models.optimizers import LazyAdam
     from models.two_tower import in_batch_softmax_loss
 
-    tensors = {name: tf.constant(_typed(values)) for name, values in examples.items()}
+    tensors = {name: tf.constant(tf_ready(values)) for name, values in examples.items()}
     item_codes = tf.constant(pd.factorize(examples["item_id"])[0].astype(np.int64))
     log_q = tf.constant(log_sampling_probability(examples["item_id"]))
     optimizer = LazyAdam(params.learning_rate)
@@ -87,7 +87,7 @@ def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list
     return losses
 
 
-def _typed(values: np.ndarray) -> np.ndarray:
+def tf_ready(values: np.ndarray) -> np.ndarray:
     """Strings (object arrays of ids) as numpy str, which TensorFlow takes; numbers as they are."""
     return values.astype(str) if values.dtype == object else values
 
@@ -97,7 +97,7 @@ def vectors_of(tower, inputs: dict[str, np.ndarray], batch_rows: int = 4096) -> 
     import tensorflow as tf
 
     count = len(next(iter(inputs.values())))
-    parts = [tower({name: tf.constant(_typed(values[start:start + batch_rows])) for name, values in inputs.items()},
+    parts = [tower({name: tf.constant(tf_ready(values[start:start + batch_rows])) for name, values in inputs.items()},
                    training=False).numpy() for start in range(0, count, batch_rows)]
     return np.concatenate(parts) if parts else np.zeros((0, tower.output_shape[-1]), np.float32)
 

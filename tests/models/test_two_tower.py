@@ -8,7 +8,7 @@ import pytest
 
 from core.config_recall import TwoTowerConfig
 from core.top_k import exact_top_k
-from models.recall_two_tower import fit, frequent_items, log_sampling_probability
+from models.recall_two_tower import fit, frequent_items, log_sampling_probability, tf_ready
 from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
 from models.two_tower_data import (
     PAD,
@@ -60,14 +60,18 @@ def small_towers():
                         max_categories=1)
 
 
+def id_tables(towers, names):
+    return {name: towers.both.get_layer(f"{name}_embedding").embeddings for name in names}
+
+
 def test_a_batch_gradient_holds_only_the_table_rows_it_looked_up_not_the_padding():
     import tensorflow as tf
 
     towers = small_towers()
     batch = two_tower_examples(["u1", "u2"], ["A", "B"], ["B", PAD], ["x", "x"])
-    tables = {name: towers.both.get_layer(f"{name}_embedding").embeddings for name in ("user", "item", "category")}
+    tables = id_tables(towers, ("user", "item", "category"))
     with tf.GradientTape() as tape:
-        users, items = towers.both({name: tf.constant(values.astype(str) if values.dtype == object else values)
+        users, items = towers.both({name: tf.constant(tf_ready(values))
                                     for name, values in batch.items()}, training=True)
         loss = in_batch_softmax_loss(users, items, tf.constant([0, 1], tf.int64), tf.zeros(2), 0.1)
     gradients = dict(zip(tables, tape.gradient(loss, [table.value for table in tables.values()])))
@@ -83,7 +87,7 @@ def test_training_moves_a_table_row_only_on_the_steps_that_look_it_up():
     # (by its momentum, ~0.67 x the rate more), and rows never looked up not at all.
     towers = small_towers()
     examples = two_tower_examples(["u1", "u2", "u3", "u4"], list("ABCD"), [PAD] * 4, ["x", "x", "y", "y"])
-    tables = {name: towers.both.get_layer(f"{name}_embedding").embeddings for name in ("user", "item")}
+    tables = id_tables(towers, ("user", "item"))
     before = {name: table.numpy().copy() for name, table in tables.items()}
     params = TwoTowerConfig(embedding_dim=4, hidden_units=[8], recent_items=2, max_categories=1, min_item_count=1,
                             temperature=0.1, batch_size=2, epochs=1, learning_rate=0.01, seed=7)
