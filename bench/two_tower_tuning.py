@@ -1,0 +1,193 @@
+"""The two-tower's settings chosen on days before the quality protocol's window: recall@K of each candidate setting
+over the as_of days [--first, --last], each day trained as `recall_two_tower` trains it (on [D-N, D-1] alone) and
+scored as `evaluate_recall` scores it (the users with history, their positives of D not seen before).
+
+    python -m bench.two_tower_tuning --set temperature=0.05,0.2 --set epochs=20
+    python -m bench.two_tower_tuning --set temperature=0.05 --set epochs=20 --combine
+    python -m bench.two_tower_tuning --first 1998-03-24 --last 1998-04-22 --set embedding_dim=64
+
+Each --set value runs alone, the other settings as the config has them (--combine: every combination of the --set
+values), after the config's own settings, the reference; the defaults are
+MovieLens's 30 as_of days before bench.quality's (1998-02-22..03-23), so that a choice made here is then measured on
+days it was not chosen on. The lake (`bench/data/lake_tuning_<dataset>`, or --lake) gets its rollups in range mode
+first (--skip-build: it has them). Each setting's recall@K is pooled over (day, user) as bench.quality pools it;
+`paired` is the mean and standard error over days of the day-by-day difference from the reference.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, write_overlay, write_result
+from core.cli import parse_day
+from core.config import load_config
+from core.config_recall import TwoTowerConfig
+from core.config_schema import PipelineConfig
+from core.days import days_before
+from core.top_k import exact_top_k
+from models.recall_two_tower import train_day, vectors_of
+from models.two_tower_data import read_rollups
+
+DAY = dt.timedelta(days=1)
+ROLLUP_JOBS = "ingest_attributes,ingest_events,build_daily_rollups"
+
+
+def settings_grid(base: TwoTowerConfig, options: list[str], combine: bool = False) -> list[TwoTowerConfig]:
+    """base, then each value of each `name=v1,v2,...` option in turn with the others as in base, or with combine every
+    combination of the options' values (values read as YAML: 0.05, 20, [64, 32])."""
+    names, choices = [], []
+    for option in options:
+        name, _, values = option.partition("=")
+        if name not in TwoTowerConfig.model_fields:
+            known = ", ".join(TwoTowerConfig.model_fields)
+            raise SystemExit(f"--set {option}: {name!r} is not a two_tower setting ({known})")
+        names.append(name)
+        choices.append([yaml.safe_load(value) for value in _split_values(values)])
+    if combine:
+        changes = [dict(zip(names, combination)) for combination in itertools.product(*choices)]
+    else:
+        changes = [{name: value} for name, values in zip(names, choices) for value in values]
+    grid = [base]
+    for change in changes:
+        setting = TwoTowerConfig.model_validate({**base.model_dump(), **change})
+        if setting not in grid:
+            grid.append(setting)
+    return grid
+
+
+def _split_values(values: str) -> list[str]:
+    """`0.1,0.2` -> two values; `[64],[64,32]` -> two lists (commas inside brackets stay)."""
+    parts, depth, current = [], 0, ""
+    for char in values:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def day_positives(rollups: pd.DataFrame, ds: dt.date, history_days: int, exclude_seen: bool) -> dict[str, set]:
+    """user -> their positives of D, as evaluate_recall defines them: users with an interaction in [D-N, D-1],
+    items of strength > 0 on D, minus the items they had in [D-N, D-1] with exclude_seen."""
+    first_day, last_day = days_before(ds, history_days)
+    history = _interactions(rollups, first_day, last_day)
+    day = _interactions(rollups, ds, ds)
+    day = day[day["user_id"].isin(set(history["user_id"]))]
+    if exclude_seen:
+        seen = set(zip(history["user_id"], history["item_id"]))
+        day = day[[pair not in seen for pair in zip(day["user_id"], day["item_id"])]]
+    return day.groupby("user_id")["item_id"].agg(set).to_dict()
+
+
+def _interactions(rollups: pd.DataFrame, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+    within = rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)]
+    totals = within.groupby(["user_id", "item_id"], as_index=False)["strength"].sum()
+    return totals[totals["strength"] > 0]
+
+
+def recall_at(top: pd.DataFrame, item_ids: np.ndarray, positives: dict[str, set], ks: list[int]) -> dict[int, list]:
+    """k -> each evaluated user's hits in their top k over their positives (0 for a user without candidates)."""
+    ranked = top.assign(item_id=item_ids[top["position"].to_numpy()] if len(top) else [])
+    lists = ranked.sort_values(["user_id", "rank"]).groupby("user_id")["item_id"].agg(list).to_dict()
+    return {k: [len(set(lists.get(user, [])[:k]) & wanted) / len(wanted) for user, wanted in positives.items()]
+            for k in ks}
+
+
+def score_setting(cfg: PipelineConfig, setting: TwoTowerConfig, rollups: pd.DataFrame, days: list[dt.date],
+                  ks: list[int]) -> dict:
+    import keras
+
+    tuned = cfg.model_copy(update={"recall": cfg.recall.model_copy(update={"two_tower": setting})})
+    per_day, pooled, seconds = [], {k: [] for k in ks}, 0.0
+    for ds in days:
+        first_day, last_day = days_before(ds, cfg.recall.history_days)
+        history = rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)]
+        positives = day_positives(rollups, ds, cfg.recall.history_days, cfg.recall.exclude_seen)
+        trained = train_day(tuned, ds, history)
+        if trained is None or not positives:
+            continue
+        seconds += trained.train_seconds
+        top = exact_top_k(trained.users["user_id"], vectors_of(trained.towers.user, trained.users),
+                          trained.item_vectors, trained.seen, max(ks))
+        hits = recall_at(top, trained.item_ids, positives, ks)
+        for k in ks:
+            pooled[k].extend(hits[k])
+        per_day.append({"as_of": ds.isoformat(), "users": len(positives),
+                        **{f"recall@{k}": float(np.mean(hits[k])) for k in ks}})
+        keras.backend.clear_session()
+    return {"setting": setting.model_dump(), "train_seconds": round(seconds, 1), "days": per_day,
+            **{f"recall@{k}": float(np.mean(pooled[k])) if pooled[k] else float("nan") for k in ks}}
+
+
+def paired_se(reference: dict, other: dict, k: int) -> tuple[float, float]:
+    """Mean and standard error over the days both scored of other's recall@k minus reference's."""
+    theirs = {day["as_of"]: day[f"recall@{k}"] for day in reference["days"]}
+    differences = [day[f"recall@{k}"] - theirs[day["as_of"]] for day in other["days"] if day["as_of"] in theirs]
+    if len(differences) < 2:
+        return float("nan"), float("nan")
+    return float(np.mean(differences)), float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="movielens_100k", type=dataset_conf, help=DATASET_HELP)
+    parser.add_argument("--lake", type=Path, help="lake root (default bench/data/lake_tuning_<dataset>)")
+    parser.add_argument("--first", type=parse_day, default=dt.date(1998, 2, 22), help="first as_of day scored")
+    parser.add_argument("--last", type=parse_day, default=dt.date(1998, 3, 23), help="last as_of day scored")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
+                        help="a two_tower setting's values to try, each alone (repeatable)")
+    parser.add_argument("--combine", action="store_true", help="run every combination of the --set values instead")
+    parser.add_argument("--skip-build", action="store_true", help="the lake has the rollups already")
+    args = parser.parse_args(argv)
+    name = load_config(["conf/local.yaml", args.dataset]).dataset.name
+    lake = args.lake or DATA_DIR / f"lake_tuning_{name}"
+    overlay = write_overlay(f"tuning_{name}", {"lake_root": str(lake), "artifact_root": str(lake / "_art")})
+    conf = f"conf/local.yaml,{args.dataset},{overlay}"
+    cfg = load_config(conf)
+    history_start = args.first - dt.timedelta(days=cfg.recall.history_days)
+    if not args.skip_build:
+        _build_rollups(conf, history_start, args.last)
+    rollups = read_rollups(cfg, history_start, args.last)
+    days = [args.first + n * DAY for n in range((args.last - args.first).days + 1)]
+    ks = [k for k in cfg.recall.eval_k if k <= cfg.recall.top_k]
+    began = time.perf_counter()
+    results = []
+    for setting in settings_grid(cfg.recall.two_tower, args.set, args.combine):
+        results.append(score_setting(cfg, setting, rollups, days, ks))
+        changed = {key: value for key, value in setting.model_dump().items()
+                   if value != cfg.recall.two_tower.model_dump()[key]}
+        results[-1]["changed"] = changed
+        results[-1]["paired"] = {f"recall@{k}": paired_se(results[0], results[-1], k) for k in ks}
+        print(f"{str(changed or 'config'):<40} " + " ".join(
+            f"recall@{k}={results[-1][f'recall@{k}']:.4f} ({results[-1]['paired'][f'recall@{k}'][0]:+.4f}"
+            f" se {results[-1]['paired'][f'recall@{k}'][1]:.4f})" for k in ks)
+            + f" train {results[-1]['train_seconds']:.0f}s", flush=True)
+    best = max(results, key=lambda result: result["recall@50"] if 50 in ks else result[f"recall@{ks[-1]}"])
+    write_result(f"two_tower_tuning_{name}", dataset=name, as_of=[args.first, args.last], rows=len(days),
+                 seconds=round(time.perf_counter() - began, 1),
+                 compared="two-tower settings on days before the quality window, paired over days with the config's",
+                 ratio=round(best["recall@50"] / results[0]["recall@50"], 3) if 50 in ks else None,
+                 best=best["changed"], results=results)
+
+
+def _build_rollups(conf: str, first: dt.date, last: dt.date) -> None:
+    """The range runner in a process of its own: Spark's JVM stays out of the process that trains."""
+    command = [sys.executable, "-m", "jobs.backfill", "--conf", conf, "--start", first.isoformat(),
+               "--end", last.isoformat(), "--jobs", ROLLUP_JOBS]
+    if subprocess.run(command).returncode:
+        raise SystemExit(f"backfill {first}..{last} failed")
+
+
+if __name__ == "__main__":
+    main()
