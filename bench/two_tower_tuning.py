@@ -11,7 +11,9 @@ values), after the config's own settings, the reference; the defaults are
 MovieLens's 30 as_of days before bench.quality's (1998-02-22..03-23), so that a choice made here is then measured on
 days it was not chosen on. The lake (`bench/data/lake_tuning_<dataset>`, or --lake) gets its rollups in range mode
 first (--skip-build: it has them). Each setting's recall@K is pooled over (day, user) as bench.quality pools it;
-`paired` is the mean and standard error over days of the day-by-day difference from the reference.
+`paired` is the mean and standard error over the evaluated (day, user)s of the difference from the reference;
+`--seeds 7,8` trains each setting once per seed and scores the mean, since one seed's figure moves by about as much as
+a setting does.
 """
 from __future__ import annotations
 
@@ -104,39 +106,40 @@ def recall_at(top: pd.DataFrame, item_ids: np.ndarray, positives: dict[str, set]
             for k in ks}
 
 
-def score_setting(cfg: PipelineConfig, setting: TwoTowerConfig, rollups: pd.DataFrame, days: list[dt.date],
-                  ks: list[int]) -> dict:
+def score_setting(cfg: PipelineConfig, setting: TwoTowerConfig, rollups: pd.DataFrame,
+                  positives_by_day: dict[dt.date, dict[str, set]], ks: list[int], seeds: list[int]) -> dict:
+    """Each evaluated (day, user)'s recall@k, the mean over the seeds trained (the setting's own seed when none)."""
     import keras
 
-    tuned = cfg.model_copy(update={"recall": cfg.recall.model_copy(update={"two_tower": setting})})
-    per_day, pooled, seconds = [], {k: [] for k in ks}, 0.0
-    for ds in days:
-        first_day, last_day = days_before(ds, cfg.recall.history_days)
-        history = rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)]
-        positives = day_positives(rollups, ds, cfg.recall.history_days, cfg.recall.exclude_seen)
-        trained = train_day(tuned, ds, history)
-        if trained is None or not positives:
-            continue
-        seconds += trained.train_seconds
-        top = exact_top_k(trained.users["user_id"], vectors_of(trained.towers.user, trained.users),
-                          trained.item_vectors, trained.seen, max(ks))
-        hits = recall_at(top, trained.item_ids, positives, ks)
-        for k in ks:
-            pooled[k].extend(hits[k])
-        per_day.append({"as_of": ds.isoformat(), "users": len(positives),
-                        **{f"recall@{k}": float(np.mean(hits[k])) for k in ks}})
-        keras.backend.clear_session()
-    return {"setting": setting.model_dump(), "train_seconds": round(seconds, 1), "days": per_day,
-            **{f"recall@{k}": float(np.mean(pooled[k])) if pooled[k] else float("nan") for k in ks}}
+    by_seed, seconds = [], 0.0
+    for seed in seeds or [setting.seed]:
+        seeded = setting.model_copy(update={"seed": seed})
+        tuned = cfg.model_copy(update={"recall": cfg.recall.model_copy(update={"two_tower": seeded})})
+        users = {k: [] for k in ks}
+        for ds, positives in positives_by_day.items():
+            first_day, last_day = days_before(ds, cfg.recall.history_days)
+            trained = train_day(tuned, ds, rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)])
+            top = exact_top_k(trained.users["user_id"], vectors_of(trained.towers.user, trained.users),
+                              trained.item_vectors, trained.seen, max(ks))
+            for k, hits in recall_at(top, trained.item_ids, positives, ks).items():
+                users[k].extend(hits)
+            seconds += trained.train_seconds
+            keras.backend.clear_session()
+        by_seed.append(users)
+    mean = {k: np.mean([users[k] for users in by_seed], axis=0) for k in ks}
+    return {"setting": setting.model_dump(), "seeds": seeds or [setting.seed], "train_seconds": round(seconds, 1),
+            "users": {k: mean[k].tolist() for k in ks},
+            **{f"recall@{k}": float(mean[k].mean()) for k in ks},
+            **{f"recall@{k} by seed": [float(np.mean(users[k])) for users in by_seed] for k in ks}}
 
 
-def paired_se(reference: dict, other: dict, k: int) -> tuple[float, float]:
-    """Mean and standard error over the days both scored of other's recall@k minus reference's."""
-    theirs = {day["as_of"]: day[f"recall@{k}"] for day in reference["days"]}
-    differences = [day[f"recall@{k}"] - theirs[day["as_of"]] for day in other["days"] if day["as_of"] in theirs]
+def paired(reference: dict, other: dict, k: int) -> tuple[float, float]:
+    """Mean and standard error over the evaluated (day, user)s of other's recall@k minus reference's (both were
+    scored on the same users in the same order)."""
+    differences = np.asarray(other["users"][k]) - np.asarray(reference["users"][k])
     if len(differences) < 2:
         return float("nan"), float("nan")
-    return float(np.mean(differences)), float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
+    return float(differences.mean()), float(differences.std(ddof=1) / np.sqrt(len(differences)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                         help="a two_tower setting's values to try, each alone (repeatable)")
     parser.add_argument("--combine", action="store_true", help="run every combination of the --set values instead")
+    parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[],
+                        help="train each setting once per seed and score the mean (default: the config's seed)")
     parser.add_argument("--skip-build", action="store_true", help="the lake has the rollups already")
     args = parser.parse_args(argv)
     name = load_config(["conf/local.yaml", args.dataset]).dataset.name
@@ -160,25 +165,36 @@ def main(argv: list[str] | None = None) -> None:
         _build_rollups(conf, history_start, args.last)
     rollups = read_rollups(cfg, history_start, args.last)
     days = [args.first + n * DAY for n in range((args.last - args.first).days + 1)]
+    positives_by_day = {ds: positives for ds in days
+                        if (positives := day_positives(rollups, ds, cfg.recall.history_days, cfg.recall.exclude_seen))}
     ks = [k for k in cfg.recall.eval_k if k <= cfg.recall.top_k]
     began = time.perf_counter()
     results = []
     for setting in settings_grid(cfg.recall.two_tower, args.set, args.combine):
-        results.append(score_setting(cfg, setting, rollups, days, ks))
+        results.append(score_setting(cfg, setting, rollups, positives_by_day, ks, args.seeds))
         changed = {key: value for key, value in setting.model_dump().items()
                    if value != cfg.recall.two_tower.model_dump()[key]}
         results[-1]["changed"] = changed
-        results[-1]["paired"] = {f"recall@{k}": paired_se(results[0], results[-1], k) for k in ks}
-        print(f"{str(changed or 'config'):<40} " + " ".join(
-            f"recall@{k}={results[-1][f'recall@{k}']:.4f} ({results[-1]['paired'][f'recall@{k}'][0]:+.4f}"
-            f" se {results[-1]['paired'][f'recall@{k}'][1]:.4f})" for k in ks)
-            + f" train {results[-1]['train_seconds']:.0f}s", flush=True)
+        results[-1]["paired"] = {f"recall@{k}": paired(results[0], results[-1], k) for k in ks}
+        print(_line(results[-1], ks), flush=True)
     best = max(results, key=lambda result: result["recall@50"] if 50 in ks else result[f"recall@{ks[-1]}"])
-    write_result(f"two_tower_tuning_{name}", dataset=name, as_of=[args.first, args.last], rows=len(days),
+    write_result(f"two_tower_tuning_{name}", dataset=name, as_of=[args.first, args.last],
+                 rows=sum(len(positives) for positives in positives_by_day.values()),
                  seconds=round(time.perf_counter() - began, 1),
-                 compared="two-tower settings on days before the quality window, paired over days with the config's",
+                 compared="two-tower settings on days before the quality window, paired by (day, user) with the config",
                  ratio=round(best["recall@50"] / results[0]["recall@50"], 3) if 50 in ks else None,
                  best=best["changed"], results=results)
+
+
+def _line(result: dict, ks: list[int]) -> str:
+    """The setting's changes, each recall@k (its paired difference from the config's and the standard error), the
+    recall@k of each seed, the training time."""
+    figures = []
+    for k in ks:
+        difference, se = result["paired"][f"recall@{k}"]
+        seeds = "/".join(f"{value:.3f}" for value in result[f"recall@{k} by seed"])
+        figures.append(f"@{k} {result[f'recall@{k}']:.4f} ({difference:+.4f} se {se:.4f}; seeds {seeds})")
+    return f"{str(result['changed'] or 'config'):<32} " + " ".join(figures) + f" train {result['train_seconds']:.0f}s"
 
 
 def _build_rollups(conf: str, first: dt.date, last: dt.date) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.two_tower_tuning import day_positives, paired_se, recall_at, settings_grid
+from bench.two_tower_tuning import day_positives, paired, recall_at, settings_grid
 from core.config_recall import TwoTowerConfig
 
 BASE = TwoTowerConfig(embedding_dim=32, hidden_units=[64], recent_items=20, max_categories=4, min_item_count=2,
@@ -51,10 +51,8 @@ def test_recall_at_k_is_hits_in_the_top_k_over_the_positives_and_zero_without_ca
     assert recall_at(top, items, positives, [2, 3]) == {2: [0.5, 0.0, 0.0], 3: [1.0, 0.0, 0.0]}
 
 
-def test_paired_difference_over_the_days_both_scored():
-    reference = {"days": [{"as_of": "d1", "recall@50": 0.1}, {"as_of": "d2", "recall@50": 0.2},
-                          {"as_of": "d3", "recall@50": 0.3}]}
-    other = {"days": [{"as_of": "d1", "recall@50": 0.2}, {"as_of": "d2", "recall@50": 0.4}]}
-    mean, se = paired_se(reference, other, 50)
-    # Differences 0.1 and 0.2: mean 0.15, sd 0.0707, se 0.05.
-    assert (mean, se) == pytest.approx((0.15, 0.05))
+def test_paired_difference_over_the_same_users():
+    reference = {"users": {50: [0.0, 0.5, 1.0]}}
+    other = {"users": {50: [0.5, 0.5, 1.0]}}
+    # Differences 0.5, 0, 0: mean 1/6, sd sqrt(1/12), se sqrt(1/12) / sqrt(3) = 1/6.
+    assert paired(reference, other, 50) == pytest.approx((1 / 6, 1 / 6))
