@@ -7,13 +7,12 @@ scored as `evaluate_recall` scores it (the users with history, their positives o
     python -m bench.two_tower_tuning --first 1998-03-24 --last 1998-04-22 --set embedding_dim=64
 
 Each --set value runs alone, the other settings as the config has them (--combine: every combination of the --set
-values), after the config's own settings, the reference; the defaults are
-MovieLens's 30 as_of days before bench.quality's (1998-02-22..03-23), so that a choice made here is then measured on
-days it was not chosen on. The lake (`bench/data/lake_tuning_<dataset>`, or --lake) gets its rollups in range mode
-first (--skip-build: it has them). Each setting's recall@K is pooled over (day, user) as bench.quality pools it;
-`paired` is the mean and standard error over the evaluated (day, user)s of the difference from the reference;
-`--seeds 7,8` trains each setting once per seed and scores the mean, since one seed's figure moves by about as much as
-a setting does.
+values), after the config's own settings, the reference. The default days are MovieLens's 30 as_of days before
+bench.quality's (1998-02-22..03-23), so that a choice made here is then measured on days it was not chosen on. The
+lake (`bench/data/lake_tuning_<dataset>`, or --lake) gets its rollups in range mode first (--skip-build: it has
+them). Each setting's recall@K is pooled over (day, user) as bench.quality pools it; `paired` is the mean and standard
+error over the evaluated (day, user)s of the difference from the reference. `--seeds 7,8` trains each setting once per
+seed and scores the mean: one seed's figure moves by about as much as a setting does.
 """
 from __future__ import annotations
 
@@ -30,6 +29,7 @@ import pandas as pd
 import yaml
 
 from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, write_overlay, write_result
+from bench.quality import ROLLUP_JOBS
 from core.cli import parse_day
 from core.config import load_config
 from core.config_recall import TwoTowerConfig
@@ -40,7 +40,6 @@ from models.recall_two_tower import train_day, vectors_of
 from models.two_tower_data import read_rollups
 
 DAY = dt.timedelta(days=1)
-ROLLUP_JOBS = "ingest_attributes,ingest_events,build_daily_rollups"
 
 
 def settings_grid(base: TwoTowerConfig, options: list[str], combine: bool = False) -> list[TwoTowerConfig]:
@@ -200,7 +199,7 @@ def _line(result: dict, ks: list[int]) -> str:
 def _build_rollups(conf: str, first: dt.date, last: dt.date) -> None:
     """The range runner in a process of its own: Spark's JVM stays out of the process that trains."""
     command = [sys.executable, "-m", "jobs.backfill", "--conf", conf, "--start", first.isoformat(),
-               "--end", last.isoformat(), "--jobs", ROLLUP_JOBS]
+               "--end", last.isoformat(), "--jobs", ",".join(ROLLUP_JOBS)]
     if subprocess.run(command).returncode:
         raise SystemExit(f"backfill {first}..{last} failed")
 
