@@ -42,6 +42,11 @@ def commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
+def comma_ints(text: str) -> list[int]:
+    """`7,8,9` -> [7, 8, 9]: an argparse type."""
+    return [int(part) for part in text.split(",")]
+
+
 def write_overlay(name: str, values: dict) -> Path:
     """A config overlay file under bench/data (e.g. its own lake root), for `--conf` or load_config."""
     path = DATA_DIR / f"{name}.yaml"

@@ -22,7 +22,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.common import lake_config, lake_days_parser, result_name, write_result
+from bench.common import comma_ints, lake_config, lake_days_parser, result_name, write_result
 from bench.day_stats import mean_present, paired_differences, seed_mean, seed_spread
 from core.days import date_range
 from core.metrics import auc, gauc
@@ -75,7 +75,7 @@ def missingness_auc(cfg, day: dt.date) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = lake_days_parser(__doc__, "lr,wide_deep,deepfm")
-    parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")],
+    parser.add_argument("--seeds", type=comma_ints,
                         help="comma-separated ranker seeds, one training per seed (default: the config's seed)")
     args = parser.parse_args(argv)
     cfg = lake_config("ranker_quality", args)

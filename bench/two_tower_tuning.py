@@ -28,18 +28,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, write_overlay, write_result
+from bench.common import DATA_DIR, DATASET_HELP, comma_ints, dataset_conf, write_overlay, write_result
 from bench.quality import ROLLUP_JOBS
 from core.cli import parse_day
 from core.config import load_config
 from core.config_recall import TwoTowerConfig
 from core.config_schema import PipelineConfig
-from core.days import days_before
+from core.days import date_range, days_before
 from core.top_k import exact_top_k
 from models.recall_two_tower import train_day, vectors_of
 from models.two_tower_data import read_rollups
-
-DAY = dt.timedelta(days=1)
 
 
 def settings_grid(base: TwoTowerConfig, options: list[str], combine: bool = False) -> list[TwoTowerConfig]:
@@ -91,9 +89,12 @@ def day_positives(rollups: pd.DataFrame, ds: dt.date, history_days: int, exclude
     return day.groupby("user_id")["item_id"].agg(set).to_dict()
 
 
+def _within(rollups: pd.DataFrame, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+    return rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)]
+
+
 def _interactions(rollups: pd.DataFrame, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
-    within = rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)]
-    totals = within.groupby(["user_id", "item_id"], as_index=False)["strength"].sum()
+    totals = _within(rollups, first_day, last_day).groupby(["user_id", "item_id"], as_index=False)["strength"].sum()
     return totals[totals["strength"] > 0]
 
 
@@ -110,14 +111,14 @@ def score_setting(cfg: PipelineConfig, setting: TwoTowerConfig, rollups: pd.Data
     """Each evaluated (day, user)'s recall@k, the mean over the seeds trained (the setting's own seed when none)."""
     import keras
 
+    seeds = seeds or [setting.seed]
     by_seed, seconds = [], 0.0
-    for seed in seeds or [setting.seed]:
+    for seed in seeds:
         seeded = setting.model_copy(update={"seed": seed})
         tuned = cfg.model_copy(update={"recall": cfg.recall.model_copy(update={"two_tower": seeded})})
         users = {k: [] for k in ks}
         for ds, positives in positives_by_day.items():
-            first_day, last_day = days_before(ds, cfg.recall.history_days)
-            trained = train_day(tuned, ds, rollups[(rollups["dt"] >= first_day) & (rollups["dt"] <= last_day)])
+            trained = train_day(tuned, ds, _within(rollups, *days_before(ds, cfg.recall.history_days)))
             top = exact_top_k(trained.users["user_id"], vectors_of(trained.towers.user, trained.users),
                               trained.item_vectors, trained.seen, max(ks))
             for k, hits in recall_at(top, trained.item_ids, positives, ks).items():
@@ -126,7 +127,7 @@ def score_setting(cfg: PipelineConfig, setting: TwoTowerConfig, rollups: pd.Data
             keras.backend.clear_session()
         by_seed.append(users)
     mean = {k: np.mean([users[k] for users in by_seed], axis=0) for k in ks}
-    return {"setting": setting.model_dump(), "seeds": seeds or [setting.seed], "train_seconds": round(seconds, 1),
+    return {"setting": setting.model_dump(), "seeds": seeds, "train_seconds": round(seconds, 1),
             "users": {k: mean[k].tolist() for k in ks},
             **{f"recall@{k}": float(mean[k].mean()) for k in ks},
             **{f"recall@{k} by seed": [float(np.mean(users[k])) for users in by_seed] for k in ks}}
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                         help="a two_tower setting's values to try, each alone (repeatable)")
     parser.add_argument("--combine", action="store_true", help="run every combination of the --set values instead")
-    parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[],
+    parser.add_argument("--seeds", type=comma_ints, default=[],
                         help="train each setting once per seed and score the mean (default: the config's seed)")
     parser.add_argument("--skip-build", action="store_true", help="the lake has the rollups already")
     args = parser.parse_args(argv)
@@ -163,16 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_build:
         _build_rollups(conf, history_start, args.last)
     rollups = read_rollups(cfg, history_start, args.last)
-    days = [args.first + n * DAY for n in range((args.last - args.first).days + 1)]
-    positives_by_day = {ds: positives for ds in days
+    positives_by_day = {ds: positives for ds in date_range(args.first, args.last)
                         if (positives := day_positives(rollups, ds, cfg.recall.history_days, cfg.recall.exclude_seen))}
     ks = [k for k in cfg.recall.eval_k if k <= cfg.recall.top_k]
     began = time.perf_counter()
-    results = []
+    results, config = [], cfg.recall.two_tower.model_dump()
     for setting in settings_grid(cfg.recall.two_tower, args.set, args.combine):
         results.append(score_setting(cfg, setting, rollups, positives_by_day, ks, args.seeds))
-        changed = {key: value for key, value in setting.model_dump().items()
-                   if value != cfg.recall.two_tower.model_dump()[key]}
+        changed = {key: value for key, value in setting.model_dump().items() if value != config[key]}
         results[-1]["changed"] = changed
         results[-1]["paired"] = {f"recall@{k}": paired(results[0], results[-1], k) for k in ks}
         print(_line(results[-1], ks), flush=True)
