@@ -16,9 +16,9 @@ epoch:
       does. Its first (warm-up) epoch streams from Delta, later ones come from memory when the pass fits in
       ranker.input_cache_mib (1 GiB): both rates are reported (first_epoch_examples_per_second);
   (b) memory: the same model and batches, converted once to tensors and cached;
-  (c) floor: a plain Keras model with the same tables (embeddings, wide weights), MLP (its dropout too) and FM on
-      the same rows' ids hashed to int buckets beforehand and numerics with their missing flags (the deep input's
-      width), from memory, with sparse (lazy) Adam updates and tables read row by row
+  (c) floor (bench.training_floor): a plain Keras model with the same tables (embeddings, wide weights), MLP (its
+      dropout too) and FM on the same rows' ids hashed to int buckets beforehand and numerics with their missing
+      flags (the deep input's width), from memory, with sparse (lazy) Adam updates and tables read row by row
       (models.tables.SparseReadEmbedding): the fastest form of this model this machine runs.
 ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
 """
@@ -33,22 +33,18 @@ import sys
 import time
 
 import keras
-import numpy as np
-import pyarrow as pa
 import tensorflow as tf
 
 from bench.common import DATA_DIR, quick, write_overlay, write_result
+from bench.training_floor import floor_data, floor_model
 from core.config import load_config
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
-from models.optimizers import LazyAdam
-from models.tables import SparseReadEmbedding
 
 DAYS = 14
 FIRST_DAY = dt.date(1998, 4, 1)
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 SIDES = ("product", "memory", "floor")
-STEPS_PER_EXECUTION = 16  # as conf/base.yaml sets for the product
 CONF = ["conf/local.yaml", "conf/datasets/movielens_100k.yaml"]
 
 
@@ -95,58 +91,13 @@ def product_parts(rows: int, batch: int, model_name: str, input_cache_mib: int |
     return model, data, days
 
 
-def floor_model(model_name: str, spec, dropout: float) -> keras.Model:
-    """The same tables and MLP on int ids, with no preprocessing layers: the machine's floor for this shape."""
-    categorical = [f for f in spec.features if f.kind != "numeric"]
-    numerics = [f for f in spec.features if f.kind == "numeric"]
-    ids = {f.name: keras.Input((f.max_length or 1,), dtype="int64", name=f.name) for f in categorical}
-    dense = keras.Input((2 * len(numerics),), dtype="float32", name="numerics")  # values, then missing flags
-    pooled, wide = [], []
-    for f in categorical:
-        pooled.append(keras.ops.mean(SparseReadEmbedding(f.buckets, f.embedding_dim)(ids[f.name]), axis=1))
-        wide.append(keras.ops.sum(SparseReadEmbedding(f.buckets, 1)(ids[f.name]), axis=1))
-    hidden = keras.layers.Concatenate()([*pooled, dense])
-    for units in (64, 32):
-        hidden = keras.layers.Dropout(dropout)(keras.layers.Dense(units, activation="relu")(hidden))
-    logit = keras.layers.Add()([keras.layers.Dense(1)(hidden), *wide])
-    if model_name == "deepfm":
-        fields = keras.ops.stack(pooled, axis=1)
-        square_of_sum, sum_of_squares = keras.ops.square(keras.ops.sum(fields, 1)), keras.ops.sum(fields ** 2, 1)
-        fm = 0.5 * keras.ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
-        logit = keras.layers.Add()([logit, fm])
-    model = keras.Model([*ids.values(), dense], keras.layers.Activation("sigmoid")(logit))
-    model.compile(optimizer=LazyAdam(1e-3), loss="binary_crossentropy", steps_per_execution=STEPS_PER_EXECUTION)
-    return model
-
-
-def floor_data(spec, rows: int, batch: int) -> tf.data.Dataset:
-    """The bench's samples as the floor model takes them: every id hashed to its bucket once, up front (the same ids,
-    so a batch touches as many table rows as the product's), numerics with NaN as 0 next to their missing flags, all
-    as tensors in memory."""
-    from models.feature_arrays import feature_arrays
-    from models.sample_batches import latest_snapshot, record_batches
-
-    columns = [*spec.names, "label_like"]
-    table = pa.Table.from_batches(record_batches(latest_snapshot(str(samples_path(rows))), FIRST_DAY, LAST_DAY,
-                                                 columns, rows))
-    arrays = feature_arrays(table.combine_chunks().to_batches()[0], spec.features)
-    x = {}
-    for f in spec.features:
-        if f.kind != "numeric":
-            x[f.name] = tf.strings.to_hash_bucket_fast(arrays[f.name], f.buckets)
-    values = np.hstack([arrays[f.name] for f in spec.features if f.kind == "numeric"])
-    x["numerics"] = np.hstack([np.nan_to_num(values), np.isnan(values)]).astype(np.float32)
-    y = table.column("label_like").to_numpy().astype(np.float32).reshape(-1, 1)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
-
-
 def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None):
     """(model, dataset it fits on every epoch, rows per epoch) of one side."""
     keras.utils.set_random_seed(1)
     if side == "floor":
         cfg = bench_config(rows, batch)
         spec = feature_spec(cfg)
-        data = floor_data(spec, rows, batch)
+        data = floor_data(spec, samples_path(rows), FIRST_DAY, LAST_DAY, batch)
         return floor_model(model_name, spec, cfg.ranker.dropout), data, sum(int(y.shape[0]) for _, y in data)
     model, data, days = product_parts(rows, batch, model_name, input_cache_mib)
     # Counted apart: a pass over the product's dataset would be the one that streams from Delta.
