@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from core.config_base import Frozen
 
@@ -47,6 +47,9 @@ class TwoTowerConfig(Frozen):
     epochs: int
     learning_rate: float
     seed: int
+    # K towers trained alike, member j from seed + 1000 * j (apart, so that neighbouring seeds share no member), as
+    # one (models.two_tower.ensemble): a pair's score is the mean of the members' cosines; K times the training.
+    ensemble: int = Field(ge=1)
 
 
 class MergeConfig(Frozen):

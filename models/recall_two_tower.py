@@ -32,6 +32,7 @@ from core.tables import RECALL_CANDIDATES_TABLE, TWO_TOWER_ITEM_VECTORS_TABLE
 from core.top_k import exact_top_k, top_rows
 
 SOURCE = "two_tower"
+MEMBER_SEED_STEP = 1000  # an ensemble's member j trains from seed + 1000 * j (recall.two_tower.ensemble)
 CANDIDATES = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("score", pa.float64()),
                         ("rank", pa.int32()), ("sources", pa.list_(pa.field("element", pa.string()))),
                         ("as_of", pa.date32()), ("source", pa.string())])
@@ -146,7 +147,7 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     """Train on the rollups of [D-N, D-1] (read_rollups); None when they hold no interaction."""
     import keras
 
-    from models.two_tower import Vocabularies, build_towers
+    from models.two_tower import Vocabularies, build_towers, ensemble
     from models.two_tower_data import (
         catalogue_inputs,
         in_time_order,
@@ -167,12 +168,16 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     vocabularies = Vocabularies(users=sorted(set(rows["user_id"])),
                                 items=frequent_items(rows["item_id"], params.min_item_count),
                                 categories=sorted({c for item in item_ids for c in categories.get(item, ())}))
-    keras.utils.set_random_seed(params.seed)
-    towers = build_towers(vocabularies, params.embedding_dim, params.hidden_units, params.recent_items,
-                          params.max_categories)
-    began = time.perf_counter()
-    losses = fit(towers, examples, params)
-    trained = time.perf_counter() - began
+    members, member_losses, trained = [], [], 0.0
+    for member in range(params.ensemble):
+        seeded = params.model_copy(update={"seed": params.seed + MEMBER_SEED_STEP * member})
+        keras.utils.set_random_seed(seeded.seed)
+        members.append(build_towers(vocabularies, params.embedding_dim, params.hidden_units, params.recent_items,
+                                    params.max_categories, name=f"member_{member}_" if params.ensemble > 1 else ""))
+        began = time.perf_counter()
+        member_losses.append(fit(members[-1], examples, seeded))
+        trained += time.perf_counter() - began
+    towers, losses = ensemble(members), np.mean(member_losses, axis=0).tolist()
     item_vectors = vectors_of(towers.item, catalogue_inputs(item_ids, categories, stats, params.max_categories))
     users = serving_users(rows, categories, params.recent_items, params.max_categories)
     seen = (seen_positions(rollups, users["user_id"], {item: i for i, item in enumerate(item_ids)})

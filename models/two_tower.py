@@ -9,6 +9,7 @@ its activity in the history (two_tower_data.item_stats) -> MLP -> unit vector. I
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,7 +51,8 @@ def _pooled(ids: keras.KerasTensor, lookup: keras.layers.StringLookup, table: Sp
 
 
 def build_towers(vocabularies: Vocabularies, dim: int, hidden_units: Sequence[int], recent_items: int,
-                 max_categories: int) -> Towers:
+                 max_categories: int, name: str = "") -> Towers:
+    """`name` prefixes the three models' names (an ensemble's members need names of their own)."""
     item_lookup = _lookup(vocabularies.items, "item_lookup")
     category_lookup = _lookup(vocabularies.categories, "category_lookup")
     user_lookup = _lookup(vocabularies.users, "user_lookup")
@@ -75,9 +77,29 @@ def build_towers(vocabularies: Vocabularies, dim: int, hidden_units: Sequence[in
 
     user_inputs = {"user_id": user_id, "recent_items": recent, "recent_categories": recent_categories}
     item_inputs = {"item_id": item_id, "item_categories": item_categories, "item_stats": item_stats}
-    return Towers(both=keras.Model({**user_inputs, **item_inputs}, [user_vector, item_vector], name="two_tower"),
-                  user=keras.Model(user_inputs, user_vector, name="user_tower"),
-                  item=keras.Model(item_inputs, item_vector, name="item_tower"))
+    return Towers(both=keras.Model({**user_inputs, **item_inputs}, [user_vector, item_vector], name=f"{name}two_tower"),
+                  user=keras.Model(user_inputs, user_vector, name=f"{name}user_tower"),
+                  item=keras.Model(item_inputs, item_vector, name=f"{name}item_tower"))
+
+
+def ensemble(members: Sequence[Towers]) -> Towers:
+    """Towers trained alike from different seeds, as one: each side's member vectors side by side, scaled by
+    1/sqrt(K), so that the joined vectors have unit length and a (user, item) dot product is the mean of the K
+    members' cosines. One seed's towers, trained on a few thousand rows, rank differently from another's by about as
+    much as a setting changes them; the mean of several is steadier. One member is returned as it is."""
+    if len(members) == 1:
+        return members[0]
+    user, item = _joined([m.user for m in members], "user_tower"), _joined([m.item for m in members], "item_tower")
+    both = keras.Model({**user.input, **item.input}, [user.output, item.output], name="two_tower")
+    return Towers(both=both, user=user, item=item)
+
+
+def _joined(models: Sequence[keras.Model], name: str) -> keras.Model:
+    inputs = {key: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=key)
+              for key, tensor in models[0].input.items()}
+    vectors = keras.layers.Concatenate(name=f"{name}_members")([model(inputs) for model in models])
+    return keras.Model(inputs, keras.layers.Rescaling(1 / math.sqrt(len(models)), name=f"{name}_mean")(vectors),
+                       name=name)
 
 
 def _head(parts: list[keras.KerasTensor], hidden_units: Sequence[int], dim: int, tower: str) -> keras.KerasTensor:

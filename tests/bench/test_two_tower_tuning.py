@@ -9,7 +9,7 @@ from bench.two_tower_tuning import day_positives, paired, recall_at, settings_gr
 from core.config_recall import TwoTowerConfig
 
 BASE = TwoTowerConfig(embedding_dim=32, hidden_units=[64], recent_items=20, max_categories=4, min_item_count=2,
-                      temperature=0.1, batch_size=256, epochs=10, learning_rate=0.003, seed=7)
+                      temperature=0.1, batch_size=256, epochs=10, learning_rate=0.003, seed=7, ensemble=1)
 
 
 def test_the_grid_is_the_config_first_then_each_value_alone_or_every_combination_once():

@@ -73,3 +73,22 @@ def test_candidates_are_unseen_items_and_the_user_tower_serves_raw_ids(spark, tm
     by_item = {item: np.asarray(vector) for item, vector in zip(vectors["item_id"], vectors["vector"])}
     best = max("CDF", key=lambda item: float(user @ by_item[item]))
     assert [item for user_id, rank, item, _ in got if user_id == "u2" and rank == 1] == [best]
+
+
+def test_an_ensemble_of_two_seeds_is_the_two_members_side_by_side(spark, tmp_path):
+    cfg = small_lake(spark, tmp_path)
+
+    def item_vectors(**change):
+        tower = cfg.recall.two_tower.model_copy(update=change)
+        recall_two_tower(cfg.model_copy(update={"recall": cfg.recall.model_copy(update={"two_tower": tower})}), D)
+        table = delta_dataset(cfg.table_path("two_tower_item_vectors")).to_table().to_pandas().sort_values("item_id")
+        return np.stack(table["vector"].to_numpy())
+
+    first, second = item_vectors(seed=7), item_vectors(seed=1007)  # member j trains from seed + 1000 * j
+    joined = item_vectors(seed=7, ensemble=2)
+    assert np.allclose(joined, np.hstack([first, second]) / np.sqrt(2), atol=1e-6)
+    assert np.allclose(np.linalg.norm(joined, axis=1), 1.0, atol=1e-5)
+    serve = tf.saved_model.load(str(tmp_path / "artifacts" / "two_tower" / str(D) / "user_tower"))
+    user = serve.serve({"user_id": tf.constant(["u2"]), "recent_items": tf.constant([["E", "B", "A"]]),
+                        "recent_categories": tf.constant([["Horror", "", "Comedy", "Drama", "Drama", ""]])})
+    assert user.shape == (1, 8) and np.isclose(np.linalg.norm(user.numpy()), 1.0, atol=1e-5)

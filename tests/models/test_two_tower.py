@@ -9,7 +9,7 @@ import pytest
 from core.config_recall import TwoTowerConfig
 from core.top_k import exact_top_k
 from models.recall_two_tower import fit, frequent_items, log_sampling_probability, tf_ready
-from models.two_tower import Vocabularies, build_towers, in_batch_softmax_loss
+from models.two_tower import Vocabularies, build_towers, ensemble, in_batch_softmax_loss
 from models.two_tower_data import (
     PAD,
     in_time_order,
@@ -42,6 +42,31 @@ def test_towers_map_raw_ids_to_unit_vectors_of_the_embedding_size():
     # Training sees both towers at once; the item id table is shared with the user's recent items.
     assert [output.shape[-1] for output in towers.both.outputs] == [4, 4]
     assert towers.user.get_layer("item_embedding") is towers.item.get_layer("item_embedding")
+
+
+def test_an_ensemble_scores_a_pair_by_the_mean_of_its_members_cosines():
+    import keras
+
+    vocabularies = Vocabularies(users=["u1"], items=["A", "B"], categories=["x"])
+    members = []
+    for index, seed in enumerate((7, 1007)):  # two members, initialised apart, each named apart
+        keras.utils.set_random_seed(seed)
+        members.append(build_towers(vocabularies, dim=3, hidden_units=[4], recent_items=2, max_categories=1,
+                                    name=f"member_{index}_"))
+    joined = ensemble(members)
+    user = {"user_id": strings("u1"), "recent_items": strings(["A", PAD]), "recent_categories": strings(["x", PAD])}
+    item = {"item_id": strings("B"), "item_categories": strings(["x"]),
+            "item_stats": np.array([[0.2, 0.3]], np.float32)}
+    u1, u2 = (member.user(user).numpy()[0] for member in members)
+    v1, v2 = (member.item(item).numpy()[0] for member in members)
+    u, v = joined.user(user).numpy()[0], joined.item(item).numpy()[0]
+    assert np.allclose(u, np.concatenate([u1, u2]) / np.sqrt(2), atol=1e-6)
+    assert np.isclose(np.linalg.norm(u), 1.0, atol=1e-5) and np.isclose(np.linalg.norm(v), 1.0, atol=1e-5)
+    assert np.isclose(u @ v, (u1 @ v1 + u2 @ v2) / 2, atol=1e-6) and not np.isclose(u1 @ v1, u2 @ v2)
+    # Training sees the joined towers, whose variables are the members'.
+    assert [output.shape[-1] for output in joined.both.outputs] == [6, 6]
+    assert len(joined.both.trainable_variables) == sum(len(m.both.trainable_variables) for m in members)
+    assert ensemble(members[:1]) is members[0]
 
 
 def two_tower_examples(users, items, recent, categories):
@@ -90,7 +115,7 @@ def test_training_moves_a_table_row_only_on_the_steps_that_look_it_up():
     tables = id_tables(towers, ("user", "item"))
     before = {name: table.numpy().copy() for name, table in tables.items()}
     params = TwoTowerConfig(embedding_dim=4, hidden_units=[8], recent_items=2, max_categories=1, min_item_count=1,
-                            temperature=0.1, batch_size=2, epochs=1, learning_rate=0.01, seed=7)
+                            temperature=0.1, batch_size=2, epochs=1, learning_rate=0.01, seed=7, ensemble=1)
     fit(towers, examples, params)
     moves = {name: np.abs(table.numpy() - before[name]) for name, table in tables.items()}
     assert {name: sorted(np.flatnonzero(move.max(axis=1) > 0)) for name, move in moves.items()} == \
