@@ -15,7 +15,7 @@ from tests.jobs.recall_fixtures import write_user_item_daily
 D = dt.date(1998, 4, 22)
 DAY = dt.timedelta(days=1)
 TOWER = {"embedding_dim": 4, "hidden_units": [8], "recent_items": 3, "max_categories": 2, "batch_size": 4,
-         "epochs": 3}
+         "epochs": 3, "ensemble": 1}
 HISTORY = [(user, item, "rating", D - ago * DAY, hour, 4.0)
            for user, items in {"u1": "ABCD", "u2": "ABE", "u3": "BCF", "u4": "DEFA", "u5": "CE"}.items()
            for hour, (ago, item) in enumerate(zip((5, 4, 3, 2, 1), items))]
