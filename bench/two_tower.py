@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
                      for user, found in zip(day.users["user_id"], plain_sets)])
     candidates = len(top)
     peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"{cfg.dataset.name} {args.ds}: {day.examples} examples x {cfg.recall.two_tower.epochs} epochs in "
-          f"{day.train_seconds:.1f}s; {len(day.item_ids)} items x {len(user_vectors)} users: exact search "
+    params = cfg.recall.two_tower
+    print(f"{cfg.dataset.name} {args.ds}: {day.examples} examples x {params.epochs} epochs x {params.ensemble} "
+          f"tower pair(s) in {day.train_seconds:.1f}s; {len(day.item_ids)} items x {len(user_vectors)} users: "
+          f"exact search "
           f"{candidates / exact_seconds:.0f} candidates/s, plain {candidates / plain_seconds:.0f}/s "
           f"(top-{k} sets agree {agree:.4f}); peak RSS {peak_mib} MiB")
     write_result(f"two_tower_{cfg.dataset.name}", dataset=cfg.dataset.name, rows=day.examples, as_of=args.ds,
@@ -83,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                           "plain_search": round(plain_seconds, 4)},
                  compared="exact quantised top-K search vs plain float32 matmul + argpartition, same vectors",
                  ratio=round(plain_seconds / exact_seconds, 3), candidates=candidates, items=len(day.item_ids),
-                 users=len(user_vectors), examples_per_second=round(
-                     day.examples * cfg.recall.two_tower.epochs / day.train_seconds),
+                 users=len(user_vectors), ensemble=params.ensemble, examples_per_second=round(
+                     day.examples * params.epochs * params.ensemble / day.train_seconds),
                  candidates_per_second={"exact": round(candidates / exact_seconds),
                                         "plain": round(candidates / plain_seconds)},
                  top_k_agreement=round(float(agree), 4), peak_rss_mib=peak_mib)
