@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     params = cfg.recall.two_tower
     print(f"{cfg.dataset.name} {args.ds}: {day.examples} examples x {params.epochs} epochs x {params.ensemble} "
           f"tower pair(s) in {day.train_seconds:.1f}s; {len(day.item_ids)} items x {len(user_vectors)} users: "
-          f"exact search "
-          f"{candidates / exact_seconds:.0f} candidates/s, plain {candidates / plain_seconds:.0f}/s "
+          f"exact search {candidates / exact_seconds:.0f} candidates/s, plain {candidates / plain_seconds:.0f}/s "
           f"(top-{k} sets agree {agree:.4f}); peak RSS {peak_mib} MiB")
     write_result(f"two_tower_{cfg.dataset.name}", dataset=cfg.dataset.name, rows=day.examples, as_of=args.ds,
                  seconds={"train": round(day.train_seconds, 2), "exact_search": round(exact_seconds, 4),

@@ -207,8 +207,7 @@ def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
     params = cfg.recall.two_tower
     return (f"{header}: {written} candidates; {day.examples} examples, {params.epochs} epochs, {params.ensemble} "
             f"tower pair(s) in {day.train_seconds:.1f}s (loss {day.losses[0]:.3f} -> {day.losses[-1]:.3f}); "
-            f"{len(day.item_ids)} "
-            f"items x {len(day.users['user_id'])} users searched in {searched:.2f}s "
+            f"{len(day.item_ids)} items x {len(day.users['user_id'])} users searched in {searched:.2f}s "
             f"({written / max(searched, 1e-9):.0f} candidates/s, user tower included); peak RSS {peak_mib:.0f} MiB; "
             f"user tower at {export_dir}")
 
