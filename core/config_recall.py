@@ -55,9 +55,6 @@ class TwoTowerConfig(Frozen):
 class MergeConfig(Frozen):
     tune_days: int  # the merge's weights are chosen on the candidates of [D-T, D-1] and those days' positives
     tune_k: int  # ... by pooled recall@K
-    # A mix of sources is the merge only when it beats the best single source on those days by more than this many
-    # standard errors of their paired per-(day, user) difference; otherwise that source alone is.
-    mix_margin_se: float = Field(ge=0)
 
 
 class RecallConfig(Frozen):

@@ -5,12 +5,10 @@ item-CF sums and user counts do not share.
 
 The weights are tuned on the days before D, never on D: over the last `recall.merge.tune_days` days with candidates,
 each candidate weighting (every source equally, every source alone, weights proportional to each source's recall
-there, and to its square) fuses those days' lists and is scored by recall@`tune_k` pooled over those days' (day, user)
-pairs. The best mix is taken only when it beats the best single source there by more than
-`recall.merge.mix_margin_se` standard errors of their paired per-(day, user) difference; otherwise that source alone
-is the merge. A mix that wins the tuning days by noise loses to its best source on D: on Taobao, where popularity
-dominates, the tuning days kept choosing a mix that D did not bear out (0.978 of popularity). Without a tuning day
-that scores anyone, every source weighs 1 (plain RRF). The weights are kept in `recall_merge_weights`.
+there, and to its square) fuses those days' lists, and the one with the best pooled recall@`tune_k` on those days'
+positives wins; without such a day every source weighs 1 (plain RRF). Since every source alone is a candidate, the
+merge matches its best source on the tuning days at least: fusing equally where one source dominates (popularity on
+Taobao) did worse than that source. The weights are kept in `recall_merge_weights`.
 
 A source without candidates on D is left out and named in the report: item-CF has none while no user has two
 items in the history, and every source has none on a lake's first day. (An empty write leaves no trace in the Delta
@@ -19,10 +17,9 @@ log, so "ran and found nothing" cannot be told from "did not run"; the DAG and t
 from __future__ import annotations
 
 import datetime as dt
-import math
 import sys
 from functools import reduce
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,7 +28,7 @@ from core.cli import run_day_job
 from core.config_schema import PipelineConfig
 from core.days import days_before
 from core.lake import read_partitions, replace_partition
-from core.sums import exact_sum
+from core.sums import exact_avg, exact_sum
 from core.tables import RECALL_CANDIDATES_TABLE, RECALL_MERGE_WEIGHTS_TABLE
 from jobs import recall_als as als
 from jobs import recall_item2vec as item2vec
@@ -62,54 +59,17 @@ def weight_rows(spark: SparkSession, weightings: Mapping[str, Mapping[str, float
     return spark.createDataFrame(rows, "weighting string, source string, weight double")
 
 
-def user_recalls(fused: DataFrame, positives: DataFrame, k: int) -> DataFrame:
-    """(weighting, as_of, user_id, recall): recall@k of every weighting for every (as_of, user) of positives, hits
-    in the top k / the user's positives (a user without candidates counts 0)."""
+def pooled_recall(fused: DataFrame, positives: DataFrame, k: int) -> dict[str, float]:
+    """weighting -> recall@k pooled over every (as_of, user) of positives: hits in the top k / the user's positives
+    (a user without candidates counts 0)."""
     wanted = positives.groupBy("as_of", "user_id").agg(F.count(F.lit(1)).alias("positives"))
     hits = (fused.where(F.col("rank") <= k).join(positives, ["as_of", "user_id", "item_id"])
             .groupBy("weighting", "as_of", "user_id").agg(F.count(F.lit(1)).alias("hits")))
     weightings = fused.select("weighting").distinct()
-    recall = (F.coalesce("hits", F.lit(0)) / F.col("positives")).alias("recall")
-    return (wanted.crossJoin(weightings).join(hits, ["weighting", "as_of", "user_id"], "left")
-            .select("weighting", "as_of", "user_id", recall))
-
-
-def mean_recall(by_unit: Mapping[tuple, float]) -> float:
-    """Recall pooled over (as_of, user) units; fsum is exact, so it does not depend on the rows' order."""
-    return math.fsum(by_unit.values()) / len(by_unit) if by_unit else 0.0
-
-
-def paired_gain(better: Sequence[float], worse: Sequence[float]) -> tuple[float, float]:
-    """(mean, standard error) of better - worse over paired units; the error is 0 for fewer than two units."""
-    gains = [b - w for b, w in zip(better, worse, strict=True)]
-    if not gains:
-        return 0.0, 0.0
-    mean = math.fsum(gains) / len(gains)
-    if len(gains) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(math.fsum((gain - mean) ** 2 for gain in gains) / (len(gains) - 1) / len(gains))
-
-
-def choose_weighting(recalls: Mapping[str, Mapping[tuple, float]], mixes: Sequence[str], sources: Sequence[str],
-                     margin_se: float) -> str:
-    """The weighting of `recalls` (weighting -> (as_of, user) -> recall; a weighting without candidates may lack
-    units, which count 0) that the merge uses: the best mix when its paired gain over the best single source exceeds
-    margin_se of its standard errors, else that source; UNIFORM when no source scores anyone. Listed order breaks
-    ties in pooled recall."""
-    units = sorted({unit for by_unit in recalls.values() for unit in by_unit})
-
-    def pooled(name: str) -> float:
-        return mean_recall(recalls.get(name, {}))
-
-    def best(names: Sequence[str]) -> str:
-        return max(names, key=lambda name: (pooled(name), -list(names).index(name)))
-
-    single = best(sources)
-    if pooled(single) <= 0:
-        return UNIFORM
-    mix = best(mixes)
-    gain, error = paired_gain(*([recalls.get(name, {}).get(unit, 0.0) for unit in units] for name in (mix, single)))
-    return mix if gain > margin_se * error else single
+    per_user = (wanted.crossJoin(weightings).join(hits, ["weighting", "as_of", "user_id"], "left")
+                .select("weighting", (F.coalesce("hits", F.lit(0)) / F.col("positives")).alias("recall")))
+    return {row["weighting"]: row["recall"] for row in per_user.groupBy("weighting").agg(
+        exact_avg("recall").alias("recall")).collect()}
 
 
 def tuning_positives(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt.date]) -> DataFrame:
@@ -122,49 +82,40 @@ def tuning_positives(spark: SparkSession, cfg: PipelineConfig, days: Sequence[dt
     return reduce(DataFrame.unionByName, frames)
 
 
-class Tuning(NamedTuple):
-    chosen: str  # a weighting's name, or a source's when it alone is the merge
-    weights: dict[str, float]  # source -> weight
-    tried: dict[str, float]  # weighting or source -> pooled recall@tune_k on the tuning days
-    days: list[dt.date]
-
-
-def tune_weights(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date, sources: Sequence[str]) -> Tuning:
-    """The merge's weights as of as_of, chosen on the days before it that have candidates (choose_weighting); every
-    source weighs 1 (UNIFORM) when there is no such day."""
+def tune_weights(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date,
+                 sources: Sequence[str]) -> tuple[str, dict[str, float], dict[str, float], list[dt.date]]:
+    """(weighting chosen, its weights, pooled recall of every weighting tried, tuning days) from the days before
+    as_of that have candidates; (uniform, 1 each, {}, []) when there is none."""
     uniform = {source: 1.0 for source in sources}
     first, last = days_before(as_of, cfg.recall.merge.tune_days)
     path = cfg.table_path(RECALL_CANDIDATES_TABLE)
     past = read_partitions(spark, path, "as_of", first, last).where(F.col("source").isin(*sources))
     days = sorted(row["as_of"] for row in past.select("as_of").distinct().collect())
     if not days:
-        return Tuning(UNIFORM, uniform, {}, [])
+        return UNIFORM, uniform, {}, []
     past = past.select("as_of", "source", "user_id", "item_id", "rank").persist()
     positives = tuning_positives(spark, cfg, days).persist()
     k, rrf_k = cfg.recall.merge.tune_k, cfg.recall.rrf_k
     try:
-        def recalls_of(weightings: Mapping[str, Mapping[str, float]]) -> dict[str, dict[tuple, float]]:
+        def recall_of(weightings: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
             fused = fuse(past, weight_rows(spark, weightings), rrf_k, k, within=("weighting", "as_of"))
-            by_weighting: dict[str, dict[tuple, float]] = {name: {} for name in weightings}
-            for row in user_recalls(fused, positives, k).collect():
-                by_weighting[row["weighting"]][(row["as_of"], row["user_id"])] = row["recall"]
-            return by_weighting
+            return pooled_recall(fused, positives, k)
 
-        alone = recalls_of({source: {source: 1.0} for source in sources})
-        pooled = {source: mean_recall(alone[source]) for source in sources}
+        alone = recall_of({source: {source: 1.0} for source in sources})
         weightings = {UNIFORM: uniform}
-        best = max(pooled.values(), default=0.0)
+        best = max(alone.values(), default=0.0)
         if best > 0:
-            weightings["by_recall"] = {source: pooled[source] / best for source in sources}
-            weightings["by_recall_squared"] = {source: (pooled[source] / best) ** 2 for source in sources}
-        recalls = {**recalls_of(weightings), **alone}
+            weightings["by_recall"] = {source: alone.get(source, 0.0) / best for source in sources}
+            weightings["by_recall_squared"] = {source: (alone.get(source, 0.0) / best) ** 2 for source in sources}
+        tried = {**recall_of(weightings), **alone}
     finally:
         past.unpersist()
         positives.unpersist()
-    chosen = choose_weighting(recalls, list(weightings), sources, cfg.recall.merge.mix_margin_se)
-    tried = {name: mean_recall(units) for name, units in recalls.items()}
+    # Listed order breaks ties: a fusion before a single source, the first source before the next.
+    order = [*weightings, *sources]
+    chosen = max(order, key=lambda name: (tried.get(name, 0.0), -order.index(name)))
     weights = weightings.get(chosen) or {source: float(source == chosen) for source in sources}
-    return Tuning(chosen, weights, tried, days)
+    return chosen, weights, tried, days
 
 
 def recall_merge(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:

@@ -4,7 +4,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.recall_common import read_candidates, write_candidates
-from jobs.recall_merge import MERGED_SOURCES, UNIFORM, choose_weighting, fuse, paired_gain, recall_merge, tune_weights
+from jobs.recall_merge import MERGED_SOURCES, fuse, recall_merge, tune_weights
 from tests.conftest import MOVIELENS, config_for
 from tests.jobs.recall_fixtures import collect, write_user_item_daily
 
@@ -73,9 +73,9 @@ def test_the_weights_are_tuned_on_the_days_before_d_by_hand(spark, tmp_path):
     chosen, by_source, tried, days = tune_weights(spark, cfg, D, MERGED_SOURCES)
     assert days == [D - 2 * DAY, D - DAY]
     assert tried == {"uniform": 0.0, "by_recall": 1.0, "by_recall_squared": 1.0, "als": 0.0, "itemcf": 1.0,
-                     "popular": 0.0, "item2vec": 0.0, "two_tower": 0.0}
-    # The mixes by recall tie with itemcf (they weigh itemcf alone), so they gain nothing over it: itemcf it is.
-    assert chosen == "itemcf"
+                     "popular": 0.0}
+    # Weights proportional to each source's recall: itemcf alone (a fusion wins a tie with a single source).
+    assert chosen == "by_recall"
     assert by_source == {"als": 0.0, "itemcf": 1.0, "popular": 0.0, "item2vec": 0.0, "two_tower": 0.0}
 
 
@@ -87,7 +87,7 @@ def test_the_weights_do_not_depend_on_day_d_and_the_merge_records_them(spark, tm
     write_user_item_daily(spark, cfg, [("u1", "Z", "rating", D, 9, 5.0)])
     assert tune_weights(spark, cfg, D, MERGED_SOURCES) == before
     report = recall_merge(spark, cfg, D)
-    assert "weights itemcf (als 0.00, itemcf 1.00, popular 0.00, item2vec 0.00, two_tower 0.00)" in report
+    assert "weights by_recall (als 0.00, itemcf 1.00, popular 0.00, item2vec 0.00, two_tower 0.00)" in report
     merged = read_candidates(spark, cfg, D).where(F.col("source") == "merged")
     assert collect(merged, "rank", "item_id", "sources") == [(1, "W", ["itemcf"])]
     kept = spark.read.format("delta").load(cfg.table_path("recall_merge_weights")).where(F.col("as_of") == D)
@@ -98,47 +98,4 @@ def test_a_different_day_before_d_changes_the_weights(spark, tmp_path):
     # The control of the test above: ALS ranking X first on D-1 makes ALS the best source instead.
     cfg = tuning_lake(spark, tmp_path, [("als", "u1", "X", 1), ("itemcf", "u1", "Y", 1), ("popular", "u1", "Y", 1)])
     chosen, by_source, _, _ = tune_weights(spark, cfg, D, MERGED_SOURCES)
-    assert chosen == "als" and by_source["als"] == 1.0 and by_source["itemcf"] == 0.0
-
-
-def test_a_mix_that_beats_every_source_on_the_days_before_d_is_taken(spark, tmp_path):
-    # u1's positives on D-1 at recall@2: X and Y. ALS finds X (then Z), item-CF finds Y (then W): 1/2 each. Fused
-    # equally, X and Y (1/61 each) lead Z and W (1/62): 2/2, a gain of 1/2 on the one (day, user).
-    cfg = config_for(tmp_path, MOVIELENS, recall={"merge": {"tune_days": 2, "tune_k": 2}})
-    write_user_item_daily(spark, cfg, [("u1", "H", "rating", D - 2 * DAY, 9, 4.0),
-                                       ("u1", "X", "rating", D - DAY, 9, 4.0), ("u1", "Y", "rating", D - DAY, 9, 4.0)])
-    write_lists(spark, cfg, D - DAY, [("als", "u1", "X", 1), ("als", "u1", "Z", 2),
-                                      ("itemcf", "u1", "Y", 1), ("itemcf", "u1", "W", 2)])
-    chosen, by_source, tried, _ = tune_weights(spark, cfg, D, MERGED_SOURCES)
-    assert (tried["als"], tried["itemcf"], tried["uniform"]) == (0.5, 0.5, 1.0)
-    assert chosen == "uniform" and by_source == {source: 1.0 for source in MERGED_SOURCES}
-
-
-# Recall of each weighting on four (day, user) units. The mix's gains over als: 1/2, 1/2, 1/2, 0; mean 3/8;
-# deviations 1/8, 1/8, 1/8, -3/8, sample variance (3/64 + 9/64) / 3 = 1/16, standard error sqrt(1/16 / 4) = 1/8.
-UNITS = [("d1", "u1"), ("d1", "u2"), ("d2", "u1"), ("d2", "u2")]
-RECALLS = {"uniform": dict(zip(UNITS, [0.5, 1.0, 0.5, 1.0])), "als": dict(zip(UNITS, [0.0, 0.5, 0.0, 1.0])),
-           "itemcf": dict(zip(UNITS, [0.0, 0.0, 0.5, 0.0]))}
-
-
-def test_paired_gain_is_the_mean_difference_and_its_standard_error_by_hand():
-    assert paired_gain(RECALLS["uniform"].values(), RECALLS["als"].values()) == (0.375, 0.125)
-    assert paired_gain([0.5], [0.0]) == (0.5, 0.0)  # one unit: no error to speak of
-    assert paired_gain([], []) == (0.0, 0.0)
-
-
-@pytest.mark.parametrize("margin_se, chosen", [(0.0, "uniform"), (2.9, "uniform"), (3.0, "als"), (5.0, "als")])
-def test_a_mix_is_chosen_only_when_it_beats_the_best_source_by_more_than_the_margin(margin_se, chosen):
-    # The gain 3/8 is exactly 3 standard errors: at 3 the mix does not beat als by more than the margin.
-    assert choose_weighting(RECALLS, ["uniform"], ["als", "itemcf"], margin_se) == chosen
-
-
-def test_without_a_hit_on_the_tuning_days_every_source_weighs_alike():
-    nothing = {name: dict.fromkeys(UNITS, 0.0) for name in ("uniform", "als", "itemcf")}
-    assert choose_weighting(nothing, ["uniform"], ["als", "itemcf"], 1.0) == UNIFORM
-
-
-def test_ties_go_to_the_first_listed_and_a_source_without_candidates_counts_zero():
-    # itemcf ties als; two_tower proposed nothing, so it has no units at all.
-    tied = {"uniform": RECALLS["als"], "als": RECALLS["als"], "itemcf": RECALLS["als"], "two_tower": {}}
-    assert choose_weighting(tied, ["uniform"], ["two_tower", "itemcf", "als"], 0.0) == "itemcf"
+    assert chosen == "by_recall" and by_source["als"] == 1.0 and by_source["itemcf"] == 0.0
