@@ -13,6 +13,7 @@ shows how much is there to take.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -49,13 +50,14 @@ def category_shares(history: pd.DataFrame, category_of: dict[str, str]) -> dict[
 def category_mix(shares: dict[str, float], seen: set, popular: pd.Series, category_of: dict[str, str], k: int,
                  from_categories: int) -> list[str]:
     """The user's list: up to from_categories unseen items of their categories by share x log(1 + popularity)
-    (ties by item id), then unseen popular items not already in it, to k."""
+    (ties by item id), then unseen popular items not already in it, to k. Without shares (or from_categories 0) it
+    is the popular list."""
     scored = [(-shares[category_of[item]] * math.log1p(users), item) for item, users in popular.items()
               if item not in seen and category_of.get(item) in shares]
     mine = [item for _, item in sorted(scored)[:from_categories]]
     taken = set(mine)
-    fill = [item for item in popular.index if item not in seen and item not in taken]
-    return (mine + fill)[:k]
+    fill = (item for item in popular.index if item not in seen and item not in taken)
+    return mine[:k] + list(itertools.islice(fill, max(0, k - len(mine))))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         category_of = {item: values[0] for item, values in read_item_categories(cfg, ds).items() if values}
         shares = category_shares(history, category_of)
         popular = popularity(rollups, *days_before(ds, cfg.recall.popular_days))
-        lists = {"popular": {user: [item for item in popular.index[:args.k + len(seen.get(user, ()))]
-                                    if item not in seen.get(user, set())][:args.k] for user in positives},
+        lists = {"popular": {user: category_mix({}, seen.get(user, set()), popular, category_of, args.k, 0)
+                             for user in positives},
                  "category_mix": {user: category_mix(shares.get(user, {}), seen.get(user, set()), popular, category_of,
                                                      args.k, args.from_categories) for user in positives}}
         for list_name, by_user in lists.items():
