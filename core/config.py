@@ -82,10 +82,15 @@ def feature_name_problems(cfg: PipelineConfig) -> list[tuple[str, str]]:
 def _drop_removed_entries(merged: dict, model: type[BaseModel]) -> dict:
     """`merged` without the entries set to null in a mapping whose values cannot be null (gate.data.
     null_rate_ceilings, spark.settings, ...): how an overlay removes an entry an earlier file gave, since mappings
-    merge key by key (e.g. the ceiling of a 30-day feature when an overlay drops the 30-day window)."""
+    merge key by key (e.g. the ceiling of a 30-day feature when an overlay drops the 30-day window). Likewise a key
+    that has a default and cannot be null, set to null, takes its default again (dataset.time_unit, which an overlay
+    on a dataset that set it drops to read text times)."""
     kept = dict(merged)
     for name, field in model.model_fields.items():
         value = kept.get(name)
+        if value is None and name in kept and not field.is_required() and not _may_be_null(field.annotation):
+            del kept[name]
+            continue
         if not isinstance(value, dict):
             continue
         kinds = get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else (
@@ -97,6 +102,10 @@ def _drop_removed_entries(merged: dict, model: type[BaseModel]) -> dict:
         elif mapping is not None and type(None) not in get_args(get_args(mapping)[1]) + (get_args(mapping)[1],):
             kept[name] = {key: item for key, item in value.items() if item is not None}
     return kept
+
+
+def _may_be_null(annotation) -> bool:
+    return annotation is None or type(None) in get_args(annotation)
 
 
 def _split(overlays: str | list[str]) -> list[str]:

@@ -10,6 +10,16 @@ from pydantic import field_validator, model_validator
 
 from core.config_base import DayRange, Frozen
 
+# Spark's datetime pattern letters that parse (docs: sql-ref-datetime-pattern; week-based ones were dropped in 3.0),
+# and the ones that read an offset or zone. Any other letter is an error unless quoted ('T').
+PATTERN_LETTERS = "GyDMLdQqEFahKkHmsSVzOXxZ"
+ZONE_LETTERS = "VzOXxZ"
+
+
+def _unquoted(pattern: str) -> str:
+    """The pattern without its quoted literals ('T', 'at', '' for a quote)."""
+    return re.sub(r"'[^']*'", "", pattern)
+
 
 class Window(DayRange):
     """Inclusive range of local days that the dataset covers; events outside it are quarantined."""
@@ -129,6 +139,9 @@ class DatasetConfig(Frozen):
     event_types: dict[str, str]  # raw event type -> canonical event type
     timezone: str = "UTC"  # the zone of the local days events belong to
     time_unit: Literal["s", "ms"] = "s"
+    # Times written as text instead of epoch integers: a Spark datetime pattern ("yyyy-MM-dd HH:mm:ss",
+    # "yyyy-MM-dd'T'HH:mm:ss.SSSX"). A pattern without an offset or zone reads wall-clock time in `timezone`.
+    time_format: str | None = None
     fixed_event_type: str | None = None
     value_range: list[float] | None = None  # [min, max] allowed event value, both included
     attributes: Attributes = Attributes()
@@ -155,6 +168,24 @@ class DatasetConfig(Frozen):
             raise ValueError(f"unknown time zone {zone!r}") from None
         return zone
 
+    @field_validator("time_format")
+    @classmethod
+    def _spark_pattern(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        letters = {char for char in _unquoted(pattern) if char.isalpha()}
+        if not letters <= set(PATTERN_LETTERS) or "y" not in letters:
+            unknown = "".join(sorted(letters - set(PATTERN_LETTERS)))
+            raise ValueError(f"{pattern!r} is not a Spark datetime pattern with a year (y)"
+                             + (f"; it has {unknown!r}, which Spark does not parse" if unknown else "")
+                             + "; e.g. 'yyyy-MM-dd HH:mm:ss', quote literal text: \"yyyy-MM-dd'T'HH:mm:ssX\"")
+        return pattern
+
+    @property
+    def time_has_zone(self) -> bool:
+        """The time_format reads an offset or zone from each time (else times are wall-clock in `timezone`)."""
+        return self.time_format is not None and bool(set(_unquoted(self.time_format)) & set(ZONE_LETTERS))
+
     @field_validator("value_range")
     @classmethod
     def _min_max(cls, bounds: list[float] | None) -> list[float] | None:
@@ -166,6 +197,8 @@ class DatasetConfig(Frozen):
     def _one_event_type_rule(self) -> "DatasetConfig":
         if (self.fields.event_type is None) == (self.fixed_event_type is None):
             raise ValueError("set exactly one of fields.event_type and fixed_event_type")
+        if self.time_format is not None and "time_unit" in self.model_fields_set:
+            raise ValueError("set time_unit (epoch integers) or time_format (text times), not both")
         return self
 
     @model_validator(mode="after")

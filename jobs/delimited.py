@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BinaryType
 
-from core.config_dataset import WHOLE_FILE_ENCODINGS, DelimitedFile, decoded_text
+from core.config_dataset import WHOLE_FILE_ENCODINGS, DatasetConfig, DelimitedFile, decoded_text
 
 MALFORMED = "_malformed"
 _CORRUPT = "_corrupt_record"
@@ -176,6 +176,17 @@ def epoch_timestamp(text: Column, time_unit: str) -> Column:
     in_range = as_long.between(FIRST_EPOCH_SECOND * per_second, LAST_EPOCH_SECOND * per_second + per_second - 1)
     as_long = F.when(in_range, as_long)
     return F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
+
+
+def raw_timestamp(text: Column, dataset: DatasetConfig) -> Column:
+    """A raw time as a timestamp: an epoch integer in dataset.time_unit, or text in dataset.time_format (wall-clock
+    time in dataset.timezone unless the pattern reads an offset or zone); null when it is not one."""
+    if dataset.time_format is None:
+        return epoch_timestamp(text, dataset.time_unit)
+    parsed = F.try_to_timestamp(text, F.lit(dataset.time_format))
+    # The session time zone is UTC (conf/base.yaml), so a zone-less text parses as if it were UTC wall-clock time;
+    # to_utc_timestamp moves it to the instant that wall-clock time is in the dataset's zone.
+    return parsed if dataset.time_has_zone else F.to_utc_timestamp(parsed, dataset.timezone)
 
 
 def local_day(timestamp: Column, timezone: str) -> Column:

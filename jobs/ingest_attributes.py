@@ -25,7 +25,7 @@ from core.errors import PipelineError
 from core.lake import claim_lake, days_label, read_days, replace_days, require_table
 from core.tables import ATTRIBUTE_TABLES, ATTRIBUTES_QUARANTINE_TABLE, LAKE_DATASET_TABLE
 from datasets.fetch import ensure_attribute_file
-from jobs.delimited import MALFORMED, epoch_timestamp, local_day, parse_columns, read_source_lines
+from jobs.delimited import MALFORMED, local_day, parse_columns, raw_timestamp, read_source_lines
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def parse_attributes(lines: DataFrame, table: AttributeTable, dataset: DatasetCo
     known_day = F.lit(None).cast("date")
     malformed = F.col(MALFORMED) | F.col(table.id_column).isNull()
     if table.known_at is not None:
-        known_time = epoch_timestamp(F.col(table.known_at), dataset.time_unit)
+        known_time = raw_timestamp(F.col(table.known_at), dataset)
         known_day = local_day(known_time, dataset.timezone)
         malformed = malformed | known_day.isNull()
     return rows.select(

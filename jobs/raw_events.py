@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from core.config_dataset import DatasetConfig
 from core.errors import PipelineError
 from features.schema import EVENTS, QUARANTINE_REASONS
-from jobs.delimited import MALFORMED, epoch_timestamp, local_day, parse_columns
+from jobs.delimited import MALFORMED, local_day, parse_columns, raw_timestamp
 
 
 def check_raw_events(lines: DataFrame, dataset: DatasetConfig, days: Sequence[dt.date]) -> DataFrame:
@@ -158,7 +158,7 @@ def _canonical_event_type(dataset: DatasetConfig) -> Column:
 
 
 def _event_time(dataset: DatasetConfig) -> Column:
-    return epoch_timestamp(F.col(dataset.fields.event_time), dataset.time_unit)
+    return raw_timestamp(F.col(dataset.fields.event_time), dataset)
 
 
 def _has_value(dataset: DatasetConfig) -> Column:

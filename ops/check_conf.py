@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.cli import one_line_errors
 from core.config import REPO_ROOT, add_conf_option, load_config
-from core.config_dataset import DelimitedFile, decoded_text
+from core.config_dataset import DatasetConfig, DelimitedFile, decoded_text
 from core.config_schema import PipelineConfig
 from core.delta_arrow import delta_dataset, is_delta_table
 from core.errors import PipelineError
@@ -33,7 +33,7 @@ def describe(cfg: PipelineConfig) -> list[str]:
     fields = dataset.fields.model_dump()
     lines.append("  fields: " + ", ".join(f"{name} <- {column}" for name, column in fields.items() if column)
                  + (f"; every row is a {dataset.fixed_event_type!r}" if dataset.fixed_event_type else "")
-                 + f"; time in epoch {dataset.time_unit}")
+                 + _time_reading(dataset))
     types = dataset.event_types.items()
     lines.append("  event types: " + ", ".join(f"{raw} -> {canonical}" for raw, canonical in types))
     for kind in ("users", "items"):
@@ -50,6 +50,12 @@ def describe(cfg: PipelineConfig) -> list[str]:
         names = [f.name + ("*" if f.name in excluded else "") for f in spec.features if f.kind == kind]
         lines.append(f"  {kind} ({len(names)}): {', '.join(names)}")
     return lines
+
+
+def _time_reading(dataset: DatasetConfig) -> str:
+    if dataset.time_format is None:
+        return f"; time in epoch {dataset.time_unit}"
+    return f"; time as text {dataset.time_format!r}" + ("" if dataset.time_has_zone else f" ({dataset.timezone})")
 
 
 def _file(text: DelimitedFile) -> str:

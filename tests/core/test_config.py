@@ -115,6 +115,11 @@ def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
      r"gate\.data\.null_rate_ceilings: 'gbdt_leaves' is not a feature the rankers take"),  # the gate skips them
     ({"run": {"start": dt.date(1998, 4, 22), "end": dt.date(1998, 4, 21)}},
      r"run: Value error, end 1998-04-21 is before start 1998-04-22"),
+    ({"dataset": {"time_format": "yyyy-MM-dd HH:mm:ss"}},  # MovieLens' overlay sets time_unit
+     r"dataset: Value error, set time_unit \(epoch integers\) or time_format \(text times\), not both"),
+    ({"dataset": {"time_format": "YYYY-MM-ddTHH:mm"}},
+     r"dataset\.time_format: Value error, 'YYYY-MM-ddTHH:mm' is not a Spark datetime pattern with a year \(y\); "
+     r"it has 'TY', which Spark does not parse"),
     ({"recall": {"merge": {"tune_k": 200}}},
      r"recall: Value error, eval_k \[20, 50, 100\] and merge\.tune_k 200 must lie in 1\.\.top_k \(100\)"),
 ])
@@ -156,6 +161,14 @@ def test_a_minimal_overlay_needs_only_what_has_no_default(tmp_path):
     assert cfg.ranker.exclude_features == [] and cfg.ranker.batch_size == 1024  # base.yaml's, not MovieLens' tuning
     last_week = (dt.date(2020, 1, 25), dt.date(2020, 1, 31), dt.date(2020, 1, 25))  # the window's last 7 days
     assert (cfg.run.start, cfg.run.end, cfg.run.dag_start) == last_week
+
+
+@pytest.mark.parametrize("pattern, has_zone", [("yyyy-MM-dd HH:mm:ss", False), ("yyyy-MM-dd'T'HH:mm:ss.SSSX", True),
+                                               ("dd/MM/yyyy 'Zulu' HH:mm", False), ("yyyy-MM-dd HH:mm VV", True)])
+def test_a_text_time_pattern_reads_an_offset_only_from_its_unquoted_zone_letters(tmp_path, pattern, has_zone):
+    overlay = write_yaml(tmp_path / "text.yaml", {"dataset": {"time_format": pattern, "time_unit": None}})
+    cfg = load_config(["conf/local.yaml", MOVIELENS, str(overlay)])
+    assert (cfg.dataset.time_format, cfg.dataset.time_has_zone) == (pattern, has_zone)
 
 
 def test_an_overlay_removes_an_entry_of_a_mapping_by_setting_it_to_null(tmp_path):

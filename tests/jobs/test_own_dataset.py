@@ -4,6 +4,7 @@ read: a quoted, CRLF CSV (MovieLens' current releases) and a `::`-separated log 
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 
 from core.config_schema import PipelineConfig
 from core.lake import ForeignLakeError
@@ -121,3 +122,30 @@ def test_a_utf_16_ratings_file_and_a_windows_1252_movies_file_ingest_with_their_
     assert "item_attributes: read=2 written=2 malformed=0" in ingest_attributes(spark, cfg, D)
     assert rows(spark, cfg, "item_attributes", "movieId", "title") == [
         ("12", "\u201cCafé\u201d \u2013 Le Film (1999)"), ("14", "Heat (1995)")]
+
+
+@pytest.mark.slow
+def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_their_own_offset(spark, tmp_path):
+    EPOCH = F.col("event_time").cast("long")
+    ONE_DAY = {"start": D, "end": D}  # a row without a usable time is delivered on the window's first day
+    # Shanghai is UTC+8 all year: 07:30 there on 04-22 is 23:30 UTC on 04-21, still the local day 04-22.
+    wall_clock = ("userId,movieId,rating,timestamp\n1,12,4,1998-04-22 07:30:00\n2,12,5,1998-04-22 23:59:59\n"
+                  "3,12,4,1998-04-23 00:00:00\n"  # the next local day: after the window
+                  "4,12,4,22/04/1998 10:00\n5,12,4,1998-04-22 24:00:00\n")  # not the pattern; no 24th hour
+    cfg = example_config(tmp_path, CSV, {"ratings.csv": wall_clock.encode()},
+                         source={"path": str(tmp_path / "ratings.csv")}, time_format="yyyy-MM-dd HH:mm:ss",
+                         timezone="Asia/Shanghai", window=ONE_DAY)
+    report = ingest_events(spark, cfg, D)
+    assert (report.read, report.written, report.quarantined) == (5, 2, {"bad_event_time": 2, "out_of_window": 1})
+    assert rows(spark, cfg, "events", "user_id", EPOCH) == [("1", AT_10 - 10 * 3600 - 1800), ("2", AT_10 + 21599)]
+    assert rows(spark, cfg, "events_quarantine", "reason", "raw") == [
+        ("bad_event_time", "4,12,4,22/04/1998 10:00"), ("bad_event_time", "5,12,4,1998-04-22 24:00:00"),
+        ("out_of_window", "3,12,4,1998-04-23 00:00:00")]
+
+    (tmp_path / "iso").mkdir()
+    iso = "userId,movieId,rating,timestamp\n1,12,4,1998-04-22T10:00:00Z\n2,12,4,1998-04-22T12:00:00+02:00\n"
+    cfg = example_config(tmp_path / "iso", CSV, {"ratings.csv": iso.encode()},
+                         source={"path": str(tmp_path / "iso" / "ratings.csv")},
+                         time_format="yyyy-MM-dd'T'HH:mm:ssXXX", timezone="Asia/Shanghai")
+    assert ingest_events(spark, cfg, D).written == 2
+    assert rows(spark, cfg, "events", "user_id", EPOCH) == [("1", AT_10), ("2", AT_10)]

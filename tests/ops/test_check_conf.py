@@ -7,9 +7,18 @@ def test_it_shows_the_files_days_lake_and_features_of_a_config(tmp_path):
     assert lines[1] == ("dataset movielens_100k: window 1997-09-20..1998-04-22 (UTC days), run 1998-04-16..1998-04-22 "
                         "(make run: 1998-04-22), DAG scheduled from 1998-04-16")
     assert "ml-100k.inter: 4 columns split on '\\t', quote '\"', utf-8, header line" in lines[2]
+    assert lines[3].endswith("value <- rating; every row is a 'rating'; time in epoch s")
     assert f"lake {tmp_path}/lake (new)" in lines
     assert "  categorical (6): user_id*, item_id*, user_gender, user_occupation, user_zip_code*, item_movie_title*" \
         in lines
+
+
+def test_it_shows_a_text_time_pattern_and_the_zone_it_is_read_in(tmp_path):
+    wall_clock = config_for(tmp_path, MOVIELENS, dataset={"time_unit": None, "time_format": "yyyy-MM-dd HH:mm",
+                                                          "timezone": "Europe/Paris"})
+    assert describe(wall_clock)[3].endswith("; time as text 'yyyy-MM-dd HH:mm' (Europe/Paris)")
+    with_offset = config_for(tmp_path, MOVIELENS, dataset={"time_unit": None, "time_format": "yyyy-MM-dd HH:mmXXX"})
+    assert describe(with_offset)[3].endswith("; time as text 'yyyy-MM-dd HH:mmXXX'")
 
 
 def test_run_day_is_what_make_run_runs(capsys):
