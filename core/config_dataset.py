@@ -50,7 +50,10 @@ class DelimitedFile(Frozen):
     by Spark's CSV parser (jobs.delimited)."""
 
     path: str
-    columns: list[str]
+    columns: list[str]  # in order; for `format: json` the keys taken from each line's object, in any order
+    # "delimited": a separator between fields (CSV, TSV, "::"); "json": one JSON object per line (JSON Lines, as
+    # Amazon's and Yelp's review dumps ship), its top-level keys named by `columns`.
+    format: Literal["delimited", "json"] = "delimited"
     delimiter: str = ","  # one or more characters: ",", "\t", "::"
     header: bool = False  # the first line of each file names the columns (it is skipped, not checked)
     quote: str | None = '"'  # a field in quotes may hold the delimiter; None: quotes are ordinary characters
@@ -76,6 +79,10 @@ class DelimitedFile(Frozen):
 
     @model_validator(mode="after")
     def _parsable(self) -> "DelimitedFile":
+        if self.format == "json":
+            given = sorted(self.model_fields_set & {"delimiter", "header", "quote", "escape", "multiline"})
+            if given:
+                raise ValueError(f"format json reads one JSON object per line: {', '.join(given)} do not apply")
         if not self.delimiter:
             raise ValueError("delimiter is empty")
         for key in ("quote", "escape"):

@@ -1,10 +1,12 @@
-"""Reading delimited text (CSV, TSV, any separator) as raw lines, and parsing them into named string columns.
+"""Reading delimited text (CSV, TSV, any separator) or JSON Lines as raw lines, and parsing them into named string
+columns.
 
 Each line is kept as it arrived (`raw`), so that a rejected row can be quarantined exactly as delivered, and parsed as
 one CSV record: a line holding a quote character by Spark's CSV parser (`from_csv`: quoted fields with the separator
 inside, doubled or escaped quotes), any other by a split on the separator, which finds the same fields. A line that is
 not exactly one record of the declared columns, or not text in the file's encoding, is `malformed`. A record is one
-line, unless the file is `multiline` (read_whole_files): then a quoted field may span lines.
+line, unless the file is `multiline` (read_whole_files): then a quoted field may span lines. A JSON Lines file's
+line is one JSON object; its values are taken by key, as their text (a number or an array as written).
 """
 from __future__ import annotations
 
@@ -121,6 +123,33 @@ def file_records(content: bytes | None, quote: bytes | None, header: bool) -> li
 def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
     """`raw`, MALFORMED (the line is not exactly one record of the declared columns) and one trimmed string column per
     declared name (null when empty; what could be parsed of a malformed line)."""
+    parsed, malformed, values = (_json_fields if text.format == "json" else _delimited_fields)(lines, text)
+    if text.encoding == "utf-8":
+        malformed = malformed | ~F.is_valid_utf8("raw")  # e.g. a latin-1 file declared as UTF-8
+    elif text.encoding in WHOLE_FILE_ENCODINGS:
+        malformed = malformed | F.col("raw").contains("\ufffd")  # what utf8_of could not decode
+    elif text.encoding == "us-ascii":
+        malformed = malformed | F.col("raw").rlike("[^\\x00-\\x7F]")
+    elif text.encoding == "windows-1252":
+        malformed = malformed | F.col("raw").rlike(_WINDOWS_1252_UNDEFINED)
+    return parsed.select("raw", malformed.alias(MALFORMED),
+                         *[_blank_to_null(F.trim(value)).alias(name) for value, name in zip(values, text.columns)])
+
+
+def _json_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame, Column, list[Column]]:
+    """A line is malformed unless it is one JSON object. Spark's parser flags what is not JSON, or not an object, but
+    reads an object followed by other text as the object alone: so the line is also parsed as the elements of
+    `[line]`, which must be exactly one. A key the object lacks is a null value."""
+    schema = ", ".join(f"`{name}` string" for name in [*text.columns, _CORRUPT])
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    elements = F.size(F.from_json(F.concat(F.lit("["), F.col("raw"), F.lit("]")), "array<string>"))
+    parsed = lines.select("raw", F.from_json(F.col("raw"), schema, options).alias("_record"),
+                          F.coalesce(elements != 1, F.lit(True)).alias("_not_one"))
+    malformed = F.col("_record").isNull() | F.col("_record")[_CORRUPT].isNotNull() | F.col("_not_one")
+    return parsed, malformed, [F.col("_record")[name] for name in text.columns]
+
+
+def _delimited_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame, Column, list[Column]]:
     fields = F.split(F.col("raw"), re.escape(text.delimiter), -1)
     parsed = lines.select("raw", fields.alias("_fields"))
     if text.quote is None:
@@ -149,17 +178,8 @@ def parse_columns(lines: DataFrame, text: DelimitedFile) -> DataFrame:
             F.size("_fields") != len(text.columns))
         values = [F.when(F.col("_quoted"), F.col("_record")[name]).otherwise(F.try_element_at("_fields", F.lit(i + 1)))
                   for i, name in enumerate(text.columns)]
-    if text.encoding == "utf-8":
-        malformed = malformed | ~F.is_valid_utf8("raw")  # e.g. a latin-1 file declared as UTF-8
-    elif text.encoding in WHOLE_FILE_ENCODINGS:
-        malformed = malformed | F.col("raw").contains("\ufffd")  # what utf8_of could not decode
-    elif text.encoding == "us-ascii":
-        malformed = malformed | F.col("raw").rlike("[^\\x00-\\x7F]")
-    elif text.encoding == "windows-1252":
-        malformed = malformed | F.col("raw").rlike(_WINDOWS_1252_UNDEFINED)
     # try_element_at: a short row yields nulls instead of failing under ANSI mode.
-    return parsed.select("raw", malformed.alias(MALFORMED),
-                         *[_blank_to_null(F.trim(value)).alias(name) for value, name in zip(values, text.columns)])
+    return parsed, malformed, values
 
 
 # Epoch seconds of 0001-01-02 and 9999-12-30 23:59:59 UTC: Spark's timestamp range less a day at each end, so that

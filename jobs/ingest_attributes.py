@@ -96,7 +96,10 @@ def _typed(column: Column, name: str, table: AttributeTable) -> Column:
     if name in table.int_columns:
         return column.try_cast("int").alias(name)
     if name in table.list_columns:
-        return F.split(column, re.escape(table.list_columns[name])).alias(name)  # a separator, not a regex ("|")
+        separated = F.split(column, re.escape(table.list_columns[name]))  # a separator, not a regex ("|")
+        if table.format == "json":  # a JSON array's text (["Drama", "War"]) is its elements; a string is separated
+            separated = F.when(column.startswith("["), F.from_json(column, "array<string>")).otherwise(separated)
+        return separated.alias(name)
     return column.alias(name)
 
 

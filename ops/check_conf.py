@@ -62,6 +62,8 @@ def _file(text: DelimitedFile) -> str:
     quoting = f"quote {text.quote!r}" if text.quote else "no quoting"
     where = text.path if not text.is_one_local_file or Path(text.path).exists() else f"{text.path} (missing)"
     pin = (", sha256 pinned" if text.sha256 else "") + (", records may span lines" if text.multiline else "")
+    if text.format == "json":
+        return f"{where}: JSON Lines, keys {', '.join(text.columns)}, {text.encoding}{pin}"
     return (f"{where}: {len(text.columns)} columns split on {text.delimiter!r}, {quoting}, {text.encoding}"
             f"{', header line' if text.header else ''}{pin}{_header_check(text)}")
 

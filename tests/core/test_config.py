@@ -120,6 +120,8 @@ def load_with(tmp_path, overlay: dict, dataset: str = MOVIELENS):
     ({"dataset": {"time_format": "YYYY-MM-ddTHH:mm"}},
      r"dataset\.time_format: Value error, 'YYYY-MM-ddTHH:mm' is not a Spark datetime pattern with a year \(y\); "
      r"it has 'TY', which Spark does not parse"),
+    ({"dataset": {"source": {"format": "json"}}},  # MovieLens' overlay sets a tab delimiter and a header line
+     r"dataset\.source: Value error, format json reads one JSON object per line: delimiter, header do not apply"),
     ({"recall": {"merge": {"tune_k": 200}}},
      r"recall: Value error, eval_k \[20, 50, 100\] and merge\.tune_k 200 must lie in 1\.\.top_k \(100\)"),
 ])

@@ -59,6 +59,26 @@ def test_a_multi_character_delimiter(spark):
         (False, "1", "Toy Story (1995)", "Animation|Comedy"), (True, "2", "Jumanji (1995)", None)]
 
 
+def test_a_json_lines_file_takes_values_by_key_and_a_line_that_is_not_one_object_is_malformed(spark):
+    lines = ['{"genres": ["Comedy", "Drama"], "id": 1, "title": "American President, The (1995)", "year": 1995}',
+             '{"id": "2", "title": "Say \\"Hi\\" (2001)"}',  # a key missing: null, not malformed
+             ' {"id": 3, "title": " Heat (1995) ", "genres": null} ',  # trimmed, as delimited fields are
+             '{"id": 4, "title": "Unterminated',
+             '{"id": 5} {"id": 6}',  # two objects on a line, with a comma or without
+             '{"id": 5}, {"id": 6}',
+             '[{"id": 7}]',
+             'id,title,genres']
+    assert parsed(spark, lines, DelimitedFile(path="unused", columns=["id", "title", "genres"], format="json")) == [
+        (False, "1", "American President, The (1995)", '["Comedy","Drama"]'),
+        (False, "2", 'Say "Hi" (2001)', None),
+        (False, "3", "Heat (1995)", None),
+        (True, None, None, None),
+        (True, "5", None, None),
+        (True, "5", None, None),
+        (True, None, None, None),
+        (True, None, None, None)]
+
+
 def test_a_latin_1_file_is_decoded_not_replaced(spark, tmp_path):
     (tmp_path / "movies.dat").write_bytes("id::title\r\n1::Café (1999)\r\n2::Señor (2001)\r\n".encode("latin-1"))
     got = sorted(row["raw"] for row in read_lines(spark, str(tmp_path), header=True, encoding="iso-8859-1").collect())

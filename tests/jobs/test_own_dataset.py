@@ -11,7 +11,7 @@ from core.lake import ForeignLakeError
 from datasets.movielens import DatasetIntegrityError
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_events
-from tests.conftest import config_for
+from tests.conftest import config_for, write_yaml
 
 D = dt.date(1998, 4, 22)
 AT_10 = 893239200  # 1998-04-22 10:00 UTC
@@ -149,3 +149,40 @@ def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_th
                          time_format="yyyy-MM-dd'T'HH:mm:ssXXX", timezone="Asia/Shanghai")
     assert ingest_events(spark, cfg, D).written == 2
     assert rows(spark, cfg, "events", "user_id", EPOCH) == [("1", AT_10), ("2", AT_10)]
+
+
+@pytest.mark.slow
+def test_a_json_lines_review_dump_reads_its_keys_and_a_category_array(spark, tmp_path):
+    # Amazon's review dumps: one JSON object per line, keys in any order, numbers unquoted, keys a row may lack.
+    reviews = (f'{{"overall": 5.0, "reviewerID": "A1", "asin": "B01", "reviewText": "Great, \\"really\\"", '
+               f'"unixReviewTime": {AT_10}}}\n'
+               f'{{"reviewerID": "A2", "unixReviewTime": {AT_10 + 60}, "asin": "B01", "overall": 4}}\n'
+               '{"overall": 3.0, "reviewerID": "A3", "asin": "B02"}\n'  # no time
+               f'{{"overall": 2.0, "reviewerID": "A4", "asin": "B02", "unixReviewTime": {AT_10}\n')  # cut short
+    meta = ('{"asin": "B01", "title": "Heat, The", "category": ["Movies & TV", "Drama"]}\n'
+            '{"asin": "B02", "title": "Say \\"Hi\\"", "category": "Comedy|Drama"}\n'
+            '{"asin": "B03", "title": broken}\n')
+    (tmp_path / "reviews.json").write_text(reviews)
+    (tmp_path / "meta.json").write_text(meta)
+    overlay = write_yaml(tmp_path / "reviews.yaml", {
+        "dataset": {"name": "reviews", "window": {"start": D, "end": D},
+                    "source": {"path": str(tmp_path / "reviews.json"), "format": "json",
+                               "columns": ["reviewerID", "asin", "overall", "unixReviewTime"]},
+                    "fields": {"user_id": "reviewerID", "item_id": "asin", "event_time": "unixReviewTime",
+                               "value": "overall"},
+                    "fixed_event_type": "review", "event_types": {"review": "rating"}, "value_range": [1, 5],
+                    "item_category": "category",
+                    "attributes": {"items": {"path": str(tmp_path / "meta.json"), "format": "json",
+                                             "columns": ["asin", "title", "category"], "id_column": "asin",
+                                             "keep": ["title", "category"], "list_columns": {"category": "|"}}}},
+        "samples": {"mode": "ratings", "like_threshold": 4},
+        "recall": {"strength": "values", "event_weights": {"rating": 1}}})
+    cfg = config_for(tmp_path, str(overlay))
+    report = ingest_events(spark, cfg, D)
+    assert (report.read, report.written, report.quarantined) == (4, 2, {"bad_event_time": 1, "malformed": 1})
+    assert rows(spark, cfg, "events", "user_id", "item_id", "value") == [("A1", "B01", 5.0), ("A2", "B01", 4.0)]
+    assert [reason for reason, _ in rows(spark, cfg, "events_quarantine", "reason", "raw")] == [
+        "bad_event_time", "malformed"]
+    assert "item_attributes: read=3 written=2 malformed=1" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "asin", "title", "category") == [
+        ("B01", "Heat, The", ["Movies & TV", "Drama"]), ("B02", 'Say "Hi"', ["Comedy", "Drama"])]

@@ -21,6 +21,13 @@ def test_it_shows_a_text_time_pattern_and_the_zone_it_is_read_in(tmp_path):
     assert describe(with_offset)[3].endswith("; time as text 'yyyy-MM-dd HH:mmXXX'")
 
 
+def test_it_shows_the_keys_a_json_lines_file_is_read_by(tmp_path):
+    json_lines = {"path": "/data/ratings.json", "format": "json", "delimiter": None, "header": None}
+    lines = describe(config_for(tmp_path, MOVIELENS, dataset={"source": json_lines}))
+    assert lines[2] == ("  events: /data/ratings.json (missing): JSON Lines, keys user_id, item_id, rating, timestamp, "
+                        "utf-8, dump")
+
+
 def test_run_day_is_what_make_run_runs(capsys):
     assert main(["--conf", f"conf/local.yaml,{MOVIELENS}", "--run-day"]) == 0
     assert capsys.readouterr().out == "1998-04-22\n"
