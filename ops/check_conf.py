@@ -10,6 +10,7 @@ day `make run` runs (run.end), `--roots` only the config's lake, artifact and ex
 from __future__ import annotations
 
 import argparse
+import gzip
 import sys
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def _header_check(text: DelimitedFile) -> str:
     quarantines every row as malformed."""
     if not text.header or not text.is_one_local_file or not Path(text.path).is_file():
         return ""
-    with open(text.path, "rb") as handle:
+    with (gzip.open if text.path.endswith(".gz") else open)(text.path, "rb") as handle:  # Spark reads .gz as text
         head = handle.read(1 << 16)  # decoded as the reader decodes the file (UTF-16 without a mark is big-endian)
     first_line = decoded_text(head, text.encoding).split("\n", 1)[0].rstrip("\r")
     names = [name.strip().strip(text.quote or "") for name in first_line.split(text.delimiter)]

@@ -2,6 +2,7 @@
 read: a quoted, CRLF CSV (MovieLens' current releases) and a `::`-separated log with a latin-1 movies file
 (MovieLens 1M). Every line ends as an event, an attribute row or a quarantine row with its reason."""
 import datetime as dt
+import gzip
 
 import pytest
 from pyspark.sql import functions as F
@@ -19,6 +20,7 @@ CSV, DAT = "conf/examples/movielens_csv.yaml", "conf/examples/movielens_dat.yaml
 
 
 def example_config(tmp_path, overlay: str, files: dict[str, bytes], **dataset) -> PipelineConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     cfg = config_for(tmp_path, overlay, dataset=dataset)
@@ -53,6 +55,21 @@ def test_a_quoted_crlf_csv_keeps_titles_with_commas_and_quarantines_what_does_no
     assert "item_attributes: read=3 written=2 malformed=1" in ingest_attributes(spark, cfg, D)
     assert rows(spark, cfg, "item_attributes", "movieId", "title", "genres") == [
         ("12", "Usual Suspects, The (1995)", ["Crime", "Thriller"]), ("14", 'Say "Hi" (2001)', ["Drama"])]
+
+
+@pytest.mark.slow
+def test_gzipped_files_are_read_as_their_text_by_lines_or_whole(spark, tmp_path):
+    ratings = f"userId,movieId,rating,timestamp\r\n1,12,4.5,{AT_10}\r\n2,\"12\",5,{AT_10 + 60}\r\n3,12,9,{AT_10}\r\n"
+    movies = "movieId,title,genres\r\n12,\"Usual Suspects, The (1995)\",Crime|Thriller\r\n"
+    files = {"ratings.csv.gz": gzip.compress(ratings.encode()), "movies.csv.gz": gzip.compress(movies.encode())}
+    for multiline in (False, True):  # each line, or each file read whole and cut into records
+        cfg = example_config(tmp_path / str(multiline), CSV, files, attributes={"items": {"path": str(
+            tmp_path / str(multiline) / "movies.csv.gz")}}, source={"path": str(
+                tmp_path / str(multiline) / "ratings.csv.gz"), "multiline": multiline})
+        report = ingest_events(spark, cfg, D)
+        assert (report.read, report.written, report.quarantined) == (3, 2, {"bad_value": 1})
+    assert "item_attributes: read=1 written=1 malformed=0" in ingest_attributes(spark, cfg, D)
+    assert rows(spark, cfg, "item_attributes", "movieId", "title") == [("12", "Usual Suspects, The (1995)")]
 
 
 @pytest.mark.slow
@@ -142,7 +159,6 @@ def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_th
         ("bad_event_time", "4,12,4,22/04/1998 10:00"), ("bad_event_time", "5,12,4,1998-04-22 24:00:00"),
         ("out_of_window", "3,12,4,1998-04-23 00:00:00")]
 
-    (tmp_path / "iso").mkdir()
     iso = "userId,movieId,rating,timestamp\n1,12,4,1998-04-22T10:00:00Z\n2,12,4,1998-04-22T12:00:00+02:00\n"
     cfg = example_config(tmp_path / "iso", CSV, {"ratings.csv": iso.encode()},
                          source={"path": str(tmp_path / "iso" / "ratings.csv")},

@@ -1,3 +1,5 @@
+import gzip
+
 from ops.check_conf import describe, main
 from tests.conftest import MOVIELENS, config_for
 
@@ -48,6 +50,13 @@ def test_it_warns_when_a_header_has_another_number_of_columns(tmp_path):
     lines = describe(cfg)
     assert lines[2].endswith("header line; WARNING: its header has 5 columns (userId, movieId, rating, timestamp, "
                              "tag): every row would be malformed, dump")
+
+
+def test_a_gzipped_files_header_is_read_from_its_text(tmp_path):
+    ratings = tmp_path / "ratings.csv.gz"
+    ratings.write_bytes(gzip.compress(b"userId,movieId,rating,timestamp\n1,2,3,4\n"))
+    cfg = config_for(tmp_path, "conf/examples/movielens_csv.yaml", dataset={"source": {"path": str(ratings)}})
+    assert describe(cfg)[2].endswith("header line (its header names the same columns), dump")
 
 
 def test_a_header_is_read_as_the_reader_decodes_the_file_utf_16_without_a_mark_big_endian(tmp_path):
