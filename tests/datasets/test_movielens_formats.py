@@ -1,3 +1,5 @@
+import gzip
+
 from datasets.movielens_formats import write_formats
 
 
@@ -18,3 +20,8 @@ def test_the_other_formats_hold_the_same_rows_written_their_way(tmp_path):
     movies_dat = "242::Misérables, Les (1995)::Drama|Musical\n7::Untitled::Drama\n"
     assert paths["dat/movies.dat"].read_bytes() == movies_dat.encode("latin-1")
     assert paths["dat/users.dat"].read_bytes() == b"196::M::49::writer::55105\n"
+    assert gzip.decompress(paths["json/reviews.json.gz"].read_bytes()) == (
+        b'{"reviewerID": "196", "asin": "242", "overall": 3.0, "reviewTime": "1997-12-04 15:55:49"}\n')
+    assert gzip.decompress(paths["json/meta.json.gz"].read_bytes()).decode() == (
+        '{"asin": "242", "title": "Mis\\u00e9rables, Les (1995)", "categories": ["Drama", "Musical"]}\n'
+        '{"asin": "7", "title": "Untitled", "categories": ["Drama"]}\n')

@@ -1,6 +1,7 @@
-"""The README's "Add your own dataset" example overlays (conf/examples/) on literal files of the two formats they
-read: a quoted, CRLF CSV (MovieLens' current releases) and a `::`-separated log with a latin-1 movies file
-(MovieLens 1M). Every line ends as an event, an attribute row or a quarantine row with its reason."""
+"""The README's "Add your own dataset" example overlays (conf/examples/) on literal files of the formats they read:
+a quoted, CRLF CSV (MovieLens' current releases), a `::`-separated log with a latin-1 movies file (MovieLens 1M) and
+gzipped JSON Lines with text times (Amazon's review dumps). Every line ends as an event, an attribute row or a
+quarantine row with its reason."""
 import datetime as dt
 import gzip
 
@@ -12,11 +13,17 @@ from core.lake import ForeignLakeError
 from datasets.movielens import DatasetIntegrityError
 from jobs.ingest_attributes import ingest_attributes
 from jobs.ingest_events import ingest_events
-from tests.conftest import config_for, write_yaml
+from tests.conftest import config_for
 
 D = dt.date(1998, 4, 22)
 AT_10 = 893239200  # 1998-04-22 10:00 UTC
 CSV, DAT = "conf/examples/movielens_csv.yaml", "conf/examples/movielens_dat.yaml"
+JSON = "conf/examples/movielens_json.yaml"
+ONE_DAY = {"start": D, "end": D}  # a row without a usable time is delivered on the window's first day
+
+
+def epoch():
+    return F.col("event_time").cast("long")
 
 
 def example_config(tmp_path, overlay: str, files: dict[str, bytes], **dataset) -> PipelineConfig:
@@ -143,8 +150,6 @@ def test_a_utf_16_ratings_file_and_a_windows_1252_movies_file_ingest_with_their_
 
 @pytest.mark.slow
 def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_their_own_offset(spark, tmp_path):
-    EPOCH = F.col("event_time").cast("long")
-    ONE_DAY = {"start": D, "end": D}  # a row without a usable time is delivered on the window's first day
     # Shanghai is UTC+8 all year: 07:30 there on 04-22 is 23:30 UTC on 04-21, still the local day 04-22.
     wall_clock = ("userId,movieId,rating,timestamp\n1,12,4,1998-04-22 07:30:00\n2,12,5,1998-04-22 23:59:59\n"
                   "3,12,4,1998-04-23 00:00:00\n"  # the next local day: after the window
@@ -154,7 +159,7 @@ def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_th
                          timezone="Asia/Shanghai", window=ONE_DAY)
     report = ingest_events(spark, cfg, D)
     assert (report.read, report.written, report.quarantined) == (5, 2, {"bad_event_time": 2, "out_of_window": 1})
-    assert rows(spark, cfg, "events", "user_id", EPOCH) == [("1", AT_10 - 10 * 3600 - 1800), ("2", AT_10 + 21599)]
+    assert rows(spark, cfg, "events", "user_id", epoch()) == [("1", AT_10 - 10 * 3600 - 1800), ("2", AT_10 + 21599)]
     assert rows(spark, cfg, "events_quarantine", "reason", "raw") == [
         ("bad_event_time", "4,12,4,22/04/1998 10:00"), ("bad_event_time", "5,12,4,1998-04-22 24:00:00"),
         ("out_of_window", "3,12,4,1998-04-23 00:00:00")]
@@ -164,41 +169,29 @@ def test_times_written_as_text_read_as_wall_clock_in_the_dataset_zone_or_with_th
                          source={"path": str(tmp_path / "iso" / "ratings.csv")},
                          time_format="yyyy-MM-dd'T'HH:mm:ssXXX", timezone="Asia/Shanghai")
     assert ingest_events(spark, cfg, D).written == 2
-    assert rows(spark, cfg, "events", "user_id", EPOCH) == [("1", AT_10), ("2", AT_10)]
+    assert rows(spark, cfg, "events", "user_id", epoch()) == [("1", AT_10), ("2", AT_10)]
 
 
 @pytest.mark.slow
-def test_a_json_lines_review_dump_reads_its_keys_and_a_category_array(spark, tmp_path):
+def test_a_gzipped_json_lines_review_dump_reads_its_keys_text_times_and_a_category_array(spark, tmp_path):
     # Amazon's review dumps: one JSON object per line, keys in any order, numbers unquoted, keys a row may lack.
-    reviews = (f'{{"overall": 5.0, "reviewerID": "A1", "asin": "B01", "reviewText": "Great, \\"really\\"", '
-               f'"unixReviewTime": {AT_10}}}\n'
-               f'{{"reviewerID": "A2", "unixReviewTime": {AT_10 + 60}, "asin": "B01", "overall": 4}}\n'
+    reviews = ('{"overall": 5.0, "reviewerID": "A1", "asin": "B01", "reviewText": "Great, \\"really\\"", '
+               '"reviewTime": "1998-04-22 10:00:00"}\n'
+               '{"reviewerID": "A2", "reviewTime": "1998-04-22 10:01:00", "asin": "B01", "overall": 4}\n'
                '{"overall": 3.0, "reviewerID": "A3", "asin": "B02"}\n'  # no time
-               f'{{"overall": 2.0, "reviewerID": "A4", "asin": "B02", "unixReviewTime": {AT_10}\n')  # cut short
-    meta = ('{"asin": "B01", "title": "Heat, The", "category": ["Movies & TV", "Drama"]}\n'
-            '{"asin": "B02", "title": "Say \\"Hi\\"", "category": "Comedy|Drama"}\n'
+               '{"overall": 2.0, "reviewerID": "A4", "asin": "B02", "reviewTime": "1998-04-22 10:00:00"\n')  # cut short
+    meta = ('{"asin": "B01", "title": "Heat, The", "categories": ["Movies & TV", "Drama"]}\n'
+            '{"asin": "B02", "title": "Say \\"Hi\\"", "categories": "Comedy|Drama"}\n'
             '{"asin": "B03", "title": broken}\n')
-    (tmp_path / "reviews.json").write_text(reviews)
-    (tmp_path / "meta.json").write_text(meta)
-    overlay = write_yaml(tmp_path / "reviews.yaml", {
-        "dataset": {"name": "reviews", "window": {"start": D, "end": D},
-                    "source": {"path": str(tmp_path / "reviews.json"), "format": "json",
-                               "columns": ["reviewerID", "asin", "overall", "unixReviewTime"]},
-                    "fields": {"user_id": "reviewerID", "item_id": "asin", "event_time": "unixReviewTime",
-                               "value": "overall"},
-                    "fixed_event_type": "review", "event_types": {"review": "rating"}, "value_range": [1, 5],
-                    "item_category": "category",
-                    "attributes": {"items": {"path": str(tmp_path / "meta.json"), "format": "json",
-                                             "columns": ["asin", "title", "category"], "id_column": "asin",
-                                             "keep": ["title", "category"], "list_columns": {"category": "|"}}}},
-        "samples": {"mode": "ratings", "like_threshold": 4},
-        "recall": {"strength": "values", "event_weights": {"rating": 1}}})
-    cfg = config_for(tmp_path, str(overlay))
+    files = {"reviews.json.gz": gzip.compress(reviews.encode()), "meta.json.gz": gzip.compress(meta.encode())}
+    cfg = example_config(tmp_path, JSON, files, source={"path": str(tmp_path / "reviews.json.gz")},
+                         attributes={"items": {"path": str(tmp_path / "meta.json.gz")}}, window=ONE_DAY)
     report = ingest_events(spark, cfg, D)
     assert (report.read, report.written, report.quarantined) == (4, 2, {"bad_event_time": 1, "malformed": 1})
-    assert rows(spark, cfg, "events", "user_id", "item_id", "value") == [("A1", "B01", 5.0), ("A2", "B01", 4.0)]
+    assert rows(spark, cfg, "events", "user_id", "item_id", "value", epoch()) == [
+        ("A1", "B01", 5.0, AT_10), ("A2", "B01", 4.0, AT_10 + 60)]
     assert [reason for reason, _ in rows(spark, cfg, "events_quarantine", "reason", "raw")] == [
         "bad_event_time", "malformed"]
     assert "item_attributes: read=3 written=2 malformed=1" in ingest_attributes(spark, cfg, D)
-    assert rows(spark, cfg, "item_attributes", "asin", "title", "category") == [
+    assert rows(spark, cfg, "item_attributes", "asin", "title", "categories") == [
         ("B01", "Heat, The", ["Movies & TV", "Drama"]), ("B02", 'Say "Hi"', ["Comedy", "Drama"])]
