@@ -44,7 +44,7 @@ from core.spark import build_session
 from core.top_k import exact_top_k
 from jobs.recall_common import history_range, read_interactions
 from jobs.recall_item2vec import item2vec_candidates, item_sequences, train_item2vec
-from models.recall_two_tower import train_day, vectors_of
+from models.recall_two_tower import train_day
 from models.two_tower_data import read_rollups
 
 SOURCES = ("two_tower", "item2vec")
@@ -123,8 +123,7 @@ def two_tower_day(cfg: PipelineConfig, ds: dt.date, k: int, rollups: pd.DataFram
     import keras
 
     trained = train_day(cfg, ds, _within(rollups, *days_before(ds, cfg.recall.history_days)))
-    top = exact_top_k(trained.users["user_id"], vectors_of(trained.towers.user, trained.users),
-                      trained.item_vectors, trained.seen, k)
+    top = exact_top_k(trained.users["user_id"], *trained.search(cfg.recall.two_tower), trained.seen, k)
     keras.backend.clear_session()
     return top.assign(item_id=trained.item_ids[top["position"].to_numpy()] if len(top) else []), trained.train_seconds
 

@@ -24,7 +24,7 @@ from core.cli import parse_day
 from core.config import load_config
 from core.days import days_before
 from core.top_k import exact_top_k
-from models.recall_two_tower import train_day, vectors_of
+from models.recall_two_tower import train_day
 from models.two_tower_data import read_rollups
 
 REPEATS = 3  # each search runs this many times; the best time counts
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     if day is None:
         raise SystemExit(f"no interactions in {first}..{last} under {args.lake}")
     k = cfg.recall.top_k
-    user_vectors = vectors_of(day.towers.user, day.users)
-    exact_seconds, top = best_of(lambda: exact_top_k(day.users["user_id"], user_vectors, day.item_vectors, day.seen, k))
-    plain_seconds, plain = best_of(lambda: plain_search(user_vectors, day.item_vectors, day.seen, k))
+    user_vectors, item_vectors = day.search(cfg.recall.two_tower)
+    exact_seconds, top = best_of(lambda: exact_top_k(day.users["user_id"], user_vectors, item_vectors, day.seen, k))
+    plain_seconds, plain = best_of(lambda: plain_search(user_vectors, item_vectors, day.seen, k))
     exact = top.groupby("user_id", sort=False)["position"].apply(set).to_dict()
     plain_sets = [set(row) - {-1} for row in plain.tolist()]
     agree = np.mean([len(exact.get(user, set()) & found) / max(1, len(found))

@@ -50,6 +50,10 @@ class TwoTowerConfig(Frozen):
     # K towers trained alike, member j from seed + 1000 * j (apart, so that neighbouring seeds share no member), as
     # one (models.two_tower.ensemble): a pair's score is the mean of the members' cosines; K times the training.
     ensemble: int = Field(ge=1)
+    # Search score = cosine / temperature + popularity_weight * log(the item's share of the training rows): the
+    # training's log-q correction takes item popularity out of the cosines; this puts back that much of it (1: all
+    # of it), the logit of a softmax over the whole catalogue. 0: the towers alone.
+    popularity_weight: float = Field(default=0.0, ge=0.0)
 
 
 class MergeConfig(Frozen):

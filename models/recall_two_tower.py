@@ -48,6 +48,23 @@ def frequent_items(item_ids: pd.Series, min_count: int) -> list[str]:
     return sorted(counts[counts >= min_count].index)
 
 
+def search_vectors(user_vectors: np.ndarray, item_vectors: np.ndarray, item_log_share: np.ndarray,
+                   params: TwoTowerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(user rows, item rows) whose dot product is the search score: the towers' vectors as they are without a
+    popularity_weight; with one, users scaled by 1 / temperature and both sides one column longer, so that
+    <user, item> = cosine / temperature + popularity_weight * log share of the item's training rows."""
+    if params.popularity_weight == 0:
+        return user_vectors, item_vectors
+    users = np.hstack([user_vectors / params.temperature, np.full((len(user_vectors), 1), params.popularity_weight)])
+    return users, np.hstack([item_vectors, np.asarray(item_log_share, dtype=item_vectors.dtype).reshape(-1, 1)])
+
+
+def log_share(item_ids: np.ndarray, training_items: np.ndarray) -> np.ndarray:
+    """Per item of item_ids, the log of its share of the training rows (training_items: each row's item)."""
+    counts = pd.Series(training_items).value_counts()
+    return np.log(counts.reindex(item_ids).to_numpy(np.float64) / len(training_items))
+
+
 def log_sampling_probability(item_ids: np.ndarray) -> np.ndarray:
     """Per training row, log of its item's share of all rows: the chance the item is drawn as an in-batch row."""
     _, inverse, counts = np.unique(item_ids.astype(str), return_inverse=True, return_counts=True)
@@ -136,11 +153,16 @@ class TrainedDay:
     towers: object
     item_ids: np.ndarray
     item_vectors: np.ndarray
+    item_log_share: np.ndarray  # each catalogue item's log share of the training rows (search_vectors)
     users: dict[str, np.ndarray]
     seen: list[list[int]]
     examples: int
     losses: list[float]
     train_seconds: float
+
+    def search(self, params: TwoTowerConfig) -> tuple[np.ndarray, np.ndarray]:
+        """The (user rows, item rows) the candidates are searched with (search_vectors)."""
+        return search_vectors(vectors_of(self.towers.user, self.users), self.item_vectors, self.item_log_share, params)
 
 
 def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> TrainedDay | None:
@@ -182,7 +204,8 @@ def train_day(cfg: PipelineConfig, ds: dt.date, rollups: pd.DataFrame) -> Traine
     users = serving_users(rows, categories, params.recent_items, params.max_categories)
     seen = (seen_positions(rollups, users["user_id"], {item: i for i, item in enumerate(item_ids)})
             if cfg.recall.exclude_seen else [[] for _ in users["user_id"]])
-    return TrainedDay(towers, item_ids, item_vectors, users, seen, len(examples["item_id"]), losses, trained)
+    return TrainedDay(towers, item_ids, item_vectors, log_share(item_ids, examples["item_id"]), users, seen,
+                      len(examples["item_id"]), losses, trained)
 
 
 def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
@@ -195,8 +218,7 @@ def recall_two_tower(cfg: PipelineConfig, ds: dt.date) -> str:
         write_candidates(cfg, ds, top_rows([], np.zeros((0, 0)), [], 1), np.array([], dtype=object))
         return f"{header}: 0 candidates; no interactions yet"
     began = time.perf_counter()
-    top = exact_top_k(day.users["user_id"], vectors_of(day.towers.user, day.users), day.item_vectors, day.seen,
-                      cfg.recall.top_k)
+    top = exact_top_k(day.users["user_id"], *day.search(cfg.recall.two_tower), day.seen, cfg.recall.top_k)
     searched = time.perf_counter() - began
     written = write_candidates(cfg, ds, top, day.item_ids)
     write_item_vectors(cfg, ds, day.item_ids, day.item_vectors)

@@ -8,7 +8,14 @@ import pytest
 
 from core.config_recall import TwoTowerConfig
 from core.top_k import exact_top_k
-from models.recall_two_tower import fit, frequent_items, log_sampling_probability, tf_ready
+from models.recall_two_tower import (
+    fit,
+    frequent_items,
+    log_sampling_probability,
+    log_share,
+    search_vectors,
+    tf_ready,
+)
 from models.two_tower import Vocabularies, build_towers, ensemble, in_batch_softmax_loss
 from models.two_tower_data import (
     PAD,
@@ -205,3 +212,21 @@ def test_search_skips_seen_items_and_breaks_ties_by_position():
 def test_only_items_of_enough_rows_get_an_id_embedding_of_their_own():
     assert frequent_items(pd.Series(["b", "a", "b", "c", "a", "a"]), min_count=2) == ["a", "b"]
     assert frequent_items(pd.Series(["b", "a"]), min_count=1) == ["a", "b"]
+
+
+def test_the_popularity_weight_adds_that_much_of_each_items_log_share_to_the_logit_by_hand():
+    # Items a (3 of 4 training rows) and b (1 of 4); the user's cosines 0.1 with a and 0.2 with b, temperature 0.1.
+    shares = log_share(strings("b", "a"), strings("a", "b", "a", "a"))
+    assert shares == pytest.approx(np.log([0.25, 0.75]))
+    user, items = np.array([[0.2, np.sqrt(1 - 0.04)]]), np.array([[1.0, 0.0], [0.5, 0.0]])  # b first
+    params = TwoTowerConfig(embedding_dim=2, hidden_units=[2], recent_items=1, max_categories=1, min_item_count=1,
+                            temperature=0.1, batch_size=2, epochs=1, learning_rate=0.1, seed=7, ensemble=1)
+    alone = search_vectors(user, items, shares, params)
+    assert alone[0] is user and alone[1] is items  # weight 0: the towers' own vectors, searched as before
+    # Logits 2 + w log .25 (b) and 1 + w log .75 (a): b wins alone and at w = 0.5 (1.307 vs 0.856), a at w = 1
+    # (0.614 vs 0.712).
+    for weight, best in ((0.5, 0), (1.0, 1)):
+        users, rows = search_vectors(user, items, shares, params.model_copy(update={"popularity_weight": weight}))
+        logits = [2 + weight * np.log(0.25), 1 + weight * np.log(0.75)]
+        assert (users @ rows.T).ravel() == pytest.approx(logits)
+        assert exact_top_k(strings("u"), users, rows, [[]], k=1)["position"].tolist() == [best]
