@@ -53,12 +53,13 @@ def read_rollups(cfg: PipelineConfig, first_day: dt.date, last_day: dt.date) -> 
 
 def read_item_categories(cfg: PipelineConfig, as_of: dt.date) -> dict[str, list[str]]:
     """item -> its categories in D's item snapshot (known before D); empty without an item category."""
-    column = cfg.dataset.item_category
+    column, items = cfg.dataset.item_category, cfg.dataset.attributes.items
     path = cfg.table_path(ATTRIBUTE_TABLES["items"])
-    if column is None or not is_delta_table(path):
+    if column is None or items is None or not is_delta_table(path):
         return {}
-    table = delta_dataset(path).to_table(columns=["item_id", column], filter=pads.field("dt") == as_of).to_pandas()
-    return {item: _as_list(value) for item, value in zip(table["item_id"], table[column])}
+    key = items.id_column  # the snapshot keeps the file's name for the id (ingest_attributes)
+    table = delta_dataset(path).to_table(columns=[key, column], filter=pads.field("dt") == as_of).to_pandas()
+    return {item: _as_list(value) for item, value in zip(table[key], table[column])}
 
 
 def _as_list(value) -> list[str]:

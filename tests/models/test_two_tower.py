@@ -4,9 +4,12 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core.config_recall import TwoTowerConfig
+from core.delta_arrow import replace_rows
+from core.tables import ATTRIBUTE_TABLES
 from core.top_k import exact_top_k
 from models.recall_two_tower import (
     fit,
@@ -21,11 +24,13 @@ from models.two_tower_data import (
     PAD,
     in_time_order,
     item_stats,
+    read_item_categories,
     rollup_strength,
     serving_users,
     stats_of,
     training_examples,
 )
+from tests.conftest import config_for
 
 T0 = pd.Timestamp("2017-12-01 09:00", tz="UTC")
 
@@ -230,3 +235,14 @@ def test_the_popularity_weight_adds_that_much_of_each_items_log_share_to_the_log
         logits = [2 + weight * np.log(0.25), 1 + weight * np.log(0.75)]
         assert (users @ rows.T).ravel() == pytest.approx(logits)
         assert exact_top_k(strings("u"), users, rows, [[]], k=1)["position"].tolist() == [best]
+
+
+def test_item_categories_are_read_by_the_id_column_the_attribute_file_names(tmp_path):
+    # The CSV example's movies file keys items by "movieId", which the item snapshot keeps as its column name.
+    cfg = config_for(tmp_path, "conf/examples/movielens_csv.yaml")
+    day = dt.date(1998, 4, 22)
+    snapshot = pa.table({"movieId": ["12", "14"], "title": ["Heat", "Fargo"], "genres": [["Crime", "Thriller"], None],
+                         "dt": [day, day]})
+    replace_rows(cfg.table_path(ATTRIBUTE_TABLES["items"]), snapshot, {"dt": day}, ["dt"])
+    assert read_item_categories(cfg, day) == {"12": ["Crime", "Thriller"], "14": []}
+    assert read_item_categories(cfg, day - dt.timedelta(days=1)) == {}
