@@ -38,7 +38,7 @@ def read_lines(spark: SparkSession, path: str, header: bool, encoding: str = "ut
         if first is not None:
             name_line = first["value"].rstrip("\r")
             lines = lines.where(~F.col("value").isin(name_line, name_line + "\r"))
-    return lines.select(F.rtrim("value", F.lit("\r")).alias("raw"))
+    return lines.select(_without_trailing_cr().alias("raw"))
 
 
 def read_source_lines(spark: SparkSession, path: str, text: DelimitedFile) -> DataFrame:
@@ -70,7 +70,12 @@ def read_whole_files(spark: SparkSession, path: str, header: bool, encoding: str
                .select(F.explode(cut(F.col("value").cast("binary"))).alias("record"))
                .select(F.col("record").cast("string").alias("value"))
                .where(~F.col("value").isin("", "\r")))
-    return _decoded(records, encoding).select(F.rtrim("value", F.lit("\r")).alias("raw"))
+    return _decoded(records, encoding).select(_without_trailing_cr().alias("raw"))
+
+
+def _without_trailing_cr() -> Column:
+    # SQL's TRIM syntax: Spark 4 warns that the two-argument rtrim(value, '\r') is deprecated, on every job.
+    return F.expr("TRIM(TRAILING '\\r' FROM value)")
 
 
 def utf8_of(content: bytes, encoding: str) -> bytes:
