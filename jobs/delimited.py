@@ -194,13 +194,19 @@ FIRST_EPOCH_SECOND, LAST_EPOCH_SECOND = -62_135_510_400, 253_402_214_399
 
 
 def epoch_timestamp(text: Column, time_unit: str) -> Column:
-    """A timestamp from an epoch string in seconds ("s") or milliseconds ("ms"); null when it is not one."""
+    """A timestamp from an epoch string in seconds ("s") or milliseconds ("ms"), an integer or a decimal fraction
+    ("881250949.0", as a float column is often written; kept to the microsecond); null when it is not one."""
     per_second = 1 if time_unit == "s" else 1000
-    # Integers only: "1.5e9" or "2017-11-25" are bad times, not silently truncated ones.
+    # Plain numbers only: "1.5e9" or "2017-11-25" are bad times, not silently misread ones.
     as_long = F.when(text.rlike(r"^-?\d{1,18}$"), text.try_cast("long"))
     in_range = as_long.between(FIRST_EPOCH_SECOND * per_second, LAST_EPOCH_SECOND * per_second + per_second - 1)
     as_long = F.when(in_range, as_long)
-    return F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
+    whole = F.timestamp_seconds(as_long) if per_second == 1 else F.timestamp_millis(as_long)
+    # The decimal path runs only where the integer one found nothing, so a log of integers costs what it did.
+    seconds = F.when(text.rlike(r"^-?\d{1,18}\.\d{1,9}$"), text.try_cast("decimal(27,9)")) / per_second
+    in_range = (seconds >= FIRST_EPOCH_SECOND) & (seconds < LAST_EPOCH_SECOND + 1)
+    fraction = F.timestamp_micros(F.when(in_range, F.floor(seconds * 1_000_000).cast("long")))
+    return F.coalesce(whole, fraction)
 
 
 def raw_timestamp(text: Column, dataset: DatasetConfig) -> Column:

@@ -112,6 +112,18 @@ def test_an_epoch_outside_sparks_timestamp_range_is_a_bad_time_not_a_failed_day(
         (lines[3], "out_of_window", dt.datetime(9999, 12, 30, 23, 59, 59))]
 
 
+def test_a_decimal_epoch_keeps_its_fraction_and_other_numbers_are_bad_times(spark):
+    taobao = load_config(["conf/local.yaml", TAOBAO]).dataset
+    lines = [f"2,100,5,pv,{LOCAL_1125_0030}.0", f"2,101,5,pv,{LOCAL_1125_0030}.25",  # a float column's way
+             f"2,102,5,pv,{LOCAL_1125_0030}.", "2,103,5,pv,1.5e9", f"2,104,5,pv,{LOCAL_1125_0030}.1234567891"]
+    got = sorted((row["raw"], row["reason"], row["event_time"])
+                 for row in classify_raw_events(lines_frame(spark, lines), taobao, [D]).collect())
+    at = utc(LOCAL_1125_0030)
+    assert got == sorted([(lines[0], None, at), (lines[1], None, at + dt.timedelta(milliseconds=250)),
+                          (lines[2], "bad_event_time", None), (lines[3], "bad_event_time", None),
+                          (lines[4], "bad_event_time", None)])  # more than 9 decimals: not a time this reads
+
+
 def test_rating_outside_range_or_not_a_number_is_bad_value(spark):
     movielens = load_config(["conf/local.yaml", MOVIELENS]).dataset
     lines = ["1\t2\t6\t881250949", "1\t3\tx\t881250949", "1\t4\t\t881250949", "1\t5\t3\t881250949"]
