@@ -145,10 +145,9 @@ def _json_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame, Colu
     """A line is malformed unless it is one JSON object. Spark's parser flags what is not JSON, or not an object, but
     reads an object followed by other text as the object alone: so the line is also parsed as the elements of
     `[line]`, which must be exactly one. A key the object lacks is a null value."""
-    schema = ", ".join(f"`{name}` string" for name in [*text.columns, _CORRUPT])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
     elements = F.size(F.from_json(F.concat(F.lit("["), F.col("raw"), F.lit("]")), "array<string>"))
-    parsed = lines.select("raw", F.from_json(F.col("raw"), schema, options).alias("_record"),
+    parsed = lines.select("raw", F.from_json(F.col("raw"), _record_schema(text), options).alias("_record"),
                           F.coalesce(elements != 1, F.lit(True)).alias("_not_one"))
     malformed = F.col("_record").isNull() | F.col("_record")[_CORRUPT].isNotNull() | F.col("_not_one")
     return parsed, malformed, [F.col("_record")[name] for name in text.columns]
@@ -157,6 +156,7 @@ def _json_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame, Colu
 def _delimited_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame, Column, list[Column]]:
     fields = F.split(F.col("raw"), re.escape(text.delimiter), -1)
     parsed = lines.select("raw", fields.alias("_fields"))
+    # try_element_at: a short row yields nulls instead of failing under ANSI mode.
     if text.quote is None:
         malformed = F.size("_fields") != len(text.columns)
         values = [F.try_element_at("_fields", F.lit(i + 1)) for i in range(len(text.columns))]
@@ -167,11 +167,10 @@ def _delimited_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame,
         special = F.col("raw").contains(text.quote)
         if text.escape != text.quote:
             special = special | F.col("raw").contains(text.escape)
-        schema = ", ".join(f"`{name}` string" for name in [*text.columns, _CORRUPT])
         options = {"sep": text.delimiter, "quote": text.quote, "escape": text.escape, "mode": "PERMISSIVE",
                    "columnNameOfCorruptRecord": _CORRUPT}
-        parsed = parsed.select("raw", "_fields", special.alias("_quoted"),
-                               F.when(special, F.from_csv(F.col("raw"), schema, options)).alias("_record"))
+        record = F.from_csv(F.col("raw"), _record_schema(text), options)
+        parsed = parsed.select("raw", "_fields", special.alias("_quoted"), F.when(special, record).alias("_record"))
         unbalanced = F.lit(False)
         if text.escape == text.quote:
             # With doubled quotes as the escape, a whole record holds an even number of quote characters. The parser
@@ -183,8 +182,12 @@ def _delimited_fields(lines: DataFrame, text: DelimitedFile) -> tuple[DataFrame,
             F.size("_fields") != len(text.columns))
         values = [F.when(F.col("_quoted"), F.col("_record")[name]).otherwise(F.try_element_at("_fields", F.lit(i + 1)))
                   for i, name in enumerate(text.columns)]
-    # try_element_at: a short row yields nulls instead of failing under ANSI mode.
     return parsed, malformed, values
+
+
+def _record_schema(text: DelimitedFile) -> str:
+    """The parsers' (from_csv, from_json) schema: every declared column as a string, then the corrupt-record one."""
+    return ", ".join(f"`{name}` string" for name in [*text.columns, _CORRUPT])
 
 
 # Epoch seconds of 0001-01-02 and 9999-12-30 23:59:59 UTC: Spark's timestamp range less a day at each end, so that

@@ -67,8 +67,7 @@ def log_share(item_ids: np.ndarray, training_items: np.ndarray) -> np.ndarray:
 
 def log_sampling_probability(item_ids: np.ndarray) -> np.ndarray:
     """Per training row, log of its item's share of all rows: the chance the item is drawn as an in-batch row."""
-    _, inverse, counts = np.unique(item_ids.astype(str), return_inverse=True, return_counts=True)
-    return np.log(counts[inverse] / len(item_ids)).astype(np.float32)
+    return log_share(item_ids, item_ids).astype(np.float32)
 
 
 def fit(towers, examples: dict[str, np.ndarray], params: TwoTowerConfig) -> list[float]:
