@@ -14,19 +14,17 @@ import argparse
 import datetime as dt
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
 from core.cli import one_line_errors, parse_day
-from ops.standalone import daemon, free_port, wait_for
+from ops.airflow_api import AIRFLOW, api_server
+from ops.standalone import daemon, wait_for
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 FINISHED = ("success", "failed")
 POLL_SECONDS = 30
 
@@ -46,11 +44,6 @@ def range_runs(dag_id: str, start: dt.date, end: dt.date) -> list[dict]:
 
 def backfill(dag_id: str, start: dt.date, end: dt.date, log_dir: Path, timeout: float) -> list[dict]:
     """Create the backfill, run scheduler + API server until its runs finish; the runs, oldest first."""
-    port = free_port()
-    # Every component must sign and accept the same task tokens, and tasks must find this API server.
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(16))
-    os.environ["AIRFLOW__API__PORT"] = str(port)
-    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
     os.environ["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
     airflow("dags", "reserialize")
     try:
@@ -60,12 +53,10 @@ def backfill(dag_id: str, start: dt.date, end: dt.date, log_dir: Path, timeout: 
         if "Another backfill is running" not in err.stderr + err.stdout:
             raise
         print(f"resuming the backfill of {dag_id} that is already running (an earlier call was interrupted)")
-    log_dir.mkdir(parents=True, exist_ok=True)
     airflow("dags", "unpause", dag_id)
     with ExitStack() as components:
         components.callback(airflow, "dags", "pause", dag_id)
-        components.enter_context(daemon(["api-server", "--port", str(port)], log_dir / "api-server.log", AIRFLOW))
-        wait_for(lambda: _healthy(port), 120, f"the Airflow API server on port {port} (see {log_dir})")
+        components.enter_context(api_server(log_dir))
         components.enter_context(daemon(["scheduler"], log_dir / "scheduler.log", AIRFLOW))
         days = (end - start).days + 1
         finished = f"{days} backfill runs of {dag_id} to finish (see {log_dir}/scheduler.log)"
@@ -93,14 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"airflow backfill {args.dag_id} {args.start}..{args.end}: {len(runs)} runs in "
           f"{time.perf_counter() - began:.0f}s")
     return 0 if runs and all(run["state"] == "success" for run in runs) else 1
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _all_finished(runs: list[dict], expected: int) -> bool:

@@ -29,15 +29,27 @@ def airflow_json(*arguments: str) -> list[dict]:
     return json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith("[")))
 
 
-def task_times(dag_id: str, ds: dt.date) -> list[tuple[str, str, float]]:
-    """(task, state, seconds) of the latest run of dag_id whose logical date is ds."""
+def day_run(dag_id: str, ds: dt.date) -> tuple[str | None, list[dict]]:
+    """The latest run of dag_id whose logical date is ds: its run_id and its task instances (task_id, state,
+    start_date, end_date...) in the order they started; (None, []) when there is none."""
     runs = [run for run in airflow_json("dags", "list-runs", dag_id) if run["logical_date"].startswith(str(ds))]
     if not runs:
-        return []
+        return None, []
     run_id = max(runs, key=lambda run: run["start_date"] or "")["run_id"]
     tasks = airflow_json("tasks", "states-for-dag-run", dag_id, run_id)
-    return [(t["task_id"], t["state"], _seconds(t["start_date"], t["end_date"]))
-            for t in sorted(tasks, key=lambda t: t["start_date"] or "~")]
+    return run_id, sorted(tasks, key=lambda t: t["start_date"] or "~")
+
+
+def task_times(tasks: list[dict]) -> list[tuple[str, str, float]]:
+    """(task, state, seconds) of each task instance."""
+    return [(t["task_id"], t["state"], _seconds(t["start_date"], t["end_date"])) for t in tasks]
+
+
+def wall_seconds(tasks: list[dict]) -> float:
+    """From the first task's start to the last one's end: tasks overlap, so this is less than their sum (and a
+    `dags test` run records the logical date as its own start, so the run's dates do not tell it)."""
+    ran = [t for t in tasks if t["start_date"] and t["end_date"]]
+    return _seconds(min(t["start_date"] for t in ran), max(t["end_date"] for t in ran)) if ran else 0.0
 
 
 def rows_of_day(cfg: PipelineConfig, ds: dt.date) -> dict[str, int]:
@@ -64,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg, ds = load_config(args.conf), args.ds
     print(f"== dailyrec {ds} ({cfg.dataset.name}), lake {cfg.lake_root}")
-    times = task_times(args.dag_id, ds)
+    _, tasks = day_run(args.dag_id, ds)
+    times = task_times(tasks)
     for task, state, seconds in times:
         print(f"  task {task:<32} {state:<15} {seconds:7.1f}s")
     if times:
-        print(f"  {len(times)} tasks, {sum(s for _, _, s in times):.0f}s of task time")
+        print(f"  {len(times)} tasks, {sum(s for _, _, s in times):.0f}s of task time in {wall_seconds(tasks):.0f}s "
+              "(tasks overlap)")
     print("tables written for the day (rows): " + ", ".join(f"{t}={n}" for t, n in rows_of_day(cfg, ds).items()))
     k = max(cfg.recall.eval_k)
     recall = sorted(read_day(cfg, "recall_metrics", "as_of", ds), key=lambda row: row["source"])
