@@ -19,16 +19,16 @@ from pathlib import Path
 
 from core.cli import parse_day
 from ops.airflow_api import AIRFLOW, api_server
-from ops.summary import day_run
+from ops.summary import FINISHED_WELL, day_run
 
 TAIL_LINES = 40
 
 
-def run_day(dag_id: str, ds: str, airflow_home: Path) -> int:
+def run_day(dag_id: str, ds: dt.date, airflow_home: Path) -> int:
     """`airflow dags test --use-executor dag_id ds` next to an API server; its exit code."""
     log = airflow_home / f"dags-test-{ds}.log"
     with api_server(airflow_home / "dag-day-logs"), open(log, "w") as out:
-        code = subprocess.run([AIRFLOW, "dags", "test", "--use-executor", dag_id, ds],
+        code = subprocess.run([AIRFLOW, "dags", "test", "--use-executor", dag_id, str(ds)],
                               stdout=out, stderr=subprocess.STDOUT).returncode
     if code != 0:
         print(f"airflow dags test {dag_id} {ds} failed (exit {code}); the end of {log}:")
@@ -38,12 +38,12 @@ def run_day(dag_id: str, ds: str, airflow_home: Path) -> int:
     return code
 
 
-def failed_task_logs(airflow_home: Path, dag_id: str, ds: str) -> list[Path]:
+def failed_task_logs(airflow_home: Path, dag_id: str, ds: dt.date) -> list[Path]:
     """The last attempt's log of each task of the day's run that neither succeeded nor was skipped."""
-    run_id, tasks = day_run(dag_id, dt.date.fromisoformat(ds))
+    run_id, tasks = day_run(dag_id, ds)
     logs = []
     for task in tasks:
-        if task["state"] not in ("success", "skipped"):
+        if task["state"] not in FINISHED_WELL:
             folder = airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task['task_id']}"
             attempts = sorted(folder.glob("attempt=*.log"), key=lambda path: int(path.stem.split("=")[1]))
             logs += attempts[-1:]
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Stopped from outside (Ctrl-C, kill): unwind, so the API server stops too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    return run_day(args.dag_id, str(args.ds), Path(os.environ.get("AIRFLOW_HOME", ".airflow")))
+    return run_day(args.dag_id, args.ds, Path(os.environ.get("AIRFLOW_HOME", ".airflow")))
 
 
 if __name__ == "__main__":

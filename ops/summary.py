@@ -17,9 +17,11 @@ from core.cli import parse_day
 from core.config import add_conf_option, load_config
 from core.config_schema import PipelineConfig
 from core.delta_arrow import day_partition, is_delta_table
+from ops.airflow_api import AIRFLOW
 from ops.digests import lake_tables
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
+# A task in these states did not fail the run (skipped: an empty day, or the watcher when nothing failed).
+FINISHED_WELL = ("success", "skipped")
 DAY_COLUMNS = ("dt", "as_of")
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gate {model}: passed, exported {Path(cfg.gate.export_root) / model / str(decision['version'])}")
         else:
             print(f"gate {model}: rejected ({decision['reason']}); blessed stays v{decision['blessed_version']}")
-    failed = [task for task, state, _ in times if state not in ("success", "skipped")]
+    failed = [task for task, state, _ in times if state not in FINISHED_WELL]
     return 1 if failed else 0
 
 

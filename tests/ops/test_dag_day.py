@@ -38,7 +38,7 @@ def test_a_failed_run_points_at_the_last_attempt_of_each_task_that_neither_succe
             (run_logs / f"task_id={task}" / f"attempt={attempt}.log").write_text(f"{task} try {attempt}\n")
     asked = []
     monkeypatch.setattr(dag_day, "day_run", lambda dag_id, ds: asked.append((dag_id, ds)) or (run_id, TASKS))
-    logs = dag_day.failed_task_logs(tmp_path, "dailyrec", "1998-04-22")
+    logs = dag_day.failed_task_logs(tmp_path, "dailyrec", dt.date(1998, 4, 22))
     # Attempt 10 is the last (by number, not by name); build_profiles never ran, so it has no log.
     assert logs == [run_logs / "task_id=build_daily_rollups" / "attempt=10.log"]
     assert asked == [("dailyrec", dt.date(1998, 4, 22))]
