@@ -5,6 +5,7 @@ import datetime as dt
 from typing import Mapping, Sequence
 
 import pyarrow as pa
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -81,9 +82,26 @@ def days_label(days: Sequence[dt.date]) -> str:
     return str(first) if len(set(days)) == 1 else f"{first}..{last} ({len(set(days))} days)"
 
 
+# What Spark says when a path holds no Delta table: nothing there, or files without a _delta_log.
+NO_DELTA_TABLE = ("PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")
+
+
+def delta_table_exists(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table lives at `path`, asked of Spark itself (so of the cluster's file system).
+
+    Through the DataFrame API, not delta's DeltaTable.isDeltaTable: that one needs the JVM of a classic session or
+    Delta's own Spark Connect plugin on the server, and the jobs also run as clients of a plain Spark Connect server
+    (core.spark_connect)."""
+    try:
+        spark.read.format("delta").load(path).columns  # resolving the schema reads the table's log
+    except AnalysisException as err:
+        if err.getCondition() in NO_DELTA_TABLE:
+            return False
+        raise
+    return True
+
+
 def require_table(spark: SparkSession, path: str, producer: str) -> None:
     """Fail with the job to run when an input table has never been written."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not delta_table_exists(spark, path):
         raise PipelineError(f"no table at {path}; run {producer} first")

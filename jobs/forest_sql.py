@@ -5,10 +5,10 @@ per output; tests/jobs/test_gbdt_leaves.py holds them equal to the models' own t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from pyspark.ml.classification import GBTClassificationModel, LogisticRegressionModel
-from pyspark.sql import Column, DataFrame
+from pyspark.ml.classification import LogisticRegressionModel
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from features.spec import GBDT_LEAVES
@@ -21,11 +21,6 @@ def leaf_offsets(leaves_per_tree: Sequence[int]) -> list[int]:
         offsets.append(start)
         start += leaves
     return offsets
-
-
-def leaves_per_tree(model: GBTClassificationModel) -> list[int]:
-    # Every internal node of a Spark tree has two children, so a tree of n nodes has (n + 1) / 2 leaves.
-    return [(tree.numNodes + 1) // 2 for tree in model.trees]
 
 
 @dataclass(frozen=True)
@@ -45,20 +40,49 @@ class Split:
 Tree = Leaf | Split
 
 
-def tree_of(java_node) -> Tree:
-    """A Spark ML tree node (through py4j), as plain Python."""
-    if java_node.getClass().getSimpleName() == "LeafNode":
-        return Leaf(java_node.prediction())
-    split = java_node.split()
-    if split.getClass().getSimpleName() != "ContinuousSplit":
+def saved_trees(spark: SparkSession, model_dir: str) -> tuple[list[Tree], list[float]]:
+    """(trees, tree weights) of a GBTClassificationModel saved at `model_dir` (model.write().save), read from its
+    files: `data` holds one row per tree node (treeID, nodeData), `treesMetadata` each tree's weight.
+
+    Read from the files and not through the model object, whose nodes only the JVM of a classic session can walk
+    (py4j): this works as well for a client of a Spark Connect server (core.spark_connect).
+    """
+    node = "nodeData"
+    nodes = spark.read.parquet(f"{model_dir}/data").select(
+        "treeID", f"{node}.id", f"{node}.prediction", f"{node}.leftChild", f"{node}.rightChild",
+        f"{node}.split.featureIndex", f"{node}.split.leftCategoriesOrThreshold", f"{node}.split.numCategories",
+    ).collect()
+    by_tree: dict[int, dict[int, Row]] = {}
+    for row in nodes:
+        by_tree.setdefault(row["treeID"], {})[row["id"]] = row
+    # The tree metadata is saved as (treeID, metadata JSON, weight) tuples: columns _1, _2, _3.
+    weights = {row["_1"]: row["_3"] for row in spark.read.parquet(f"{model_dir}/treesMetadata").collect()}
+    order = sorted(by_tree)
+    if order != sorted(weights):
+        raise ValueError(f"the forest at {model_dir} has nodes of trees {order} but weights of {sorted(weights)}")
+    return [tree_of(by_tree[t], root_of(by_tree[t])) for t in order], [weights[t] for t in order]
+
+
+def root_of(nodes: Mapping[int, Row]) -> int:
+    children = {row[side] for row in nodes.values() for side in ("leftChild", "rightChild")}
+    (root,) = set(nodes) - children
+    return root
+
+
+def tree_of(nodes: Mapping[int, Row], node_id: int) -> Tree:
+    """The subtree under a node of a saved tree, as plain Python. A leaf has no children (-1)."""
+    row = nodes[node_id]
+    if row["leftChild"] < 0:
+        return Leaf(row["prediction"])
+    if row["numCategories"] != -1:
         # The forest learns from a vector without categorical metadata, so Spark never makes a categorical split.
-        raise ValueError(f"unexpected {split.getClass().getSimpleName()} in a GBDT of numeric inputs")
-    return Split(split.featureIndex(), split.threshold(), tree_of(java_node.leftChild()),
-                 tree_of(java_node.rightChild()))
+        raise ValueError(f"unexpected categorical split in a GBDT of numeric inputs (node {node_id})")
+    return Split(row["featureIndex"], row["leftCategoriesOrThreshold"][0], tree_of(nodes, row["leftChild"]),
+                 tree_of(nodes, row["rightChild"]))
 
 
-def forest_trees(model: GBTClassificationModel) -> list[Tree]:
-    return [tree_of(tree._java_obj.rootNode()) for tree in model.trees]
+def leaves_per_tree(trees: Sequence[Tree]) -> list[int]:
+    return [len(leaf_values(tree)) for tree in trees]
 
 
 def leaf_values(tree: Tree) -> list[float]:
@@ -87,7 +111,7 @@ def with_leaves(frame: DataFrame, trees: Sequence[Tree], tree_weights: Sequence[
     weighted = F.array(*[F.lit(weight * value) for tree, weight in zip(trees, tree_weights)
                          for value in leaf_values(tree)])
     with_ids = frame.withColumn(GBDT_LEAVES, ids)
-    margin = sum(F.element_at(weighted, F.col(GBDT_LEAVES)[t] + 1) for t in range(len(trees)))
+    margin = balanced_sum([F.element_at(weighted, F.col(GBDT_LEAVES)[t] + 1) for t in range(len(trees))])
     return with_ids.withColumn("gbdt_score", 1 / (1 + F.exp(-2 * margin)))
 
 
@@ -95,11 +119,20 @@ def lr_probability(model: LogisticRegressionModel, inputs: Sequence[str], trees:
     """The binomial LR's probability as a SQL expression: sigmoid(intercept + coefficients . x), x being the input
     columns, then (trees > 0) the one-hot of `gbdt_leaves` (the layout of fit_lr's vector)."""
     coefficients = model.coefficients.toArray().tolist()
-    linear = F.lit(model.intercept)
-    for name, weight in zip(inputs, coefficients):
-        linear = linear + F.col(name) * F.lit(weight)
+    terms = [F.lit(model.intercept), *[F.col(name) * F.lit(weight) for name, weight in zip(inputs, coefficients)]]
     if trees:
         leaf_weights = F.array(*[F.lit(w) for w in coefficients[len(inputs):]])
-        for t in range(trees):
-            linear = linear + F.element_at(leaf_weights, F.col(GBDT_LEAVES)[t] + 1)
+        terms += [F.element_at(leaf_weights, F.col(GBDT_LEAVES)[t] + 1) for t in range(trees)]
+    linear = balanced_sum(terms)
     return 1 / (1 + F.exp(-linear))
+
+
+def balanced_sum(terms: Sequence[Column]) -> Column:
+    """The sum of columns as a balanced tree of additions, log2(n) deep rather than n.
+
+    A Spark Connect client sends an expression as nested protobuf messages, whose decoders stop at 100 levels of
+    nesting; an LR's ~90 terms added one after another pass that (a classic session does not care)."""
+    terms = list(terms)
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]

@@ -170,7 +170,7 @@ def leaves_as_of(spark: SparkSession, cfg: PipelineConfig, ds: dt.date) -> str:
     fit_rows = with_numeric_vector(rows_at_most(forest_days, stats["rows"], params.max_train_rows, params.seed), inputs)
     forest = fit_or_load(cfg.artifact_path("gbdt", ds.isoformat()), fit_rows, inputs, label, params,
                          params.reuse_model)
-    total_leaves = sum(leaves_per_tree(forest.model))
+    total_leaves = sum(leaves_per_tree(forest.trees))
     # Nothing is cached: scoring is a SQL expression, cheaper to run again than to keep 58 inputs per sample.
     scored = forest.score(samples.where(F.col("dt") >= F.lit(stack_first)))  # never the rows the forest learned
     replace_partition(scored.select(*KEY_COLUMNS, GBDT_LEAVES, F.lit(ds).alias("as_of")),

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from core.cli import run_day_job
 from core.config_recall import AlsConfig
 from core.config_schema import PipelineConfig
+from core.lake import delta_table_exists
 from core.ranking import row_numbers
 from core.tables import ALS_IDS_TABLE
 from jobs.recall_common import run_recall_source, top_k_items
@@ -37,10 +38,8 @@ def new_ids(known: DataFrame, wanted: DataFrame, kind: str, next_index: int) -> 
 
 def ensure_ids(spark: SparkSession, path: str, kind: str, ids: DataFrame) -> DataFrame:
     """(id, index) for every id in `ids`, appending the ids never seen before to the table at path."""
-    from delta.tables import DeltaTable
-
     empty = spark.createDataFrame([], "kind string, id string, index int")
-    known = spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else empty
+    known = spark.read.format("delta").load(path) if delta_table_exists(spark, path) else empty
     highest = known.where(F.col("kind") == kind).agg(F.max("index")).first()[0]
     next_index = 0 if highest is None else highest + 1  # not `highest or -1`: a highest index of 0 is falsy
     fresh = new_ids(known, ids, kind, next_index)

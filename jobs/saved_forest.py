@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from core.config_schema import GbdtConfig
-from jobs.forest_sql import forest_trees, leaf_offsets, leaves_per_tree, with_leaves
+from jobs.forest_sql import Tree, leaf_offsets, leaves_per_tree, saved_trees, with_leaves
 
 
 def train_gbdt(train: DataFrame, params: GbdtConfig, label: str) -> GBTClassificationModel:
@@ -31,7 +31,10 @@ NOT_FOREST_SETTINGS = {"lr_reg", "stack_lr_reg", "reuse_model", "label"}
 
 @dataclass(frozen=True)
 class SavedForest:
-    model: GBTClassificationModel
+    """A forest as its saved files hold it (jobs.forest_sql.saved_trees), whether trained now or earlier."""
+
+    trees: list[Tree]
+    weights: list[float]
     offsets: list[int]
     features: list[str]
     label: str
@@ -39,7 +42,7 @@ class SavedForest:
 
     def score(self, frame: DataFrame) -> DataFrame:
         """`frame` (with the prepared input columns) plus its leaves and GBDT score."""
-        return with_leaves(frame, forest_trees(self.model), self.model.treeWeights, self.offsets, self.features)
+        return with_leaves(frame, self.trees, self.weights, self.offsets, self.features)
 
 
 def fit_or_load(path: Path, train: DataFrame, inputs: Sequence[str], label: str, params: GbdtConfig,
@@ -53,14 +56,16 @@ def fit_or_load(path: Path, train: DataFrame, inputs: Sequence[str], label: str,
     if reuse and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         if meta["features"] == names and meta["label"] == label and meta.get("settings") == settings:
-            return SavedForest(GBTClassificationModel.load(str(path / "model")), meta["offsets"], names, label, True)
-    model = train_gbdt(train, params, label)
-    offsets = leaf_offsets(leaves_per_tree(model))
+            trees, weights = saved_trees(train.sparkSession, str(path / "model"))
+            return SavedForest(trees, weights, meta["offsets"], names, label, True)
     staging = path.with_name(path.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
-    model.write().overwrite().save(str(staging / "model"))
+    train_gbdt(train, params, label).write().overwrite().save(str(staging / "model"))
+    # The trees are read back from the files, as a reused forest is: one way to a forest's trees.
+    trees, weights = saved_trees(train.sparkSession, str(staging / "model"))
+    offsets = leaf_offsets(leaves_per_tree(trees))
     (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "settings": settings,
-                                                     "offsets": offsets, "leaves": leaves_per_tree(model)}, indent=1))
+                                                     "offsets": offsets, "leaves": leaves_per_tree(trees)}, indent=1))
     shutil.rmtree(path, ignore_errors=True)
     staging.rename(path)
-    return SavedForest(model, offsets, names, label, False)
+    return SavedForest(trees, weights, offsets, names, label, False)

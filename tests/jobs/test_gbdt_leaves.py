@@ -13,11 +13,12 @@ from features.spec import GBDT_LEAVES, Feature, feature_spec, model_input_column
 from jobs.forest_sql import (
     Leaf,
     Split,
-    forest_trees,
+    balanced_sum,
     leaf_offsets,
     leaf_ordinal,
     leaves_per_tree,
     lr_probability,
+    saved_trees,
     with_leaves,
 )
 from jobs.gbdt_leaves import (
@@ -85,16 +86,24 @@ def stumps_frame(spark):
                                ["x", "y"])
 
 
-def scored_by_forest(model, frame):
-    return with_leaves(frame, forest_trees(model), model.treeWeights, leaf_offsets(leaves_per_tree(model)), ["x", "y"])
+def forest_of(spark, model, tmp_path):
+    """The trees and weights of a model as the job reads them: saved, then read back from its files."""
+    model.write().overwrite().save(str(tmp_path / "model"))
+    return saved_trees(spark, str(tmp_path / "model"))
 
 
-def test_stump_forest_gives_known_leaf_ids(spark):
+def scored_by_forest(trees, weights, frame):
+    return with_leaves(frame, trees, weights, leaf_offsets(leaves_per_tree(trees)), ["x", "y"])
+
+
+def test_stump_forest_gives_known_leaf_ids(spark, tmp_path):
     frame = stumps_frame(spark)
     model = train_gbdt(frame, PARAMS, "label")
-    assert leaves_per_tree(model) == [2, 2, 2]
-    offsets = leaf_offsets(leaves_per_tree(model))
-    scored = scored_by_forest(model, frame)
+    trees, weights = forest_of(spark, model, tmp_path)
+    assert leaves_per_tree(trees) == [2, 2, 2]
+    assert weights == model.treeWeights
+    offsets = leaf_offsets(leaves_per_tree(trees))
+    scored = scored_by_forest(trees, weights, frame)
     by_x = {row["x"]: row[GBDT_LEAVES] for row in scored.select("x", GBDT_LEAVES).distinct().collect()}
     assert len({tuple(ids) for ids in by_x.values()}) == 2  # one leaf path below the split, one above
     # Spark numbers a stump's left leaf (x below the split) 0 and its right leaf 1.
@@ -102,7 +111,7 @@ def test_stump_forest_gives_known_leaf_ids(spark):
         assert ids == [offset + (1 if x >= 5 else 0) for offset in offsets] == ([0, 2, 4] if x < 5 else [1, 3, 5])
 
 
-def test_the_sql_leaves_and_score_equal_the_forests_own_transform(spark):
+def test_the_sql_leaves_and_score_equal_the_forests_own_transform(spark, tmp_path):
     # A forest of depth 3 on random inputs. (Spark puts thresholds between seen values, so ties at a threshold need
     # the literal tree above.)
     rng = random.Random(5)
@@ -111,10 +120,11 @@ def test_the_sql_leaves_and_score_equal_the_forests_own_transform(spark):
     inputs = with_model_inputs(spark.createDataFrame(rows, "x double, y bigint, label int"), [X, Y])
     frame = with_numeric_vector(inputs, ["x", "y"]).withColumn("row", F.monotonically_increasing_id())
     model = train_gbdt(frame, PARAMS.model_copy(update={"num_trees": 4, "max_depth": 3}), "label")
-    assert max(leaves_per_tree(model)) > 2
-    offsets = leaf_offsets(leaves_per_tree(model))
+    trees, weights = forest_of(spark, model, tmp_path)
+    assert max(leaves_per_tree(trees)) > 2
+    offsets = leaf_offsets(leaves_per_tree(trees))
     theirs = {row["row"]: row for row in model.copy().setLeafCol("leaf").transform(frame).collect()}
-    for row in scored_by_forest(model, frame).collect():
+    for row in scored_by_forest(trees, weights, frame).collect():
         spark_row = theirs[row["row"]]
         assert row[GBDT_LEAVES] == [offset + int(o) for o, offset in zip(spark_row["leaf"], offsets)]
         assert row["gbdt_score"] == pytest.approx(spark_row["probability"][1], abs=1e-12)
@@ -260,3 +270,10 @@ def test_the_model_as_of_d_never_sees_the_samples_of_d_and_a_rerun_reuses_it(spa
                                                      "to evaluate")
     metrics_of_d = spark.read.format("delta").load(clean.table_path("gbdt_metrics")).where(F.col("as_of") == F.lit(D))
     assert metrics_of_d.count() == 0
+
+
+def test_a_balanced_sum_adds_pairs_so_its_expression_nests_log2_deep(spark):
+    terms = [F.col(name) for name in "abcde"]
+    assert str(balanced_sum(terms)) == "Column<'+(+(+(a, b), +(c, d)), e)'>"  # ((a + b) + (c + d)) + e
+    frame = spark.createDataFrame([(1.0, 2.0, 4.0, 8.0, 16.0)], "a double, b double, c double, d double, e double")
+    assert frame.select(balanced_sum(terms).alias("total")).first()["total"] == 31.0
