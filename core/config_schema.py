@@ -26,6 +26,10 @@ class SparkConfig(Frozen):
     # JVM options of spark-submitted day tasks only (the DAG's, `python -m core.spark`), after the settings' own:
     # a short-lived driver over a small day can skip what only pays off in a long-lived one (the range runner's).
     submit_java_options: str
+    # How the DAG runs its Spark day tasks: `spark_submit` (a driver JVM per task, on the connection dailyrec_spark)
+    # or `spark_connect` (each task a client of one long-lived Spark Connect server, on dailyrec_spark_connect;
+    # ops.spark_connect starts one on this machine for make run when that connection is not set).
+    airflow_tasks: Literal["spark_submit", "spark_connect"]
 
 
 class RateSpec(Frozen):

@@ -12,7 +12,10 @@ A day step `name` is the DAG's task id and the range runner's job name. A Spark 
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from importlib import import_module
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ def in_dependency_order(steps: tuple[Step, ...]) -> bool:
             return False
         seen.add(step.name)
     return True
+
+
+def spark_day_job(name: str) -> Callable[..., object]:
+    """The day job of a Spark step: jobs/<name>.py's entry function <name>(spark, cfg, ds), which returns its report."""
+    return getattr(import_module(f"jobs.{name}"), name)
+
+
+def run_spark_step(step: str, ds: str, conf: str, spark=None) -> None:
+    """A Spark step's day job on the session it is given, its report printed: the DAG's task when its Spark tasks
+    are clients of a Spark Connect server (Airflow's PySparkOperator passes the session as `spark`)."""
+    from core.config import load_config
+
+    print(spark_day_job(step)(spark, load_config(conf), dt.date.fromisoformat(ds)))
 
 
 def model_task(step_name: str, model: str) -> str:

@@ -8,7 +8,9 @@ Each run handles one logical day D = `{{ ds }}` (the UTC day whose data interval
 2. The day steps of `core.pipeline` (`ingest_* → build_daily_rollups → build_profiles → build_samples →
    gbdt_leaves`; `recall_als / recall_itemcf / recall_popular / recall_item2vec / recall_two_tower → recall_merge →
    evaluate_recall`): each Spark job a `spark-submit jobs/<task>.py --ds D --conf $DAILYREC_CONF` on the Spark
-   connection `dailyrec_spark`; `recall_two_tower` (TensorFlow) `python -m models.recall_two_tower`, its own process.
+   connection `dailyrec_spark`, or, with `spark.airflow_tasks: spark_connect` (conf/local.yaml), the job's entry
+   function on a session of the Spark Connect server of the connection `dailyrec_spark_connect` (PySparkOperator);
+   `recall_two_tower` (TensorFlow) `python -m models.recall_two_tower`, its own process.
    Between `ingest_events` and the rest, `day_has_events` (`python -m ops.day_events`) skips the run's later tasks
    when D is an empty day of a dump (no raw row at all on D, e.g. MovieLens 100k's 1997-12-11): the run ends
    green with those tasks skipped, and the next day runs (a skipped task satisfies `depends_on_past`).
@@ -27,7 +29,9 @@ a backfill is `airflow backfill create --dag-id dailyrec --from-date A --to-date
 
 Environment: `DAILYREC_CONF` (overlays, default the embedded MovieLens config), `DAILYREC_PY_FILES` (the
 zip of `make package`, put on the executors' PYTHONPATH when they lack the project), `AIRFLOW_CONN_DAILYREC_SPARK`
-(the master, e.g. `{"conn_type": "spark", "host": "local[*]"}` or host `spark://h`, port 7077).
+(the master, e.g. `{"conn_type": "spark", "host": "local[*]"}` or host `spark://h`, port 7077),
+`AIRFLOW_CONN_DAILYREC_SPARK_CONNECT` (e.g. `{"conn_type": "spark_connect", "host": "h", "port": 15002}`; for
+`make run` ops.spark_connect starts a server on this machine and sets it).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import os
 import sys
 from pathlib import Path
 
+from airflow.providers.apache.spark.operators.spark_pyspark import PySparkOperator
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.sensors.bash import BashSensor
@@ -43,7 +48,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from core.config import DEFAULT_CONF, load_config
-from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, EMPTY_DAY_DECIDED_BY, MODEL_STEPS, model_task
+from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, EMPTY_DAY_DECIDED_BY, MODEL_STEPS, model_task, run_spark_step
 from core.spark import submit_arguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +56,7 @@ CONF = os.environ.get("DAILYREC_CONF", DEFAULT_CONF)
 PYTHON = os.environ.get("DAILYREC_PYTHON", sys.executable)  # the project's venv, where Airflow runs by default
 PY_FILES = os.environ.get("DAILYREC_PY_FILES") or None
 SPARK_CONNECTION = "dailyrec_spark"
+SPARK_CONNECT_CONNECTION = "dailyrec_spark_connect"  # spark.airflow_tasks: spark_connect (ops.spark_connect)
 RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
 EMPTY_DAY_EXIT = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
 DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"
@@ -64,7 +70,11 @@ def day(value: dt.date) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc)
 
 
-def spark_job(name: str) -> SparkSubmitOperator:
+def spark_job(name: str) -> SparkSubmitOperator | PySparkOperator:
+    if cfg.spark.airflow_tasks == "spark_connect":
+        # The job's entry function, in this task's process, on a session of the Spark Connect server.
+        return PySparkOperator(task_id=name, conn_id=SPARK_CONNECT_CONNECTION, python_callable=run_spark_step,
+                               op_kwargs={"step": name, "ds": "{{ ds }}", "conf": CONF})
     return SparkSubmitOperator(
         task_id=name, name=f"dailyrec-{name}-{{{{ ds }}}}", conn_id=SPARK_CONNECTION,
         application=str(REPO / "jobs" / f"{name}.py"), application_args=["--ds", "{{ ds }}", "--conf", CONF],

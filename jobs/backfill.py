@@ -25,7 +25,6 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from importlib import import_module
 from typing import Callable, Sequence
 
 from core.cli import one_line_errors, parse_day
@@ -34,7 +33,7 @@ from core.config_schema import PipelineConfig
 from core.days import date_range
 from core.delta_arrow import is_delta_table, partition_days
 from core.errors import GATE_REJECTED_EXIT, PipelineError
-from core.pipeline import DAY_STEPS, HISTORY_STEP_NAMES, Step
+from core.pipeline import DAY_STEPS, HISTORY_STEP_NAMES, Step, spark_day_job
 from core.spark import build_session
 from core.tables import SAMPLES_TABLE
 from jobs.build_daily_rollups import rollups_of_days
@@ -59,8 +58,7 @@ def in_own_process(step: Step) -> Callable[[object, PipelineConfig, dt.date], st
 
 # (name, function) of core.pipeline's day steps, in its dependency order: a Spark step's day job jobs/<name>.py and
 # its entry function <name>(spark, cfg, ds), or a module step run in its own process.
-DAY_JOBS = tuple((step.name, in_own_process(step) if step.module
-                  else getattr(import_module(f"jobs.{step.name}"), step.name)) for step in DAY_STEPS)
+DAY_JOBS = tuple((step.name, in_own_process(step) if step.module else spark_day_job(step.name)) for step in DAY_STEPS)
 # What the days after them read (rollups, profiles, samples).
 HISTORY_JOBS = HISTORY_STEP_NAMES
 # Each history step's range mode: the same partitions for every day of a range, in one Spark job.

@@ -5,7 +5,8 @@
 Steps: serialise the DAG into the metadata DB, `airflow backfill create --max-active-runs 1` (runs in date order),
 unpause the DAG (a paused DAG's tasks are never queued, backfill or not) with the scheduler told not to create its
 own scheduled runs (`use_job_schedule=False`, or catchup would start from the window's first day), start
-`airflow api-server` and `airflow scheduler`, wait until every run of the range has finished, stop them, pause.
+`airflow api-server`, a Spark Connect server when the DAG's Spark tasks use one (ops.spark_connect) and
+`airflow scheduler`, wait until every run of the range has finished, stop them, pause.
 Prints each run's state and duration; exits 1 if a run failed or the wait timed out.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from core.cli import one_line_errors, parse_day
 from ops.airflow_api import AIRFLOW, api_server
+from ops.spark_connect import connect_server_for_run
 from ops.standalone import daemon, wait_for
 
 FINISHED = ("success", "failed")
@@ -57,6 +59,7 @@ def backfill(dag_id: str, start: dt.date, end: dt.date, log_dir: Path, timeout: 
     with ExitStack() as components:
         components.callback(airflow, "dags", "pause", dag_id)
         components.enter_context(api_server(log_dir))
+        components.enter_context(connect_server_for_run(log_dir))
         components.enter_context(daemon(["scheduler"], log_dir / "scheduler.log", AIRFLOW))
         days = (end - start).days + 1
         finished = f"{days} backfill runs of {dag_id} to finish (see {log_dir}/scheduler.log)"

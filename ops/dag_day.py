@@ -3,8 +3,9 @@ Airflow's executor (the LocalExecutor: `core.parallelism` tasks at once, 2 in th
 (the five recall sources next to the profiles, samples and GBDT; the rankers next to each other) overlap.
 
     python -m ops.dag_day --ds 1998-04-22     (AIRFLOW_HOME etc. from the Makefile; `make run` calls it)
-Steps: start `airflow api-server` (ops.airflow_api: executed tasks report to it), run
-`airflow dags test --use-executor dailyrec D` with its output in `$AIRFLOW_HOME/dags-test-D.log`, stop the server.
+Steps: start `airflow api-server` (ops.airflow_api: executed tasks report to it) and, when the DAG's Spark tasks
+are Spark Connect clients (conf/local.yaml), a Spark Connect server (ops.spark_connect), run
+`airflow dags test --use-executor dailyrec D` with its output in `$AIRFLOW_HOME/dags-test-D.log`, stop the servers.
 Exits with the DAG run's outcome; when it failed, prints the end of that log and of each failed task's log.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from core.cli import parse_day
 from ops.airflow_api import AIRFLOW, api_server
+from ops.spark_connect import connect_server_for_run
 from ops.summary import FINISHED_WELL, day_run
 
 TAIL_LINES = 40
@@ -27,7 +29,8 @@ TAIL_LINES = 40
 def run_day(dag_id: str, ds: dt.date, airflow_home: Path) -> int:
     """`airflow dags test --use-executor dag_id ds` next to an API server; its exit code."""
     log = airflow_home / f"dags-test-{ds}.log"
-    with api_server(airflow_home / "dag-day-logs"), open(log, "w") as out:
+    logs = airflow_home / "dag-day-logs"
+    with api_server(logs), connect_server_for_run(logs), open(log, "w") as out:
         code = subprocess.run([AIRFLOW, "dags", "test", "--use-executor", dag_id, str(ds)],
                               stdout=out, stderr=subprocess.STDOUT).returncode
     if code != 0:

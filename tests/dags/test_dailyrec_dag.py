@@ -8,7 +8,7 @@ import pytest
 
 from core.config import DEFAULT_CONF, REPO_ROOT
 from core.errors import PipelineError
-from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, HISTORY_STEP_NAMES, Step, in_dependency_order
+from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, HISTORY_STEP_NAMES, Step, in_dependency_order, run_spark_step
 from jobs.backfill import DAY_JOBS, HISTORY_JOBS, RANGE_JOBS
 from tests.conftest import MOVIELENS, config_for
 
@@ -62,7 +62,7 @@ def test_task_graph_equals_the_expected_edges(dag):
 
 def test_day_tasks_are_the_range_runners_jobs_and_keep_its_order(dag):
     order = [name for name, _ in DAY_JOBS]
-    spark_tasks = {task.task_id for task in dag.tasks if task.task_type == "SparkSubmitOperator"}
+    spark_tasks = {task.task_id for task in dag.tasks if task.task_type == "PySparkOperator"}  # conf/local.yaml
     assert spark_tasks == set(order) - set(OWN_PROCESS_STEPS)
     ordered = SPARK_EDGES | {("ingest_events", "build_daily_rollups")}  # through day_has_events
     assert all(order.index(up) < order.index(down) for up, down in ordered)
@@ -102,10 +102,24 @@ def test_no_other_file_names_the_steps_order():
     assert string_literals(REPO_ROOT / "jobs" / "backfill.py") & steps == set(HISTORY_STEP_NAMES)
 
 
-def test_spark_tasks_submit_their_job_file_with_ds_and_conf_on_the_spark_connection(dag):
-    task = dag.get_task("build_profiles")
+def test_spark_tasks_run_their_job_on_a_session_of_the_spark_connect_server_by_default(dag):
+    from airflow.providers.apache.spark.operators.spark_pyspark import PySparkOperator
+
+    task = dag.get_task("build_profiles")  # conf/local.yaml: spark.airflow_tasks = spark_connect
+    assert isinstance(task, PySparkOperator) and task.conn_id == "dailyrec_spark_connect"
+    assert task.python_callable is run_spark_step
+    assert task.op_kwargs == {"step": "build_profiles", "ds": "{{ ds }}", "conf": DEFAULT_CONF}
+
+
+def test_spark_tasks_submit_their_job_file_with_ds_and_conf_on_the_spark_connection(tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    (tmp_path / "submit.yaml").write_text("spark: {airflow_tasks: spark_submit}\n")
+    conf = f"{DEFAULT_CONF},{tmp_path / 'submit.yaml'}"
+    monkeypatch.setenv("DAILYREC_CONF", conf)
+    task = DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["dailyrec"].get_task("build_profiles")
     assert task.application == str(REPO_ROOT / "jobs" / "build_profiles.py")
-    assert task.application_args == ["--ds", "{{ ds }}", "--conf", DEFAULT_CONF]
+    assert task.application_args == ["--ds", "{{ ds }}", "--conf", conf]
     assert task._conn_id == "dailyrec_spark"  # the operator keeps no public name for it
     assert task.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert bool(task.packages) != bool(task.jars)  # the Delta jars: resolved once, or the cached files

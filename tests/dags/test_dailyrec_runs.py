@@ -7,9 +7,10 @@
   u.data;
 - `ops.dag_day` (`airflow dags test --use-executor`, as `make run` runs a day) of that empty day ingests it, skips
   every later task but the report, and ends green.
-Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. A DAG day costs
-minutes (11 spark-submits of ~30 s of JVM start each), so CI runs one through Airflow; the 3-day Airflow backfill is
-measured with `make airflow-backfill` (docs/orchestration.md)."""
+Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. The Spark tasks
+are clients of a Spark Connect server that ops.airflow_backfill / ops.dag_day start (conf/local.yaml); spark-submit
+of a job is tested in tests/jobs/test_backfill.py. A DAG day costs minutes, so CI runs one through Airflow; the
+3-day Airflow backfill is measured with `make airflow-backfill` (docs/orchestration.md)."""
 from __future__ import annotations
 
 import collections
@@ -140,7 +141,7 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
     assert (Path(cfg.artifact_root) / "reports" / f"report_{DAY}_{DAY}.html").is_file()
 
     # The range runner re-runs D in one Spark session (the worker's): every table's rows are the very same as the 11
-    # spark-submits wrote (tables not partitioned by day, such as als_ids, whole).
+    # Spark tasks wrote as clients of the Connect server (tables not partitioned by day, such as als_ids, whole).
     assert backfill.main(["--start", str(DAY), "--end", str(DAY), "--conf", conf]) == 0
     assert day_digests(Path(cfg.lake_root), DAY, skip=NOT_REPRODUCIBLE) == \
         {table: digest for table, digest in digests.items() if table not in NOT_REPRODUCIBLE}
