@@ -144,15 +144,17 @@ def started_by_spark_submit() -> bool:
 
 
 def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None,
-                     archive_classes_to: Path | None = None) -> dict[str, object]:
+                     archive_classes_to: Path | None = None, long_lived: bool = False) -> dict[str, object]:
     """submit_flags as SparkSubmitOperator arguments (jars or packages, conf), less the master: Airflow's
     Spark connection sets that.
 
     executor_py_files (the zip of `python -m ops.package`) goes on the executors' PYTHONPATH only: with
     `--py-files` the driver would import the project from the zip too, where core.config finds no conf/ folder.
+    A day task's driver is short-lived and gets spark.submit_java_options; a `long_lived` one (the Spark Connect
+    server of ops.spark_connect) keeps the JVM's defaults, as the range runner's session does.
     """
     settings = session_settings(cfg, archive_classes_to)
-    if cfg.spark.submit_java_options:
+    if cfg.spark.submit_java_options and not long_lived:
         settings["spark.driver.extraJavaOptions"] += f" {cfg.spark.submit_java_options}"
     if executor_py_files:
         settings["spark.executorEnv.PYTHONPATH"] = executor_py_files
@@ -162,9 +164,9 @@ def submit_arguments(cfg: PipelineConfig, executor_py_files: str | None = None,
 
 
 def submit_flags(cfg: PipelineConfig, executor_py_files: str | None = None,
-                 archive_classes_to: Path | None = None) -> list[str]:
+                 archive_classes_to: Path | None = None, long_lived: bool = False) -> list[str]:
     """spark-submit flags equivalent to build_session: the driver JVM needs the jars before Python runs."""
-    arguments = submit_arguments(cfg, executor_py_files, archive_classes_to)
+    arguments = submit_arguments(cfg, executor_py_files, archive_classes_to, long_lived)
     flags = ["--master", cfg.spark.master, "--name", cfg.spark.app_name]
     flags += ["--jars", arguments["jars"]] if "jars" in arguments else ["--packages", arguments["packages"]]
     for key, value in arguments["conf"].items():

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from core.config import DEFAULT_CONF, load_config
 from core.config_schema import PipelineConfig
-from core.spark import session_settings
+from core.spark import submit_flags
 from ops.standalone import daemon, free_port, wait_for
 
 CONNECTION = "dailyrec_spark_connect"
@@ -31,14 +31,9 @@ SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
 def server_arguments(cfg: PipelineConfig, port: int) -> list[str]:
-    """spark-submit's arguments for the Connect server, with the settings of build_session: a long-lived driver, as
-    the range runner's, so not the short-lived tasks' submit_java_options."""
-    settings = {**session_settings(cfg), "spark.connect.grpc.binding.port": str(port)}
-    jars = ["--jars", settings.pop("spark.jars")] if "spark.jars" in settings else \
-        ["--packages", settings.pop("spark.jars.packages")]
-    flags = [flag for key, value in settings.items() for flag in ("--conf", f"{key}={value}")]
-    return ["--master", cfg.spark.master, "--name", f"{cfg.spark.app_name}-connect", *jars,
-            *flags, "--class", SERVER_CLASS, "spark-internal"]
+    """spark-submit's arguments for the Connect server: a long-lived driver with the flags of a submitted job."""
+    return [*submit_flags(cfg, long_lived=True), "--conf", f"spark.connect.grpc.binding.port={port}",
+            "--class", SERVER_CLASS, "spark-internal"]
 
 
 @contextmanager
