@@ -1,7 +1,7 @@
 """A Spark Connect server on this machine for the length of a DAG run, so that the DAG's Spark tasks are clients of
 one warm driver (spark.airflow_tasks: spark_connect) instead of each starting its own JVM and Delta.
 
-    with connect_server_for_run(cfg, log_dir):   # then `airflow dags test` / the scheduler
+    with connect_server_for_run(log_dir):   # then `airflow dags test` / the scheduler
         ...
 The server is `spark-submit --class SparkConnectServer` with the project's session settings (core.spark: the Delta
 jars, the class archive, the lake's SQL settings), so a job run through it computes what a spark-submitted one does.
