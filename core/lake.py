@@ -91,7 +91,7 @@ def delta_table_exists(spark: SparkSession, path: str) -> bool:
 
     Through the DataFrame API, not delta's DeltaTable.isDeltaTable: that one needs the JVM of a classic session or
     Delta's own Spark Connect plugin on the server, and the jobs also run as clients of a plain Spark Connect server
-    (core.spark_connect)."""
+    (ops.spark_connect)."""
     try:
         spark.read.format("delta").load(path).columns  # resolving the schema reads the table's log
     except AnalysisException as err:

@@ -21,6 +21,9 @@ from core.config import REPO_ROOT, add_conf_option, load_config
 from core.config_schema import PipelineConfig
 
 LOG4J_CONF = REPO_ROOT / "conf" / "log4j2.properties"
+# The Airflow connection of the Spark Connect server that the DAG's Spark tasks use with spark.airflow_tasks:
+# spark_connect (ops.spark_connect sets it for a run on this machine).
+SPARK_CONNECT_CONNECTION = "dailyrec_spark_connect"
 SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
 
 

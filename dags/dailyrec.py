@@ -49,14 +49,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from core.config import DEFAULT_CONF, load_config
 from core.pipeline import DAY_STEP_NAMES, DAY_STEPS, EMPTY_DAY_DECIDED_BY, MODEL_STEPS, model_task, run_spark_step
-from core.spark import submit_arguments
+from core.spark import SPARK_CONNECT_CONNECTION, submit_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = os.environ.get("DAILYREC_CONF", DEFAULT_CONF)
 PYTHON = os.environ.get("DAILYREC_PYTHON", sys.executable)  # the project's venv, where Airflow runs by default
 PY_FILES = os.environ.get("DAILYREC_PY_FILES") or None
 SPARK_CONNECTION = "dailyrec_spark"
-SPARK_CONNECT_CONNECTION = "dailyrec_spark_connect"  # spark.airflow_tasks: spark_connect (ops.spark_connect)
 RAW_DATA_NOT_YET = 3  # ops.raw_data's exit code for "not there yet": the sensor pokes again (ops is not installed)
 EMPTY_DAY_EXIT = 99  # ops.day_events' exit code for an empty day of a dump: the task, and so the run's later ones, skip
 DAY_ARGS = f"--ds {{{{ ds }}}} --conf {CONF}"

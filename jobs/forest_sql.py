@@ -45,7 +45,7 @@ def saved_trees(spark: SparkSession, model_dir: str) -> tuple[list[Tree], list[f
     files: `data` holds one row per tree node (treeID, nodeData), `treesMetadata` each tree's weight.
 
     Read from the files and not through the model object, whose nodes only the JVM of a classic session can walk
-    (py4j): this works as well for a client of a Spark Connect server (core.spark_connect).
+    (py4j): this works as well for a client of a Spark Connect server (ops.spark_connect).
     """
     node = "nodeData"
     nodes = spark.read.parquet(f"{model_dir}/data").select(

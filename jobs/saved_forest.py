@@ -63,9 +63,10 @@ def fit_or_load(path: Path, train: DataFrame, inputs: Sequence[str], label: str,
     train_gbdt(train, params, label).write().overwrite().save(str(staging / "model"))
     # The trees are read back from the files, as a reused forest is: one way to a forest's trees.
     trees, weights = saved_trees(train.sparkSession, str(staging / "model"))
-    offsets = leaf_offsets(leaves_per_tree(trees))
+    leaves = leaves_per_tree(trees)
+    offsets = leaf_offsets(leaves)
     (staging / "forest.json").write_text(json.dumps({"features": names, "label": label, "settings": settings,
-                                                     "offsets": offsets, "leaves": leaves_per_tree(trees)}, indent=1))
+                                                     "offsets": offsets, "leaves": leaves}, indent=1))
     shutil.rmtree(path, ignore_errors=True)
     staging.rename(path)
     return SavedForest(trees, weights, offsets, names, label, False)

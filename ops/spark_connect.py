@@ -21,11 +21,10 @@ from typing import Iterator
 
 from core.config import DEFAULT_CONF, load_config
 from core.config_schema import PipelineConfig
-from core.spark import submit_flags
+from core.spark import SPARK_CONNECT_CONNECTION, submit_flags
 from ops.standalone import daemon, free_port, wait_for
 
-CONNECTION = "dailyrec_spark_connect"
-CONNECTION_VARIABLE = f"AIRFLOW_CONN_{CONNECTION.upper()}"
+CONNECTION_VARIABLE = f"AIRFLOW_CONN_{SPARK_CONNECT_CONNECTION.upper()}"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
