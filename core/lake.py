@@ -38,26 +38,35 @@ def replace_partition(df: DataFrame, path: str, partition: Mapping[str, dt.date 
     rejects rows of df that fall outside the partition, so a bug cannot overwrite a neighbour.
     """
     condition = " AND ".join(f"{column} = {_sql_literal(value)}" for column, value in partition.items())
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", condition)
-        .partitionBy(*partition)
-        .save(path)
-    )
+    _overwrite_where(df, path, condition, list(partition))
 
 
 def replace_days(df: DataFrame, path: str, column: str, days: Sequence[dt.date]) -> None:
     """Write df as the whole partitions of `days` in day column `column`, nothing else: a range job's counterpart of
     replace_partition. A day of `days` without a row of df is left with none, as its daily job would leave it."""
     listed = ", ".join(_sql_literal(day) for day in sorted(set(days)))
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"{column} IN ({listed})")
-        .partitionBy(column)
-        .save(path)
-    )
+    _overwrite_where(df, path, f"{column} IN ({listed})", [column])
+
+
+# What Delta raises at the writer that loses a race to create a table: two writers that both found no table (the DAG's
+# recall sources, each writing its own partition of recall_candidates on a new lake) both commit version 0, and the
+# later one finds the earlier one's protocol (docs.delta.io, concurrency control). The table then exists, so the same
+# write again is an ordinary commit to its own partitions. The class name is in the message both in a classic session
+# (a Py4JJavaError) and as a Spark Connect client.
+LOST_CREATION_RACE = "[DELTA_PROTOCOL_CHANGED]"
+
+
+def _overwrite_where(df: DataFrame, path: str, condition: str, partition_columns: list[str]) -> None:
+    def write() -> None:
+        (df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+         .partitionBy(*partition_columns).save(path))
+
+    try:
+        write()
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is the race above
+        if LOST_CREATION_RACE not in str(err):
+            raise
+        write()
 
 
 def _sql_literal(value: dt.date | str) -> str:

@@ -1,8 +1,12 @@
-"""Asking Spark whether a Delta table is there, as every job does before it reads one (classic and Connect alike)."""
+"""Asking Spark whether a Delta table is there, as every job does before it reads one (classic and Connect alike);
+writers of one new table at once, as the DAG's recall sources are on a new lake."""
+import datetime as dt
+import threading
+
 import pytest
 
 from core.errors import PipelineError
-from core.lake import delta_table_exists, require_table
+from core.lake import delta_table_exists, replace_partition, require_table
 
 
 def test_a_table_is_there_only_where_a_delta_log_is_and_other_errors_are_raised(spark, tmp_path):
@@ -17,3 +21,29 @@ def test_a_table_is_there_only_where_a_delta_log_is_and_other_errors_are_raised(
     require_table(spark, str(tmp_path / "table"), "ingest_events")
     with pytest.raises(PipelineError, match=f"no table at {tmp_path / 'missing'}; run ingest_events first"):
         require_table(spark, str(tmp_path / "missing"), "ingest_events")
+
+
+def test_two_writers_that_both_create_a_table_each_get_their_partition(spark, tmp_path):
+    """Both find no table and commit its first version; Delta fails the later one (DELTA_PROTOCOL_CHANGED), which
+    then writes again. Without that retry one writer of each pair failed here, 4 tables out of 4."""
+    day = dt.date(1998, 4, 19)
+    errors = []
+
+    def write(path: str, source: str) -> None:
+        rows = spark.createDataFrame([("u1", source, day)], "user_id string, source string, as_of date")
+        try:
+            replace_partition(rows, path, {"as_of": day, "source": source})
+        except Exception as err:  # noqa: BLE001 - collected for the assertion, with its message
+            errors.append(err)
+
+    paths = [str(tmp_path / f"candidates_{n}") for n in range(3)]
+    for path in paths:
+        writers = [threading.Thread(target=write, args=(path, source)) for source in ("als", "itemcf")]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+    assert errors == []
+    for path in paths:
+        assert sorted(tuple(row) for row in spark.read.format("delta").load(path).collect()) == \
+            [("u1", "als", day), ("u1", "itemcf", day)]
