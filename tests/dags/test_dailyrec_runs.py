@@ -139,6 +139,9 @@ def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites
             assert measured["value"] == 0.0 and measured["passed"], measured
             assert f"rows whose {entity} had an event in the 30 days before D" in measured["threshold"], measured
     assert (Path(cfg.artifact_root) / "reports" / f"report_{DAY}_{DAY}.html").is_file()
+    # Every task succeeded at its first attempt: a retry waits minutes (e.g. two recall sources that both created
+    # recall_candidates on this new lake, core.lake).
+    assert sorted(path.parent.name for path in (tmp_path / "airflow" / "logs").rglob("attempt=2.log")) == []
 
     # The range runner re-runs D in one Spark session (the worker's): every table's rows are the very same as the 11
     # Spark tasks wrote as clients of the Connect server (tables not partitioned by day, such as als_ids, whole).
