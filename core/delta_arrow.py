@@ -28,10 +28,16 @@ def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partiti
     `rows` (which must match it); the first write creates the table, partitioned by `partition_by`. New columns of
     `rows` are added to the schema."""
     from deltalake import write_deltalake
+    from deltalake.exceptions import CommitFailedError
 
     if not is_delta_table(path):
-        write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
-        return
+        try:
+            write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
+            return
+        except CommitFailedError:
+            # Another writer created the table first ("Protocol / Metadata changed since last commit": the DAG's
+            # models write ranker_metrics side by side on a new lake); it is there now, so this write replaces rows.
+            pass
 
     def literal(value: object) -> str:
         return "'" + str(value).replace("'", "''") + "'"
