@@ -1,7 +1,9 @@
 """One local SparkSession for the whole run, and configs whose lake lives in a temporary folder."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
@@ -98,3 +100,22 @@ def spark(tmp_path_factory):
 
 def lines_frame(spark, lines: list[str]):
     return spark.createDataFrame([(line,) for line in lines], "raw string")
+
+
+def side_by_side(calls: list[Callable[[], None]]) -> list[Exception]:
+    """Run the calls in threads released at once (as tasks of one DAG run start), and return what they raised."""
+    start, errors = threading.Barrier(len(calls)), []
+
+    def run(call: Callable[[], None]) -> None:
+        start.wait()
+        try:
+            call()
+        except Exception as err:  # noqa: BLE001 - handed back, with its message, for the test to assert on
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -3,13 +3,13 @@ records written side by side into a new table."""
 import datetime as dt
 import subprocess
 import sys
-import threading
 
 import pyarrow as pa
 from deltalake import write_deltalake
 
 from core.config import REPO_ROOT
 from core.delta_arrow import day_partition, delta_dataset, is_delta_table, partition_days, replace_rows, rows_between
+from tests.conftest import side_by_side
 
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 
@@ -68,26 +68,15 @@ def test_a_process_that_read_delta_exits_cleanly(tmp_path):
 
 def test_writers_that_create_one_table_at_once_each_get_their_rows(tmp_path):
     """Side by side on a new lake, as the DAG's models write ranker_metrics: a writer whose first commit lost to
-    another's ("Protocol changed since last commit") replaces its rows in the table the other created."""
-    failures = []
-
-    def write(path: str, model: str, start: threading.Barrier) -> None:
-        start.wait()
-        try:
-            replace_rows(path, pa.table({"model": [model], "ds": ["1998-04-19"]}), {"model": model, "ds": "1998-04-19"},
-                         ["ds"])
-        except Exception as err:  # noqa: BLE001 - collected for the assertion, with its message
-            failures.append(err)
+    another's ("Protocol / Metadata changed since last commit") replaces its rows in the table the other created."""
+    def write(path: str, model: str) -> None:
+        replace_rows(path, pa.table({"model": [model], "ds": ["1998-04-19"]}), {"model": model, "ds": "1998-04-19"},
+                     ["ds"])
 
     models = ["wide_deep", "deepfm", "esmm"]
     paths = [str(tmp_path / f"ranker_metrics_{n}") for n in range(8)]
-    for path in paths:
-        start = threading.Barrier(len(models))
-        writers = [threading.Thread(target=write, args=(path, model, start)) for model in models]
-        for writer in writers:
-            writer.start()
-        for writer in writers:
-            writer.join()
+    failures = [err for path in paths
+                for err in side_by_side([lambda path=path, model=model: write(path, model) for model in models])]
     assert failures == []
     assert [sorted(delta_dataset(path).to_table().column("model").to_pylist()) for path in paths] == \
         [sorted(models)] * len(paths)

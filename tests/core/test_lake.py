@@ -1,12 +1,12 @@
 """Asking Spark whether a Delta table is there, as every job does before it reads one (classic and Connect alike);
 writers of one new table at once, as the DAG's recall sources are on a new lake."""
 import datetime as dt
-import threading
 
 import pytest
 
 from core.errors import PipelineError
 from core.lake import delta_table_exists, replace_partition, require_table
+from tests.conftest import side_by_side
 
 
 def test_a_table_is_there_only_where_a_delta_log_is_and_other_errors_are_raised(spark, tmp_path):
@@ -27,22 +27,15 @@ def test_two_writers_that_both_create_a_table_each_get_their_partition(spark, tm
     """Both find no table and commit its first version; Delta fails the later one (DELTA_PROTOCOL_CHANGED), which
     then writes again. Without that retry one writer of each pair failed here, 4 tables out of 4."""
     day = dt.date(1998, 4, 19)
-    errors = []
 
     def write(path: str, source: str) -> None:
         rows = spark.createDataFrame([("u1", source, day)], "user_id string, source string, as_of date")
-        try:
-            replace_partition(rows, path, {"as_of": day, "source": source})
-        except Exception as err:  # noqa: BLE001 - collected for the assertion, with its message
-            errors.append(err)
+        replace_partition(rows, path, {"as_of": day, "source": source})
 
     paths = [str(tmp_path / f"candidates_{n}") for n in range(3)]
-    for path in paths:
-        writers = [threading.Thread(target=write, args=(path, source)) for source in ("als", "itemcf")]
-        for writer in writers:
-            writer.start()
-        for writer in writers:
-            writer.join()
+    errors = [err for path in paths
+              for err in side_by_side([lambda path=path, source=source: write(path, source)
+                                       for source in ("als", "itemcf")])]
     assert errors == []
     for path in paths:
         assert sorted(tuple(row) for row in spark.read.format("delta").load(path).collect()) == \
