@@ -52,7 +52,7 @@ class Decision:
 
     def registry_row(self) -> dict:
         return {"model": self.model, "ds": self.ds.isoformat(),
-                "decided_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "decided_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
                 "version": self.version, "passed": self.passed, "blessed_version": self.blessed_version,
                 "reason": self.reason, "checks": json.dumps([c.as_dict() for c in self.checks]),
                 "metrics": json.dumps(self.metrics), "baseline_version": self.baseline_version,

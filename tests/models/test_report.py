@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from core.metrics import psi
 from models import report, report_data
-from models.gate_decision import REGISTRY_SCHEMA
+from models.gate_decision import REGISTRY_SCHEMA, Decision
 from tests.conftest import MOVIELENS, config_for, overlays_for
 
 DAY0, D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
@@ -151,6 +151,15 @@ def test_blessed_version_is_that_of_the_latest_decision_up_to_the_last_day():
     blessed = report_data.blessed_versions(registry, D2)
     assert blessed.to_dict("records") == [{"model": "m", "blessed_version": 3, "ds": "2024-01-03",
                                            "decided_at": "2024-01-03T01", "last_passed": False, "published": 1}]
+
+
+def test_two_decisions_within_one_second_sort_in_the_order_they_were_made():
+    # The registry is ordered by decided_at (the report's latest decision, the gate test's history), and a re-run
+    # of the gate followed by a rejection can both land within one second.
+    decision = Decision("m", dt.date(2024, 1, 2), [], {}, None, None, None, None, 0.0)
+    stamps = [decision.registry_row()["decided_at"] for _ in range(50)]
+    assert stamps == sorted(stamps) and len(set(stamps)) > 1
+    assert all(dt.datetime.fromisoformat(s).tzinfo is not None for s in stamps)
 
 
 def test_main_writes_the_default_path_and_rejects_a_reversed_range(lake, tmp_path, capsys):
