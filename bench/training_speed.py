@@ -40,6 +40,9 @@ from bench.training_floor import floor_data, floor_model
 from core.config import load_config
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
+from models.preprocessing import id_model_of
+from models.registry import compile_model
+from models.train import model_params
 
 DAYS = 14
 FIRST_DAY = dt.date(1998, 4, 1)
@@ -77,18 +80,17 @@ def bench_config(rows: int, batch: int, input_cache_mib: int | None = None):
 def product_parts(rows: int, batch: int, model_name: str, input_cache_mib: int | None):
     """The id model and input pipeline exactly as models.train builds and fits them for the last day."""
     from models.days import TrainingDays
-    from models.preprocessing import id_model_of, numeric_stats
-    from models.registry import build_model, compile_model
+    from models.preprocessing import numeric_stats
+    from models.registry import build_model
     from models.sample_batches import latest_snapshot
-    from models.train import model_params, model_spec, training_input
+    from models.train import model_params, model_spec, stepped_model, training_input
 
     cfg = bench_config(rows, batch, input_cache_mib)
     days = TrainingDays.as_of(LAST_DAY + dt.timedelta(days=1), DAYS)
     data = training_input(cfg, model_name, days, latest_snapshot(str(samples_path(rows))))
     stats = numeric_stats(data.features, data.numeric_batches(days.fit_first, days.fit_last))
-    model = id_model_of(build_model(model_name, model_spec(cfg), stats, model_params(cfg)))
-    compile_model(model_name, model, model_params(cfg))
-    return model, data, days
+    model = build_model(model_name, model_spec(cfg), stats, model_params(cfg))
+    return stepped_model(model_name, model, data, model_params(cfg)), data, days
 
 
 def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None):
@@ -105,9 +107,12 @@ def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache
     # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
     # from memory when the pass fits in ranker.input_cache_mib.
     dataset = data.dataset(days.fit_first, days.fit_last)
-    if side == "memory":
-        cached = [(dict(x), y) for x, y in data.dataset(days.fit_first, days.fit_last)]
-        signature = dataset.element_spec
+    if side == "memory":  # the id model itself, on its features as separate tensors, replayed by tf.data's cache
+        packing = data.packing()
+        cached = [(packing.unpack(x), y) for x, y in dataset]
+        model = id_model_of(model)
+        compile_model(model_name, model, model_params(bench_config(rows, batch)))
+        signature = tf.nest.map_structure(lambda t: tf.TensorSpec((None, *t.shape[1:]), t.dtype), cached[0])
         dataset = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=signature).cache()
     return model, dataset, trained_rows
 

@@ -129,36 +129,41 @@ class TrainingInput:
             users = batch.column("user_id").to_numpy(zero_copy_only=False)
             yield x, users, {label: _label(batch, label).reshape(-1) for label in labels}
 
+    def packing(self) -> Packing:
+        """How dataset() packs the features for the model that trains (Packing.model_on_blocks)."""
+        return Packing(({f.name: id_spec(f) for f in self.features},
+                        {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels}))
+
     def dataset(self, first_day: dt.date, last_day: dt.date, shuffle: bool = True) -> tf.data.Dataset:
         """A tf.data pipeline over the days for the id model that trains (models.preprocessing.id_model_of: string
-        ids hashed ahead, in Arrow, once per distinct value of a read), prefetched. Each pass (epoch) is read from
-        Delta, unless the first pass's arrays fit in `cache_bytes` (models.input_cache): later passes then come from
-        memory. Shuffled, each pass draws its order from (seed, pass number): epochs differ from each other, and two
-        runs with one seed agree (a pass from memory is a permutation of all the rows; a streamed one, `Shuffle`)."""
-        signature = ({f.name: id_spec(f) for f in self.features},
-                     {output: tf.TensorSpec((None, 1), tf.float32) for output in self.labels})
+        ids hashed ahead, in Arrow, once per distinct value of a read), its features packed into one block per dtype
+        (`packing()`: the model fit on it is `packing().model_on_blocks(id model)`), prefetched. Each pass (epoch) is
+        read from Delta, unless the first pass's arrays fit in `cache_bytes` (models.input_cache): later passes then
+        come from memory. Shuffled, each pass draws its order from (seed, pass number): epochs differ from each
+        other, and two runs with one seed agree (a pass from memory is a permutation of all the rows; a streamed
+        one, `Shuffle`)."""
         passes = itertools.count()
         # Python converts rows to arrays `READ_BATCHES` batches at a time (its cost per call is then paid once for
-        # all of them) and hands them over packed, one block per dtype; tf.data cuts them into batches and columns in
-        # C++: the rows and their order stay the same.
+        # all of them) and hands them over packed; tf.data cuts them into batches in C++: the rows and their order
+        # stay the same.
         reads = dataclasses.replace(self, batch_size=self.batch_size * READ_BATCHES)
-        packing = Packing(signature)
+        packing = self.packing()
         cache = PassCache(packing, self.cache_bytes)
 
-        def one_pass() -> Iterator[dict[str, np.ndarray]]:
+        def one_pass() -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
             rng = np.random.default_rng([self.seed, next(passes)]) if shuffle else None
             if cache.full:
                 yield from cache.batches(rng, reads.batch_size)
                 return
             cache.start()
             for x, y in reads.batches(first_day, last_day, rng, hashed=True):
-                blocks = packing.pack(x, y)
-                cache.add(blocks)
-                yield blocks
+                packed = packing.pack(x, y)
+                cache.add(packed)
+                yield packed
             cache.finish()
 
-        data = tf.data.Dataset.from_generator(one_pass, output_signature=packing.block_spec)
-        return data.rebatch(self.batch_size).map(packing.unpack).prefetch(tf.data.AUTOTUNE)
+        data = tf.data.Dataset.from_generator(one_pass, output_signature=packing.element_spec)
+        return data.rebatch(self.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _label(batch: pa.RecordBatch, label: str) -> np.ndarray:

@@ -162,6 +162,15 @@ def day_metrics(name: str, scored: Mapping[str, np.ndarray], labels: Sequence[st
     return metrics
 
 
+def stepped_model(name: str, model: keras.Model, data: TrainingInput, params: ModelParams) -> keras.Model:
+    """The compiled model whose steps fit() runs: the id model (models.preprocessing.id_model_of) on the ids the input
+    hashed ahead, taking the input's packed blocks (models.input_cache.Packing.model_on_blocks). It shares every
+    weight with the served model, which is what is scored, saved and exported."""
+    stepped = data.packing().model_on_blocks(id_model_of(model))
+    compile_model(name, stepped, params)
+    return stepped
+
+
 def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dict:
     keras.utils.set_random_seed(cfg.ranker.seed)
     snapshot = latest_snapshot(cfg.table_path(SAMPLES_TABLE))
@@ -173,10 +182,7 @@ def train(cfg: PipelineConfig, ds: dt.date, name: str, task: str = "ctr") -> dic
     model = build_model(name, model_spec(cfg), stats, params)
     candidates = cfg.artifact_path(CANDIDATES, name if task == "ctr" else f"{name}_{task}")
     warm_from = warm_start(model, candidates, ds) if cfg.ranker.warm_start else None
-    # The steps run the id model on ids hashed ahead by the input (models.inputs); it shares every weight with the
-    # served model, which is what is scored, saved and exported.
-    trained = id_model_of(model)
-    compile_model(name, trained, params)
+    trained = stepped_model(name, model, data, params)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.ranker.patience, restore_best_weights=True)
     with warnings.catch_warnings():
         # The input streams, so its length is unknown until a pass ends, and Keras warns there that the input "ran

@@ -1,5 +1,6 @@
 import datetime as dt
 
+import keras
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -76,7 +77,7 @@ def test_the_tf_dataset_yields_the_same_rows_each_epoch(tmp_path):
     write_samples(tmp_path / "samples", ROWS)
     data = TrainingInput(latest_snapshot(str(tmp_path / "samples")), FEATURES, {"ctr": "label_click"}, batch_size=8)
     dataset = data.dataset(D - 2 * DAY, D)
-    epochs = [sorted(u for x, _ in dataset for u in x["user_id"].numpy().reshape(-1).tolist()) for _ in range(2)]
+    epochs = [sorted(u for users in epoch_users(data, dataset) for u in users) for _ in range(2)]
     assert epochs == [sorted(HashedIds(1 << 40)(tf.constant(["u1", "u2", "u3", "u4"])).numpy().tolist())] * 2
 
 
@@ -162,9 +163,10 @@ def write_days(path, days: int, rows_per_day: int):
     return first, first + (days - 1) * DAY
 
 
-def epoch_users(dataset) -> list[list[int]]:
-    """The hashed user ids of each batch of an epoch."""
-    return [x["user_id"].numpy().reshape(-1).tolist() for x, _ in dataset]
+def epoch_users(data: TrainingInput, dataset) -> list[list[int]]:
+    """The hashed user ids of each batch of an epoch of data's dataset."""
+    packing = data.packing()
+    return [np.asarray(packing.unpack(x)["user_id"]).reshape(-1).tolist() for x, _ in dataset]
 
 
 def test_shuffled_batches_mix_days_and_labels_at_the_population_rate(tmp_path):
@@ -192,15 +194,15 @@ def test_each_epoch_has_its_own_order_and_a_seed_gives_the_same_epochs(tmp_path)
         data = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32, seed=seed,
                              shuffle=Shuffle(buffer_rows=100, open_files=2, chunk_rows=20))
         dataset = data.dataset(first, last)
-        return [epoch_users(dataset) for _ in range(2)]
+        return [epoch_users(data, dataset) for _ in range(2)]
 
     once, again, other = epochs(7), epochs(7), epochs(8)
     assert once == again
     assert once[0] != once[1] and once != other
     assert sorted(sum(once[0], [])) == sorted(sum(once[1], []))  # every row once per epoch
-    unshuffled = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32).dataset(first, last,
-                                                                                                  shuffle=False)
-    assert epoch_users(unshuffled) == epoch_users(unshuffled)
+    in_order = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32)
+    unshuffled = in_order.dataset(first, last, shuffle=False)
+    assert epoch_users(in_order, unshuffled) == epoch_users(in_order, unshuffled)
 
 
 def test_downsampled_negatives_leave_shuffled_batches_full(tmp_path):
@@ -220,7 +222,7 @@ def test_later_epochs_come_from_memory_when_the_pass_fits_and_keep_the_seeded_sh
         data = TrainingInput(snapshot, FEATURES, {"ctr": "label_click"}, batch_size=32, seed=seed,
                              shuffle=Shuffle(buffer_rows=100, open_files=2, chunk_rows=20), cache_bytes=cache_bytes)
         dataset = data.dataset(first, last, shuffle=shuffle)
-        return [epoch_users(dataset) for _ in range(count)]
+        return [epoch_users(data, dataset) for _ in range(count)]
 
     streamed, cached = epochs(7, cache_bytes=0), epochs(7, cache_bytes=1 << 20)
     assert cached[0] == streamed[0]  # the first pass is read from Delta either way
@@ -244,16 +246,16 @@ def test_a_pass_cache_shares_no_memory_with_the_arrays_it_is_given_or_hands_out(
     # tf.data may write into a yielded array's memory (buffer forwarding); here the caller does it by hand.
     given = {"ids": np.array([[0], [1], [2]], np.int64)}, {"ctr": np.array([[0.0], [1.0], [0.0]], np.float32)}
     packing = packing_of(*given)
-    blocks = packing.pack(*given)
-    given[0]["ids"][:] = -1  # packed blocks are copies
+    blocks, labels = packing.pack(*given)
+    given[0]["ids"][:], given[1]["ctr"][:] = -1, -1.0  # packed arrays are copies
     cache = PassCache(packing, limit_bytes=1 << 10)
     cache.start()
-    cache.add(blocks)
-    blocks["int64"][:] = -1
+    cache.add((blocks, labels))
+    blocks["packed_int64"][:], labels["ctr"][:] = -1, -1.0
     cache.finish()
     for rng in (None, np.random.default_rng(0)):
-        for handed in cache.batches(rng, 2):
-            handed["int64"][:], handed["float32"][:] = -1, -1.0
+        for handed_blocks, handed_labels in cache.batches(rng, 2):
+            handed_blocks["packed_int64"][:], handed_labels["ctr"][:] = -1, -1.0
     assert cache.rows[0]["ids"].reshape(-1).tolist() == [0, 1, 2]
     assert cache.rows[1]["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0]
 
@@ -270,8 +272,8 @@ def test_a_pass_cache_joins_what_it_kept_and_drops_a_pass_over_its_limit():
     cache.finish()
     x, y = cache.rows
     assert x["ids"].tolist() == [[0], [1], [2], [3]] and y["ctr"].reshape(-1).tolist() == [0.0, 1.0, 0.0, 1.0]
-    assert [b["int64"].reshape(-1).tolist() for b in cache.batches(None, 3)] == [[0, 1, 2], [3]]
-    permuted = [i for b in cache.batches(np.random.default_rng(0), 3) for i in b["int64"].reshape(-1).tolist()]
+    assert [b["packed_int64"].reshape(-1).tolist() for b, _ in cache.batches(None, 3)] == [[0, 1, 2], [3]]
+    permuted = [i for b, _ in cache.batches(np.random.default_rng(0), 3) for i in b["packed_int64"].reshape(-1)]
     assert sorted(permuted) == [0, 1, 2, 3]
     over = PassCache(packing, limit_bytes=47)
     over.start()
@@ -289,10 +291,10 @@ def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out
                 {"ctr": (rows % 2).reshape(-1, 1).astype(np.float32)})
 
     packing = packing_of(*part(0))
-    # int64: history's 3 columns then item's; float32: price, then the label.
-    packed = packing.pack(*part(0))
-    assert packed["int64"].tolist() == [[0, 1, 2, 0], [10, 11, 12, 1]]
-    assert packed["float32"].tolist() == [[0.5, 0.0], [1.5, 1.0]]
+    # int64: history's 3 columns then item's; float32: price; the label apart.
+    blocks, labels = packing.pack(*part(0))
+    assert blocks["packed_int64"].tolist() == [[0, 1, 2, 0], [10, 11, 12, 1]]
+    assert blocks["packed_float32"].tolist() == [[0.5], [1.5]] and labels["ctr"].tolist() == [[0.0], [1.0]]
     cache = PassCache(packing, limit_bytes=1 << 10)
     cache.start()
     for first in (0, 2):
@@ -300,9 +302,9 @@ def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out
     cache.finish()
     assert cache.full
     assert cache.rows[0]["history"].tolist() == [[0, 1, 2], [10, 11, 12], [20, 21, 22], [30, 31, 32]]
-    for blocks in cache.batches(np.random.default_rng(3), 3):
-        # tf.data's side: the columns of a chunk's blocks, each of its own shape and dtype.
-        x, y = (({name: v.numpy() for name, v in side.items()}) for side in packing.unpack(blocks))
+    for blocks, y in cache.batches(np.random.default_rng(3), 3):
+        # The trained model's side: the features of a chunk's blocks, each of its own shape and dtype.
+        x = {name: np.asarray(v) for name, v in packing.unpack({k: tf.constant(v) for k, v in blocks.items()}).items()}
         item = x["item"].reshape(-1)
         assert x["history"].tolist() == [[i * 10, i * 10 + 1, i * 10 + 2] for i in item]
         assert x["price"].reshape(-1).tolist() == [i + 0.5 for i in item]
@@ -310,3 +312,25 @@ def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out
         assert {name: (v.dtype, v.shape[1:]) for name, v in {**x, **y}.items()} == {
             "history": (np.int64, (3,)), "item": (np.int64, (1,)), "price": (np.float32, (1,)),
             "ctr": (np.float32, (1,))}
+
+
+def test_a_model_on_blocks_scores_as_the_model_on_its_features_and_trains_the_models_weights():
+    x = {"item": np.array([[3], [1]], np.int64), "history": np.array([[1, 2, 0], [3, 0, 0]], np.int64),
+         "price": np.array([[0.5], [2.0]], np.float32)}
+    y = {"ctr": np.array([[1.0], [0.0]], np.float32)}
+    inputs = {"item": keras.Input((1,), dtype="int64", name="item"),
+              "history": keras.Input((3,), dtype="int64", name="history"), "price": keras.Input((1,), name="price")}
+    table = keras.layers.Embedding(4, 2)
+    pooled = keras.layers.Concatenate()([keras.layers.Flatten()(table(inputs["item"])),
+                                         keras.layers.GlobalAveragePooling1D()(table(inputs["history"])),
+                                         inputs["price"]])
+    model = keras.Model(inputs, {"ctr": keras.layers.Dense(1, activation="sigmoid", name="ctr")(pooled)})
+    packing = packing_of(x, y)
+    on_blocks = packing.model_on_blocks(model)
+    blocks, labels = packing.pack(x, y)
+    assert sorted(blocks) == ["packed_float32", "packed_int64"] and on_blocks.output_names == ["ctr"]
+    np.testing.assert_allclose(on_blocks.predict(blocks, verbose=0)["ctr"], model.predict(x, verbose=0)["ctr"])
+    on_blocks.compile(optimizer="sgd", loss={"ctr": "binary_crossentropy"})
+    before = [w.copy() for w in model.get_weights()]
+    on_blocks.fit(blocks, labels, epochs=1, verbose=0)
+    assert all(not np.allclose(old, new) for old, new in zip(before, model.get_weights()))
