@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import bench.common
 import bench.two_tower
@@ -14,6 +15,7 @@ def test_the_plain_reference_skips_seen_items_and_sorts_the_best_first():
     assert bench.two_tower.plain_search(np.array([[1.0, 0.0]]), items, [[3]], k=4).tolist() == [[0, 1, 2, -1]]
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_on_a_lake_with_rollups_and_both_searches_agree(spark, tmp_path, monkeypatch):
     cfg = small_lake(spark, tmp_path)
     for module in (bench.common, bench.two_tower):

@@ -23,6 +23,7 @@ def test_a_table_is_there_only_where_a_delta_log_is_and_other_errors_are_raised(
         require_table(spark, str(tmp_path / "missing"), "ingest_events")
 
 
+@pytest.mark.slow
 def test_two_writers_that_both_create_a_table_each_get_their_partition(spark, tmp_path):
     """Both find no table and commit its first version; Delta fails the later one (DELTA_PROTOCOL_CHANGED), which
     then writes again. Without that retry one writer of each pair failed here, 4 tables out of 4."""

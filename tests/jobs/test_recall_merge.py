@@ -79,6 +79,7 @@ def test_the_weights_are_tuned_on_the_days_before_d_by_hand(spark, tmp_path):
     assert by_source == {"als": 0.0, "itemcf": 1.0, "popular": 0.0, "item2vec": 0.0, "two_tower": 0.0}
 
 
+@pytest.mark.slow
 def test_the_weights_do_not_depend_on_day_d_and_the_merge_records_them(spark, tmp_path):
     cfg = tuning_lake(spark, tmp_path, D_MINUS_1)
     before = tune_weights(spark, cfg, D, MERGED_SOURCES)

@@ -5,6 +5,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pytest
 import tensorflow as tf
 
 from core.delta_arrow import delta_dataset, replace_rows
@@ -36,6 +37,7 @@ def candidates(cfg):
     return sorted(zip(table["user_id"], table["rank"], table["item_id"], table["score"]))
 
 
+@pytest.mark.slow
 def test_nothing_of_d_or_later_reaches_the_two_tower(spark, tmp_path):
     base = small_lake(spark, tmp_path / "base")
     report = recall_two_tower(base, D)
@@ -75,6 +77,7 @@ def test_candidates_are_unseen_items_and_the_user_tower_serves_raw_ids(spark, tm
     assert [item for user_id, rank, item, _ in got if user_id == "u2" and rank == 1] == [best]
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_two_seeds_is_the_two_members_side_by_side(spark, tmp_path):
     cfg = small_lake(spark, tmp_path)
 
