@@ -70,10 +70,9 @@ class Packing:
                   for block, spec in self.element_spec[0].items()}
         features = self.unpack(inputs)
         outputs = model({tensor.name: features[tensor.name] for tensor in model.inputs})
-        if not isinstance(outputs, dict):
-            outputs = dict(zip(model.output_names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
-        # Named as the model's outputs so that losses and labels keyed by output name fit both alike.
-        named = {name: keras.layers.Identity(name=name)(tensor) for name, tensor in outputs.items()}
+        # Named layers, as models.preprocessing.served_model names them: losses and labels keyed by output name fit
+        # both alike.
+        named = {name: keras.layers.Identity(name=name)(outputs[name]) for name in model.output_names}
         return keras.Model(inputs, named, name=f"{model.name}_on_blocks")
 
 
@@ -139,11 +138,7 @@ class PassCache:
         """Copies of the kept rows, `chunk_rows` rows at a time: in the order they were read (rng None), or in a
         permutation of all of them drawn from rng."""
         count = _rows(self._pass)
-        if rng is None:
-            for start in range(0, count, chunk_rows):
-                yield _each(self._pass, lambda v: v[start:start + chunk_rows].copy())
-            return
-        order = rng.permutation(count)
+        order = rng.permutation(count) if rng is not None else np.arange(count)
         for start in range(0, count, chunk_rows):
             rows = order[start:start + chunk_rows]
             # np.take along axis 0 copies whole rows; fancy indexing goes value by value
