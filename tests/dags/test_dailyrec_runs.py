@@ -1,10 +1,9 @@
-"""The daily DAG for real on MovieLens 100k, as two tests on their own lakes (two workers run them side by side):
-- a backfill of one day through Airflow's scheduler (`ops.airflow_backfill`, as `make airflow-backfill` runs it)
-  runs every task, writes every table's partition and publishes model version 1; the range runner then re-runs
-  the day and writes the very same rows;
-- the range runner with models backfills 3 days around an empty day of the dump (1997-12-11, without a rating): the
-  two others get every partition and their own model version, the empty day only its ingest, and the rows agree with
-  u.data;
+"""The daily DAG for real on MovieLens 100k, as two tests on their own lakes:
+- a backfill of 1997-12-10 through Airflow's scheduler (`ops.airflow_backfill`, as `make airflow-backfill` runs it)
+  runs every task, writes every table's partition and publishes model version 1; the range runner with models then
+  backfills that day, the empty day after it (1997-12-11, without a rating in the dump) and the next: Airflow's day
+  gets the very same rows and no new model version, the day after the empty one every partition and version 2, the
+  empty day only its ingest, and the rows agree with u.data;
 - `ops.dag_day` (`airflow dags test --use-executor`, as `make run` runs a day) of that empty day ingests it, skips
   every later task but the report, and ends green.
 Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. The Spark tasks
@@ -30,12 +29,11 @@ from core.tables import ATTRIBUTE_TABLES
 from jobs import backfill
 from jobs.backfill import DAY_JOBS
 from jobs.ingest_events import empty_days
-from ops import history
-from ops.digests import day_digests, lake_tables
+from ops import history as ops_history
+from ops.digests import day_digests, day_rows, lake_tables
 from tests.conftest import MOVIELENS, overlays_for
 
 BIN = Path(sys.executable).parent
-DAY = dt.date(1998, 4, 19)
 EMPTY_DAY = dt.date(1997, 12, 11)  # inside MovieLens 100k's window, without a rating (UTC); so is 1997-12-16
 # Orchestration is under test, not model quality: one ranker fit on D-3..D-2 and early-stopped on D-1, two epochs,
 # and a forest on D-2 with its LR stacked on D-1. The history to build first is those three days; the first of them
@@ -49,7 +47,7 @@ SMALL_DAY = {"ranker": {"train_days": 3, "max_epochs": 2, "models": ["wide_deep"
              "recall": {"als": {"rank": 8, "max_iter": 3}}}
 # These tests are about orchestration; the gate's thresholds are set for 14 training days and full 30-day profiles
 # (make run), so here only its mechanics are held: checks run, export, serving parity, versions, registry.
-# (1998-04-19 has 98 samples, under the default floor of 100.)
+# (1997-12-10 has 40 samples, under the default floor of 100.)
 # A lake of a few days has thin histories: a popularity rank is null for most items even among those with a profile.
 LENIENT_GATE = {"data": {"min_rows": 10, "max_psi": 100.0, "max_null_rate": 1.0,
                          "null_rate_ceilings": {"item_n_rating_30d": 1.0}},
@@ -106,80 +104,92 @@ def gate_checks(cfg, model: str, day: dt.date) -> dict[str, dict]:
     return {check["check"]: check for check in json.loads(decision["checks"])}
 
 
+def row_set(rows: list[dict]) -> set[str]:
+    return {repr(sorted(row.items())) for row in rows}
+
+
+def registry_rows(cfg, model: str) -> list[dict]:
+    """The model's gate decisions."""
+    return [row for row in delta_dataset(cfg.table_path("model_registry")).to_table().to_pylist()
+            if row["model"] == model]
+
+
 def passed_versions(cfg, model: str) -> dict[str, int]:
     """ds -> published version of the model's passed gate decisions."""
-    rows = delta_dataset(cfg.table_path("model_registry")).to_table().to_pylist()
-    return {row["ds"]: row["version"] for row in rows if row["model"] == model and row["passed"]}
+    return {row["ds"]: row["version"] for row in registry_rows(cfg, model) if row["passed"]}
 
 
 @pytest.mark.slow
 @pytest.mark.first
-@pytest.mark.timeout(3600)  # ~8.5 min next to the other tests (CI runs two at once on 2 cores)
-def test_an_airflow_backfill_runs_a_day_end_to_end_and_the_range_runner_rewrites_it_identically(spark, tmp_path):
-    conf, env = lake_conf_and_env(tmp_path)
-    cfg = load_config(conf)
-    assert history.main(["--ds", str(DAY), "--conf", conf]) == 0  # as make airflow-backfill, in the worker's session
-    run([str(BIN / "airflow"), "db", "migrate"], env)
-    run([sys.executable, "-m", "ops.airflow_backfill", "--start", str(DAY), "--end", str(DAY), "--timeout", "3000"],
-        env)
-    states = task_states(DAY, env)
-    assert states.pop("fail_run_if_a_task_failed") == "skipped"  # nothing failed
-    # raw_data_available, the 11 Spark jobs, day_has_events, train and gate per model, report
-    assert set(states.values()) == {"success"} and len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 1
-    digests = day_digests(Path(cfg.lake_root), DAY)
-    assert all(digests[table][0] > 0 for table in DAY_TABLES), digests
-    for model in cfg.ranker.models:
-        assert passed_versions(cfg, model) == {str(DAY): 1}
-        assert (Path(cfg.gate.export_root) / model / "1" / "saved_model.pb").is_file()
-        # The gate held profile features to their null ceilings on the rows whose user (item) the rollups of the
-        # 30 days before D know, and the profile join left none of those rows null.
-        checks = gate_checks(cfg, model, DAY)
-        for entity in ("user", "item"):
-            measured = checks[f"null_rate:{entity}_n_rating_30d"]
-            assert measured["value"] == 0.0 and measured["passed"], measured
-            assert f"rows whose {entity} had an event in the 30 days before D" in measured["threshold"], measured
-    assert (Path(cfg.artifact_root) / "reports" / f"report_{DAY}_{DAY}.html").is_file()
-    # Every task succeeded at its first attempt: a retry waits minutes (e.g. two recall sources that both created
-    # recall_candidates on this new lake, core.lake).
-    assert sorted(path.parent.name for path in (tmp_path / "airflow" / "logs").rglob("attempt=2.log")) == []
-
-    # The range runner re-runs D in one Spark session (the worker's): every table's rows are the very same as the 11
-    # Spark tasks wrote as clients of the Connect server (tables not partitioned by day, such as als_ids, whole).
-    assert backfill.main(["--start", str(DAY), "--end", str(DAY), "--conf", conf]) == 0
-    assert day_digests(Path(cfg.lake_root), DAY, skip=NOT_REPRODUCIBLE) == \
-        {table: digest for table, digest in digests.items() if table not in NOT_REPRODUCIBLE}
-
-
-@pytest.mark.slow
-@pytest.mark.first
-@pytest.mark.timeout(3600)  # ~3 min alone on 2 cores, ~5 next to the other tests
-def test_a_3_day_range_backfill_with_models_around_an_empty_day_writes_every_partition_and_model_version(
+@pytest.mark.timeout(3600)  # ~8 min next to the other tests (CI runs two at once on 2 cores)
+def test_an_airflow_backfill_of_a_day_then_a_3_day_range_with_models_around_an_empty_day_rewrites_it_identically(
         spark, tmp_path, capsys):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
     days = [EMPTY_DAY + dt.timedelta(days=n) for n in (-1, 0, 1)]
-    # On an empty lake: the range runner first builds the 3 days the first day trains on (in the worker's session).
+    day = days[0]  # what Airflow backfills, then the range runner again with the two days after it
+    history_days = [day - dt.timedelta(days=n) for n in (3, 2, 1)]
+    # As make airflow-backfill does, in the worker's session: the 3 days the day trains on, in range mode.
+    assert ops_history.main(["--ds", str(day), "--conf", conf]) == 0
+    assert f"build_samples {history_days[0]}..{history_days[-1]} (3 days): rows=" in capsys.readouterr().out
+    run([str(BIN / "airflow"), "db", "migrate"], env)
+    run([sys.executable, "-m", "ops.airflow_backfill", "--start", str(day), "--end", str(day), "--timeout", "3000"],
+        env)
+    states = task_states(day, env)
+    assert states.pop("fail_run_if_a_task_failed") == "skipped"  # nothing failed
+    # raw_data_available, the 11 Spark jobs, day_has_events, train and gate per model, report
+    assert set(states.values()) == {"success"} and len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 1
+    digests = day_digests(Path(cfg.lake_root), day)
+    assert all(digests[table][0] > 0 for table in DAY_TABLES), digests
+    for model in cfg.ranker.models:
+        assert passed_versions(cfg, model) == {str(day): 1}
+        assert (Path(cfg.gate.export_root) / model / "1" / "saved_model.pb").is_file()
+        # The gate held profile features to their null ceilings on the rows whose user (item) the rollups of the
+        # 30 days before D know, and the profile join left none of those rows null.
+        checks = gate_checks(cfg, model, day)
+        for entity in ("user", "item"):
+            measured = checks[f"null_rate:{entity}_n_rating_30d"]
+            assert measured["value"] == 0.0 and measured["passed"], measured
+            assert f"rows whose {entity} had an event in the 30 days before D" in measured["threshold"], measured
+    assert (Path(cfg.artifact_root) / "reports" / f"report_{day}_{day}.html").is_file()
+    whole_tables = {name: row_set(day_rows(Path(cfg.lake_root), name, day))
+                    for name, _, column in lake_tables(Path(cfg.lake_root))
+                    if not column and name not in NOT_REPRODUCIBLE}
+    assert "als_ids" in whole_tables
+    # Every task succeeded at its first attempt: a retry waits minutes (e.g. two recall sources that both created
+    # recall_candidates on this new lake, core.lake).
+    assert sorted(path.parent.name for path in (tmp_path / "airflow" / "logs").rglob("attempt=2.log")) == []
+
+    # The range runner with models, in one Spark session (the worker's), over the day Airflow ran, the empty day and
+    # the day after. Range mode: each data job once for the 3 days (the empty one's rollups, profiles and samples
+    # skipped); their history is in, so nothing before them is built.
     assert backfill.main(["--start", str(days[0]), "--end", str(days[-1]), "--with-models", "--conf", conf]) == 0
     out = capsys.readouterr().out
     assert f"backfill {days[0]}..{days[-1]} of movielens_100k: 3 days (1 empty: {EMPTY_DAY}) in" in out
-    # Range mode: each data job once for the 3 days (the empty one's rollups, profiles and samples skipped).
     assert f"ingest_events {days[0]}..{days[-1]} (3 days): " in out
     assert f"empty days, later jobs skip them: {EMPTY_DAY}" in out
     assert f"build_samples {days[0]}..{days[-1]} (2 days): rows=" in out
-    history = [days[0] - dt.timedelta(days=n) for n in (3, 2, 1)]
-    assert f"build_samples {history[0]}..{history[-1]} (3 days): rows=" in out
-    full_days = [days[0], days[-1]]
-    for day in full_days:
-        digests = day_digests(Path(cfg.lake_root), day)
-        assert all(digests[table][0] > 0 for table in DAY_TABLES), (day, digests)
+    assert f"build_samples {history_days[0]}" not in out
+    # Airflow's day: every partition of it holds the very same rows as the 11 Spark tasks wrote as clients of the
+    # Connect server; a table not partitioned by day (als_ids, append-only: an id keeps its index) keeps every row
+    # they wrote, next to the ids of the day after.
+    skipped = NOT_REPRODUCIBLE + tuple(whole_tables)
+    assert day_digests(Path(cfg.lake_root), day, skip=skipped) == \
+        {table: digest for table, digest in digests.items() if table not in skipped}
+    for table, rows in whole_tables.items():
+        assert rows and rows <= row_set(day_rows(Path(cfg.lake_root), table, day)), table
+    digests = day_digests(Path(cfg.lake_root), days[-1])
+    assert all(digests[table][0] > 0 for table in DAY_TABLES), (days[-1], digests)
     assert only_attributes_written(cfg, EMPTY_DAY)
     for model in cfg.ranker.models:
-        assert passed_versions(cfg, model) == {str(day): version for version, day in enumerate(full_days, start=1)}
+        # Re-trained on the same rows with the same seed, the day's model has the weights v1 holds: no new version.
+        assert sorted((row["ds"], row["version"]) for row in registry_rows(cfg, model) if row["passed"]) == \
+            [(str(day), 1), (str(day), 1), (str(days[-1]), 2)]
         assert sorted(p.name for p in (Path(cfg.gate.export_root) / model).iterdir()) == ["1", "2"]
         # The day after the empty one early-stopped on the day before it.
         metrics = json.loads(cfg.artifact_path("candidates", model, str(days[-1]), "metrics.json").read_text())
         assert metrics["validation_day"] == str(days[0])
-    agrees_with_u_data(cfg, history + days)
+    agrees_with_u_data(cfg, history_days + days)
     # The next day's training days are 12-10..12-12, all built: the logged empty day is not rebuilt as missing.
     out = run([sys.executable, "-m", "ops.history", "--ds", str(days[-1] + dt.timedelta(days=1)), "--conf", conf], env)
     assert "history for 1997-12-13: already in" in out

@@ -80,6 +80,31 @@ def test_with_models_trains_then_gates_and_tells_a_rejection_from_a_failure(monk
     assert commands == [["models.train", *arguments], ["models.validate_and_export", *arguments]]
 
 
+def test_with_models_on_a_lake_without_the_history_builds_it_first_then_trains_each_day(monkeypatch, tmp_path):
+    """The wiring of --with-models (the DAG test runs it on a lake whose history ops.history built)."""
+    conf = overlays_for(tmp_path, MOVIELENS, ranker={"train_days": 3, "models": ["wide_deep", "deepfm"]},
+                        gbdt={"train_days": 2, "stack_days": 1})
+    runs, trained = [], []
+
+    def run_in_range(spark, cfg, days, names, after_day=None):
+        runs.append((list(days), list(names), after_day is not None))
+        for day in days:
+            if after_day:
+                after_day(day)
+        return list(days)
+
+    monkeypatch.setattr(jobs.backfill, "build_session", lambda cfg: None)
+    monkeypatch.setattr(jobs.backfill, "run_day_jobs_in_range", run_in_range)
+    monkeypatch.setattr(jobs.backfill, "built_days", lambda cfg: set())
+    monkeypatch.setattr(jobs.backfill, "train_and_gate", lambda conf, model, ds: trained.append((model, ds)) or True)
+    assert backfill(["--start", "1998-04-19", "--end", "1998-04-20", "--with-models", "--conf", conf]) == 0
+    history = [dt.date(1998, 4, n) for n in (16, 17, 18)]
+    days = [dt.date(1998, 4, 19), dt.date(1998, 4, 20)]
+    assert runs == [(history, list(jobs.backfill.HISTORY_JOBS), False),
+                    (days, [name for name, _ in jobs.backfill.DAY_JOBS], True)]
+    assert trained == [(model, day) for day in days for model in ("wide_deep", "deepfm")]
+
+
 def test_history_to_build_is_the_training_days_from_the_first_missing_one_clamped_to_the_window(tmp_path):
     cfg = config_for(tmp_path, MOVIELENS, ranker={"train_days": 3}, gbdt={"train_days": 2, "stack_days": 1})
     day = dt.date(1998, 4, 19)

@@ -1,9 +1,10 @@
 """A range computed in range mode (each data job once for every day) equals the same range run one day at a time:
 every partition of every table, value for value (ops.digests), in fresh lakes.
 
-Two logs: real MovieLens 100k ratings read in Asia/Shanghai days, with the dataset window cut to 1997-12-10..13 (the
-lake's first day, a day with one rating, an empty day, rows before and after the window quarantined on its first and
-last days); and a Taobao-format dump (a log's attribute snapshots, sampled negatives).
+Real MovieLens 100k ratings read in Asia/Shanghai days, with the dataset window cut to 1997-12-10..13 (the lake's
+first day, a day with one rating, an empty day, rows before and after the window quarantined on its first and last
+days). A Taobao-format dump (a log's attribute snapshots, sampled negatives) is built both ways by
+tests/jobs/test_samples_leakage.py, whose leakage check then starts from the range-mode lake.
 """
 import datetime as dt
 from pathlib import Path
@@ -13,10 +14,7 @@ import pytest
 from jobs.backfill import HISTORY_JOBS, run_day_jobs_in_range, run_day_jobs_per_day
 from jobs.ingest_events import empty_days
 from ops.digests import day_digests
-from tests.conftest import MOVIELENS, TAOBAO, config_for, gate_without_named_features
-from tests.jobs.test_samples_leakage import FIRST_DAY as TAOBAO_FIRST_DAY
-from tests.jobs.test_samples_leakage import D as TAOBAO_D
-from tests.jobs.test_samples_leakage import raw_log, write_dump
+from tests.conftest import MOVIELENS, config_for
 
 DAY = dt.timedelta(days=1)
 
@@ -45,17 +43,4 @@ def test_movielens_in_shanghai_days_across_an_empty_day_and_the_window_edges(spa
     per_day, in_range = both_ways(spark, tmp_path, MOVIELENS, days, run={"start": days[0], "end": days[-1]}, dataset={
         "timezone": "Asia/Shanghai", "window": {"start": days[0], "end": days[-1]}})
     assert empty_days(per_day) == empty_days(in_range) == {dt.date(1997, 12, 12)}
-    assert_same_partitions(per_day, in_range, days)
-
-
-@pytest.mark.slow
-@pytest.mark.first
-def test_a_taobao_dump_with_a_log_of_attributes_and_sampled_negatives(spark, tmp_path):
-    dump = write_dump(tmp_path / "raw", raw_log())
-    days = [TAOBAO_FIRST_DAY + n * DAY for n in range((TAOBAO_D - TAOBAO_FIRST_DAY).days + 1)]
-    per_day, in_range = both_ways(
-        spark, tmp_path, TAOBAO, days, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
-        run={"start": days[0], "end": days[-1]},
-        dataset={"window": {"start": days[0], "end": days[-1] + DAY}, "source": {"path": str(dump)},
-                 "attributes": {"items": {"path": str(dump)}}})
     assert_same_partitions(per_day, in_range, days)

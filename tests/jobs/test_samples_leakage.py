@@ -1,8 +1,11 @@
 """Day D's samples, GBDT leaves and recall candidates ignore every change on D or later.
 
-Two Taobao-format dumps that differ only on D and after (events deleted, added, re-typed; new users and items; an
-item's category outvoted by later rows) go through the real jobs into two lakes. On the sample rows both lakes hold,
-every feature of D is the same, and so are the leaves of D and the recall candidates as of D; the labels of D differ.
+The days before D of a Taobao-format dump (a log's attribute snapshots, sampled negatives) are built twice, day by
+day and in range mode, and must be the same partitions (as tests/jobs/test_range_equivalence.py holds for
+MovieLens). Then two Taobao-format dumps that differ only on D and after (events deleted, added, re-typed; new users
+and items; an item's category outvoted by later rows) go through D's real jobs into two lakes. On the sample rows both
+lakes hold, every feature of D is the same, and so are the leaves of D and the recall candidates as of D; the labels
+of D differ.
 """
 import datetime as dt
 import random
@@ -14,8 +17,9 @@ from pyspark.sql import functions as F
 
 from features.samples import KEY_COLUMNS, feature_columns
 from features.spec import GBDT_LEAVES
-from jobs.backfill import DAY_JOBS, HISTORY_JOBS, run_day_jobs, run_day_jobs_in_range
+from jobs.backfill import DAY_JOBS, run_day_jobs
 from tests.conftest import TAOBAO, config_for, gate_without_named_features
+from tests.jobs.test_range_equivalence import assert_same_partitions, both_ways
 
 D = dt.date(2017, 11, 28)
 DAY = dt.timedelta(days=1)
@@ -55,9 +59,8 @@ def changed_on_d_and_later(log: list[tuple]) -> list[tuple]:
     return kept + added
 
 
-def config(tmp_path, dump):
-    return config_for(
-        tmp_path, TAOBAO,
+def overrides(dump) -> dict:
+    return dict(
         dataset={"window": {"start": FIRST_DAY, "end": D + DAY}, "source": {"path": str(dump)},
                  "attributes": {"items": {"path": str(dump)}}},
         run={"start": FIRST_DAY, "end": D}, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
@@ -76,12 +79,15 @@ def write_dump(folder, log: list[tuple]):
 
 def lakes_built_to_d(spark, tmp_path):
     """The original lake and the changed one, each with D's jobs run on its own dump. The days before D are built
-    once, from the original dump, in range mode (test_range_equivalence: the same partitions as day by day), and
-    copied: their inputs are the same in both (the dumps differ only on D and later), and what is under test is
-    what D's jobs read."""
-    original = config(tmp_path / "original", write_dump(tmp_path / "original", raw_log()))
-    run_day_jobs_in_range(spark, original, [FIRST_DAY + n * DAY for n in range((D - FIRST_DAY).days)], HISTORY_JOBS)
-    changed = config(tmp_path / "changed", write_dump(tmp_path / "changed", changed_on_d_and_later(raw_log())))
+    from the original dump day by day and in range mode, which must give the same partitions; the range-mode lake
+    is the original, and a copy of it the changed one: the days before D have the same inputs in both (the dumps
+    differ only on D and later), and what is under test is what D's jobs read."""
+    days_before_d = [FIRST_DAY + n * DAY for n in range((D - FIRST_DAY).days)]
+    per_day, original = both_ways(spark, tmp_path, TAOBAO, days_before_d,
+                                  **overrides(write_dump(tmp_path / "original", raw_log())))
+    assert_same_partitions(per_day, original, days_before_d)
+    changed = config_for(tmp_path / "changed", TAOBAO,
+                         **overrides(write_dump(tmp_path / "changed", changed_on_d_and_later(raw_log()))))
     shutil.copytree(original.lake_root, changed.lake_root)
     for cfg in (original, changed):
         run_day_jobs(spark, cfg, D, JOBS_OF_D)
@@ -96,7 +102,9 @@ def rows_by_key(spark, cfg, table: str, partition: str, columns=None) -> dict:
 
 
 @pytest.mark.slow
-def test_the_samples_leaves_and_candidates_of_d_ignore_every_change_on_d_or_later(spark, tmp_path):
+@pytest.mark.first
+def test_days_built_in_range_or_per_day_agree_and_samples_leaves_and_candidates_of_d_ignore_later_changes(
+        spark, tmp_path):
     original, changed = lakes_built_to_d(spark, tmp_path)
 
     samples = spark.read.format("delta").load(original.table_path("samples"))
