@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+
+COMMIT_ATTEMPTS = 8
 
 
 def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
@@ -45,7 +49,24 @@ def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partiti
     predicate = " AND ".join(
         f"{column} IN ({', '.join(map(literal, value))})" if isinstance(value, (list, tuple, set))
         else f"{column} = {literal(value)}" for column, value in where.items())
-    write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate)
+    committed(lambda: write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate))
+
+
+def committed(write: Callable[[], None], attempts: int = COMMIT_ATTEMPTS) -> None:
+    """Run a deltalake write; when a concurrent writer's commit made its commit fail (Delta's optimistic concurrency:
+    "Metadata changed since last commit" when writers that merge the schema overwrite side by side), run it again on
+    the newer table after a short random pause, up to `attempts` times. A failed commit changed nothing, so the
+    write is whole again each time."""
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except CommitFailedError:
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * attempt)  # apart, so that the same writers do not collide again
 
 
 def partition_columns(path: str) -> list[str]:

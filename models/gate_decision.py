@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from core.config_schema import PipelineConfig
+from core.delta_arrow import committed
 from core.tables import MODEL_REGISTRY_TABLE
 from models.checks import Check
 
@@ -65,7 +66,9 @@ def record(cfg: PipelineConfig, decision: Decision) -> Path:
     from deltalake import write_deltalake
 
     row = decision.registry_row()  # once: the table and the report carry the same decided_at
-    write_deltalake(cfg.table_path(MODEL_REGISTRY_TABLE), pa.Table.from_pylist([row], REGISTRY_SCHEMA), mode="append")
+    # Two models' gates decide side by side: on a new lake both create the table, and one of them commits again.
+    committed(lambda: write_deltalake(cfg.table_path(MODEL_REGISTRY_TABLE),
+                                      pa.Table.from_pylist([row], REGISTRY_SCHEMA), mode="append"))
     report = cfg.artifact_path(GATE_REPORTS, decision.model, decision.ds.isoformat(), "report.json")
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({**row, "checks": [c.as_dict() for c in decision.checks],

@@ -5,10 +5,21 @@ import subprocess
 import sys
 
 import pyarrow as pa
+import pytest
 from deltalake import write_deltalake
+from deltalake.exceptions import CommitFailedError
 
+import core.delta_arrow
 from core.config import REPO_ROOT
-from core.delta_arrow import day_partition, delta_dataset, is_delta_table, partition_days, replace_rows, rows_between
+from core.delta_arrow import (
+    committed,
+    day_partition,
+    delta_dataset,
+    is_delta_table,
+    partition_days,
+    replace_rows,
+    rows_between,
+)
 from tests.conftest import side_by_side
 
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
@@ -80,3 +91,55 @@ def test_writers_that_create_one_table_at_once_each_get_their_rows(tmp_path):
     assert failures == []
     assert [sorted(delta_dataset(path).to_table().column("model").to_pylist()) for path in paths] == \
         [sorted(models)] * len(paths)
+
+
+def test_a_commit_that_lost_to_another_writer_is_made_again_and_one_that_keeps_losing_fails(monkeypatch):
+    monkeypatch.setattr(core.delta_arrow.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def loses_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise CommitFailedError("Failed to commit transaction: Metadata changed since last commit.")
+
+    committed(loses_twice)
+    assert len(calls) == 3
+    calls.clear()
+
+    def always_loses() -> None:
+        calls.append(1)
+        raise CommitFailedError("Failed to commit transaction: Metadata changed since last commit.")
+
+    with pytest.raises(CommitFailedError, match="Metadata changed"):
+        committed(always_loses, attempts=4)
+    assert len(calls) == 4
+    calls.clear()
+
+    def fails_otherwise() -> None:  # not a lost commit: no second attempt
+        calls.append(1)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        committed(fails_otherwise)
+    assert len(calls) == 1
+
+
+def test_writers_that_replace_their_rows_of_one_table_at_once_each_keep_them(tmp_path):
+    """Side by side on a table that exists, each writer adding a column of its own (schema merge): every commit
+    changes the table's metadata, so all but one lose and commit again."""
+    paths = [str(tmp_path / f"metrics_{n}") for n in range(4)]
+    models = ["wide_deep", "deepfm", "esmm"]
+    for path in paths:
+        replace_rows(path, pa.table({"model": ["lr"], "ds": ["1998-04-19"]}), {"model": "lr"}, ["ds"])
+
+    def write(path: str, model: str) -> None:
+        replace_rows(path, pa.table({"model": [model], "ds": ["1998-04-19"], f"{model}_auc": [0.7]}),
+                     {"model": model, "ds": "1998-04-19"}, ["ds"])
+
+    failures = [err for path in paths
+                for err in side_by_side([lambda path=path, model=model: write(path, model) for model in models])]
+    assert failures == []
+    for path in paths:
+        table = delta_dataset(path).to_table()
+        assert sorted(table.column("model").to_pylist()) == sorted(["lr", *models])
+        assert {f"{model}_auc" for model in models} <= set(table.column_names)
