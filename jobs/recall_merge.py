@@ -101,7 +101,8 @@ def tune_weights(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date,
             fused = fuse(past, weight_rows(spark, weightings), rrf_k, k, within=("weighting", "as_of"))
             return pooled_recall(fused, positives, k)
 
-        alone = recall_of({source: {source: 1.0} for source in sources})
+        # A source fused alone keeps its own order (its ranks are 1..n), so its top k are its rows of rank <= k.
+        alone = pooled_recall(past.where(F.col("rank") <= k).withColumnRenamed("source", "weighting"), positives, k)
         weightings = {UNIFORM: uniform}
         best = max(alone.values(), default=0.0)
         if best > 0:
