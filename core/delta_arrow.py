@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-COMMIT_ATTEMPTS = 8
+COMMIT_ATTEMPTS = 8  # three writers side by side settle within a few; more means something else is wrong
 
 
 def delta_dataset(path: str, version: int | None = None) -> pads.Dataset:
@@ -32,16 +32,6 @@ def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partiti
     `rows` (which must match it); the first write creates the table, partitioned by `partition_by`. New columns of
     `rows` are added to the schema."""
     from deltalake import write_deltalake
-    from deltalake.exceptions import CommitFailedError
-
-    if not is_delta_table(path):
-        try:
-            write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
-            return
-        except CommitFailedError:
-            # Another writer created the table first ("Protocol / Metadata changed since last commit": the DAG's
-            # models write ranker_metrics side by side on a new lake); it is there now, so this write replaces rows.
-            pass
 
     def literal(value: object) -> str:
         return "'" + str(value).replace("'", "''") + "'"
@@ -49,22 +39,37 @@ def replace_rows(path: str, rows: pa.Table, where: Mapping[str, object], partiti
     predicate = " AND ".join(
         f"{column} IN ({', '.join(map(literal, value))})" if isinstance(value, (list, tuple, set))
         else f"{column} = {literal(value)}" for column, value in where.items())
-    committed(lambda: write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate))
+
+    def write() -> None:
+        # Decided again on each attempt: a writer that lost the race to create the table (the DAG's models write
+        # ranker_metrics side by side on a new lake) replaces its rows in the table the other created.
+        if is_delta_table(path):
+            write_deltalake(path, rows, mode="overwrite", schema_mode="merge", predicate=predicate)
+        else:
+            write_deltalake(path, rows, mode="append", partition_by=list(partition_by))
+
+    committed(write)
+
+
+# What delta-rs says when another writer committed first: the write is whole again on the newer table. Any other
+# CommitFailedError (an I/O error, a feature the table needs) is raised at once: after an I/O error the commit may
+# have landed, and an append made again would be there twice.
+LOST_TO_ANOTHER_WRITER = ("changed since last commit", "already exists", "Concurrent")
 
 
 def committed(write: Callable[[], None], attempts: int = COMMIT_ATTEMPTS) -> None:
-    """Run a deltalake write; when a concurrent writer's commit made its commit fail (Delta's optimistic concurrency:
-    "Metadata changed since last commit" when writers that merge the schema overwrite side by side), run it again on
-    the newer table after a short random pause, up to `attempts` times. A failed commit changed nothing, so the
-    write is whole again each time."""
+    """Run a deltalake write; when its commit lost to a concurrent writer's (Delta's optimistic concurrency: writers
+    that merge the schema change the table's metadata with every commit, so two side by side conflict with "Metadata
+    changed since last commit"), run it again on the newer table after a short random pause, up to `attempts`
+    times. A lost commit added nothing to the log, so each attempt is the whole write."""
     from deltalake.exceptions import CommitFailedError
 
     for attempt in range(1, attempts + 1):
         try:
             write()
             return
-        except CommitFailedError:
-            if attempt == attempts:
+        except CommitFailedError as err:
+            if attempt == attempts or not any(sign in str(err) for sign in LOST_TO_ANOTHER_WRITER):
                 raise
             time.sleep(random.uniform(0.02, 0.1) * attempt)  # apart, so that the same writers do not collide again
 

@@ -5,10 +5,10 @@ item-CF sums and user counts do not share.
 
 The weights are tuned on the days before D, never on D: over the last `recall.merge.tune_days` days with candidates,
 each candidate weighting (every source equally, every source alone, weights proportional to each source's recall
-there, and to its square) fuses those days' lists, and the one with the best pooled recall@`tune_k` on those days'
-positives wins; without such a day every source weighs 1 (plain RRF). Since every source alone is a candidate, the
-merge matches its best source on the tuning days at least: fusing equally where one source dominates (popularity on
-Taobao) did worse than that source. The weights are kept in `recall_merge_weights`.
+there, and to its square) fuses those days' lists (a source alone: its own list), and the one with the best pooled
+recall@`tune_k` on those days' positives wins; without such a day every source weighs 1 (plain RRF). Since every
+source alone is a candidate, the merge matches its best source on the tuning days at least: fusing equally where one
+source dominates (popularity on Taobao) did worse than that source. The weights are kept in `recall_merge_weights`.
 
 A source without candidates on D is left out and named in the report: item-CF has none while no user has two
 items in the history, and every source has none on a lake's first day. (An empty write leaves no trace in the Delta
@@ -59,13 +59,14 @@ def weight_rows(spark: SparkSession, weightings: Mapping[str, Mapping[str, float
     return spark.createDataFrame(rows, "weighting string, source string, weight double")
 
 
-def pooled_recall(fused: DataFrame, positives: DataFrame, k: int) -> dict[str, float]:
-    """weighting -> recall@k pooled over every (as_of, user) of positives: hits in the top k / the user's positives
-    (a user without candidates counts 0)."""
+def pooled_recall(lists: DataFrame, positives: DataFrame, k: int) -> dict[str, float]:
+    """weighting -> recall@k pooled over every (as_of, user) of positives: hits in the top k of the weighting's
+    ranked lists (weighting, as_of, user_id, item_id, rank) / the user's positives (a user without candidates counts
+    0)."""
     wanted = positives.groupBy("as_of", "user_id").agg(F.count(F.lit(1)).alias("positives"))
-    hits = (fused.where(F.col("rank") <= k).join(positives, ["as_of", "user_id", "item_id"])
+    hits = (lists.where(F.col("rank") <= k).join(positives, ["as_of", "user_id", "item_id"])
             .groupBy("weighting", "as_of", "user_id").agg(F.count(F.lit(1)).alias("hits")))
-    weightings = fused.select("weighting").distinct()
+    weightings = lists.select("weighting").distinct()
     per_user = (wanted.crossJoin(weightings).join(hits, ["weighting", "as_of", "user_id"], "left")
                 .select("weighting", (F.coalesce("hits", F.lit(0)) / F.col("positives")).alias("recall")))
     return {row["weighting"]: row["recall"] for row in per_user.groupBy("weighting").agg(
@@ -101,8 +102,9 @@ def tune_weights(spark: SparkSession, cfg: PipelineConfig, as_of: dt.date,
             fused = fuse(past, weight_rows(spark, weightings), rrf_k, k, within=("weighting", "as_of"))
             return pooled_recall(fused, positives, k)
 
-        # A source fused alone keeps its own order (its ranks are 1..n), so its top k are its rows of rank <= k.
-        alone = pooled_recall(past.where(F.col("rank") <= k).withColumnRenamed("source", "weighting"), positives, k)
+        # A source fused alone keeps its own order: its list has one row per item, ranked 1..n without gaps or ties
+        # (recall_common.ranked, core.top_k.top_rows), so each source's own list is scored as it is.
+        alone = pooled_recall(past.withColumnRenamed("source", "weighting"), positives, k)
         weightings = {UNIFORM: uniform}
         best = max(alone.values(), default=0.0)
         if best > 0:

@@ -122,6 +122,15 @@ def test_a_commit_that_lost_to_another_writer_is_made_again_and_one_that_keeps_l
     with pytest.raises(OSError, match="disk full"):
         committed(fails_otherwise)
     assert len(calls) == 1
+    calls.clear()
+
+    def commit_fails_otherwise() -> None:  # it may have landed: an append made again would be there twice
+        calls.append(1)
+        raise CommitFailedError("Failed to commit transaction: Generic error: connection reset")
+
+    with pytest.raises(CommitFailedError, match="connection reset"):
+        committed(commit_fails_otherwise)
+    assert len(calls) == 1
 
 
 def test_writers_that_replace_their_rows_of_one_table_at_once_each_keep_them(tmp_path):

@@ -3,8 +3,8 @@ every partition of every table, value for value (ops.digests), in fresh lakes.
 
 Real MovieLens 100k ratings read in Asia/Shanghai days, with the dataset window cut to 1997-12-10..13 (the lake's
 first day, a day with one rating, an empty day, rows before and after the window quarantined on its first and last
-days). A Taobao-format dump (a log's attribute snapshots, sampled negatives) is built both ways by
-tests/jobs/test_samples_leakage.py, whose leakage check then starts from the range-mode lake.
+days). The days before D of a Taobao-format dump (a log's attribute snapshots, sampled negatives) are built both ways
+by tests/jobs/test_samples_leakage.py, whose leakage check then starts from the range-mode lake.
 """
 import datetime as dt
 from pathlib import Path
