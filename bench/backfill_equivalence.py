@@ -1,6 +1,7 @@
 """Range mode against per-day mode of the range runner: the data jobs (jobs.backfill.HISTORY_JOBS) of a range in a
 fresh lake, once in range mode (each job one Spark job for every day) and once day by day (--per-day, as the DAG
-runs them), each its own process; a checksum per table partition; the wall times side by side.
+runs them), each its own process; a digest per table partition (ops.digests, read without a JVM); the wall times
+side by side.
 
     python -m bench.backfill_equivalence [--dataset movielens_100k] [--start 1997-09-20 --end 1998-04-22]
         [--per-day-end 1997-10-19] [--lengths 10,30,100]    (BENCH_QUICK=1: 2 days, the first per day)
@@ -20,35 +21,23 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
-
-from pyspark.sql import functions as F
+from pathlib import Path
 
 from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, quick, stopwatch, write_overlay, write_result
 from bench.scaling import START, events_in_lake, parse_sizes, per_million, synthetic_files, synthetic_log
 from core.cli import parse_day
 from core.config import load_config
 from core.days import date_range
-from core.delta_arrow import is_delta_table
-from core.spark import build_session
 from jobs.backfill import HISTORY_JOBS
-
-TABLES = {"events": "dt", "events_quarantine": "dt", "ingest_log": "dt", "user_attributes": "dt",
-          "item_attributes": "dt", "user_daily": "dt", "item_daily": "dt", "user_category_daily": "dt",
-          "user_item_daily": "dt", "user_profile": "as_of", "item_profile": "as_of", "samples": "dt"}
+from ops.digests import day_digests, lake_tables
 
 
-def partition_checksums(spark, lake: str, days: list[dt.date]) -> dict[tuple[str, str], tuple[int, int]]:
-    """(table, partition) -> (rows, order-independent sum of row hashes) for the partitions of `days`."""
-    sums = {}
-    for table, column in TABLES.items():
-        path = f"{lake}/{table}"
-        if not is_delta_table(path):  # a table the dataset never writes (no user attributes on Taobao)
-            continue
-        frame = spark.read.format("delta").load(path).where(F.col(column).isin(days))
-        row_hash = F.xxhash64(*[F.col(c) for c in sorted(frame.columns)]).cast("decimal(38,0)")  # no overflow
-        for row in frame.groupBy(column).agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("hash")).collect():
-            sums[(table, str(row[column]))] = (row["rows"], row["hash"])
-    return sums
+def partition_digests(lake: Path, days: list[dt.date]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(table, day) -> (rows, sha256 of the rows) of the day-partitioned tables' partitions of `days`: ops.digests,
+    as the range-equivalence tests compare lakes (every value exactly, floats included)."""
+    partitioned = {name for name, _, column in lake_tables(lake) if column}  # a table taken whole is no partition
+    return {(table, str(day)): digest for day in days for table, digest in day_digests(lake, day).items()
+            if table in partitioned}
 
 
 def backfill(dataset_confs: list[str], name: str, start: dt.date, end: dt.date, *flags: str) -> float:
@@ -74,10 +63,7 @@ def compare(dataset_confs: list[str], start: dt.date, end: dt.date, per_day_end:
                "per_day": backfill(dataset_confs, "lake_per_day", start, per_day_end, "--per-day")}
     by_length = {length: backfill(dataset_confs, f"lake_range_{length}", start, start + dt.timedelta(days=length - 1))
                  for length in lengths}
-    spark = build_session(load_config(["conf/local.yaml", *dataset_confs]))
-    in_range, per_day = (partition_checksums(spark, str(DATA_DIR / lake), per_day_days)
-                         for lake in ("lake_range", "lake_per_day"))
-    spark.stop()
+    in_range, per_day = (partition_digests(DATA_DIR / lake, per_day_days) for lake in ("lake_range", "lake_per_day"))
     differing = sorted(key for key in in_range.keys() | per_day.keys() if in_range.get(key) != per_day.get(key))
     per_day_whole = seconds["per_day"] * len(days) / len(per_day_days)
     return dict(
@@ -92,7 +78,7 @@ def compare(dataset_confs: list[str], start: dt.date, end: dt.date, per_day_end:
 
 
 COMPARED = ("jobs.backfill range mode vs --per-day, each one process from a fresh lake (data jobs); ratio: per-day "
-            "seconds for the whole range / range-mode seconds; checksum per table partition of the per-day run's days")
+            "seconds for the whole range / range-mode seconds; digest per table partition of the per-day run's days")
 
 
 def synthetic_sizes(sizes: list[int], days: int, per_day_days: int) -> list[dict]:
