@@ -1,0 +1,34 @@
+"""bench.recall_pairs' per-user recall and paired differences by hand."""
+import math
+
+import pandas as pd
+import pytest
+
+from bench.recall_pairs import comparisons, paired_difference, source_recall
+
+
+def test_each_source_scores_every_evaluated_user_and_zero_without_a_list():
+    candidates = pd.DataFrame([("popular", "u1", "A", 1), ("popular", "u1", "B", 2), ("popular", "u2", "A", 1),
+                               ("merged", "u1", "B", 1), ("merged", "u1", "C", 2)],
+                              columns=["source", "user_id", "item_id", "rank"])
+    positives = {"u1": {"B", "C"}, "u2": {"C"}, "u3": {"A"}}
+    # popular: u1's top 1 is A (0 of 2), top 2 A, B (1 of 2); u2 has A (0); u3 has no list (0).
+    # merged: u1's top 1 B (1 of 2), top 2 B, C (2 of 2); u2 and u3 have no list.
+    assert source_recall(candidates, positives, [1, 2]) == {"popular": {1: [0.0, 0.0, 0.0], 2: [0.5, 0.0, 0.0]},
+                                                            "merged": {1: [0.5, 0.0, 0.0], 2: [1.0, 0.0, 0.0]}}
+
+
+def test_the_paired_difference_is_the_mean_of_the_differences_and_its_standard_error():
+    # Differences 1, 0, 0, 3: mean 1, sample variance (0 + 1 + 1 + 4) / 3 = 2, standard error sqrt(2 / 4).
+    mean, error = paired_difference([0.0, 1.0, 0.5, 0.0], [1.0, 1.0, 0.5, 3.0])
+    assert mean == 1.0 and error == pytest.approx(math.sqrt(0.5))
+    assert all(math.isnan(value) for value in paired_difference([0.0], [1.0]))
+    with pytest.raises(ValueError, match="unpaired lists: 2 and 1"):
+        paired_difference([0.0, 1.0], [1.0])
+
+
+def test_sources_are_paired_against_popular_and_the_merge_against_each_single_source():
+    sources = dict.fromkeys(["als", "merged", "popular", "two_tower"], [])
+    assert comparisons(sources) == [("popular", "als"), ("popular", "merged"), ("popular", "two_tower"),
+                                    ("als", "merged"), ("two_tower", "merged")]
+    assert comparisons(dict.fromkeys(["als", "two_tower"], [])) == []
