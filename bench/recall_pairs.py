@@ -1,9 +1,9 @@
 """Is one recall source really better than another? recall@k of every source of a lake's `recall_candidates`, paired
-over the evaluated (day, user)s: each source against `popular` (does a learned source beat popularity?) and `merged`
-against each single source (does the merge lose to its best source?), as the mean difference and its standard
-error. The pooled figures are bench.quality's (evaluate_recall's positives and pooling: each day weighted by its
-evaluated users); the pairing tells a gain from the noise of a few days of a sparse log. Reads the lake, trains
-nothing.
+over the evaluated (day, user)s: each source against `popular` (does a learned source beat popularity?; `--against`
+adds others) and `merged` against each single source (does the merge lose to its best source?), as the mean
+difference and its standard error. The pooled figures are bench.quality's (evaluate_recall's positives and pooling:
+each day weighted by its evaluated users); the pairing tells a gain from the noise of a few days of a sparse log.
+Reads the lake, trains nothing.
 
     python -m bench.recall_pairs --dataset taobao_userbehavior --first 2017-12-01 --last 2017-12-03 [-k 50,100]
         (default lake bench/data/lake_quality_<dataset>, built by bench.quality)
@@ -42,13 +42,18 @@ def paired_difference(reference: list[float], other: list[float]) -> tuple[float
     return mean, math.sqrt(variance / len(differences))
 
 
-def comparisons(per_user: dict[str, list[float]]) -> list[tuple[str, str]]:
-    """(reference, other) pairs to report: every source but popular against popular, merged against every single
-    source (popular included), each pair once."""
+def comparisons(per_user: dict[str, list[float]], references: list[str]) -> list[tuple[str, str]]:
+    """(reference, other) pairs to report: every other source against each reference (popular by default), then
+    merged against every single source, each pair once."""
     sources = sorted(per_user)
-    pairs = [(REFERENCE, source) for source in sources if REFERENCE in per_user and source != REFERENCE]
-    pairs += [(source, MERGED) for source in sources if MERGED in per_user and source not in (MERGED, REFERENCE)]
-    return pairs
+    pairs = [(reference, source) for reference in references if reference in per_user
+             for source in sources if source != reference]
+    pairs += [(source, MERGED) for source in sources if MERGED in per_user and source != MERGED]
+    kept: list[tuple[str, str]] = []
+    for pair in pairs:
+        if pair not in kept and pair[::-1] not in kept:
+            kept.append(pair)
+    return kept
 
 
 def source_recall(candidates: pd.DataFrame, positives: dict[str, set], ks: list[int]) -> dict[str, dict[int, list]]:
@@ -64,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first", type=parse_day, required=True, help="first as_of day scored")
     parser.add_argument("--last", type=parse_day, required=True, help="last as_of day scored")
     parser.add_argument("-k", type=comma_ints, default=[50, 100], help="cutoffs, comma-separated")
+    parser.add_argument("--against", default=REFERENCE,
+                        help="sources every other source is paired with, comma-separated")
     args = parser.parse_args(argv)
     name = load_config(["conf/local.yaml", args.dataset]).dataset.name
     lake = args.lake or DATA_DIR / f"lake_quality_{name}"
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = {}
     for k in args.k:
         print(f"recall@{k}: " + ", ".join(f"{source} {recall[source][k]:.4f}" for source in sorted(recall)))
-        for reference, other in comparisons({source: by_k[k] for source, by_k in per_user.items()}):
+        for reference, other in comparisons({source: by_k[k] for source, by_k in per_user.items()},
+                                            args.against.split(",")):
             mean, error = paired_difference(per_user[reference][k], per_user[other][k])
             pairs[f"{other}-{reference}@{k}"] = {"mean": mean, "se": error}
             print(f"  {other} - {reference}: {mean:+.4f} ± {error:.4f}")

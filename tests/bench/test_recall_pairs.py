@@ -27,8 +27,12 @@ def test_the_paired_difference_is_the_mean_of_the_differences_and_its_standard_e
         paired_difference([0.0, 1.0], [1.0])
 
 
-def test_sources_are_paired_against_popular_and_the_merge_against_each_single_source():
+def test_sources_are_paired_against_the_references_and_the_merge_against_each_single_source_once():
     sources = dict.fromkeys(["als", "merged", "popular", "two_tower"], [])
-    assert comparisons(sources) == [("popular", "als"), ("popular", "merged"), ("popular", "two_tower"),
-                                    ("als", "merged"), ("two_tower", "merged")]
-    assert comparisons(dict.fromkeys(["als", "two_tower"], [])) == []
+    assert comparisons(sources, ["popular"]) == [("popular", "als"), ("popular", "merged"), ("popular", "two_tower"),
+                                                 ("als", "merged"), ("two_tower", "merged")]
+    # als against popular is already there as popular against als; a reference the lake lacks is passed over.
+    assert comparisons(sources, ["popular", "als", "itemcf"]) == [
+        ("popular", "als"), ("popular", "merged"), ("popular", "two_tower"), ("als", "merged"), ("als", "two_tower"),
+        ("two_tower", "merged")]
+    assert comparisons(dict.fromkeys(["als", "two_tower"], []), ["popular"]) == []
