@@ -8,8 +8,9 @@ this machine, a plain Keras model of the same shape on integer ids, all in one r
 Data: a synthetic samples table (datasets.synthetic.synthetic_samples) with the MovieLens feature spec, ids
 included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables), over 14 days; it measures
 speed, not quality. The three sides run at once, each in its own process (its own peak RSS), but take turns: one
-warm-up epoch each, then rounds of one timed epoch each, so that the machine's drift (on these 2 shared cores an
-epoch's time varies by up to 2x from minute to minute) hits every side alike. Examples/s of each side's best timed
+warm-up epoch each, then rounds of one timed epoch each, each round starting with the next side, so that the
+machine's drift (on these 2 shared cores an epoch's time varies by up to 2x from minute to minute) hits every side
+alike. Examples/s of each side's best timed
 epoch:
   (a) product: models.inputs from the Delta table (shuffled across days, string ids hashed ahead) into the
       registry's id model, compiled as models.train compiles it, one dataset for all epochs: what a daily run
@@ -158,17 +159,25 @@ class SideProcess:
         return result
 
 
+def turn_order(round_: int) -> tuple[str, ...]:
+    """The sides in the order they fit their epochs in round `round_`: each round starts with the next side, so that
+    whatever an epoch leaves behind (memory being freed, a busy core) does not always fall on the same side."""
+    shift = round_ % len(SIDES)
+    return SIDES[shift:] + SIDES[:shift]
+
+
 def compare_sides(epochs: int, *args: str) -> dict[str, dict]:
     """Every side in its own process, built one after another, then in turns: a warm-up epoch each (it traces the
-    step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch each."""
+    step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch each, each
+    round starting with the next side."""
     sides = {}
     for side in SIDES:  # built one at a time: two builds (a stats pass, a cache fill) never hold their peaks at once
         sides[side] = SideProcess(side, *args)
         sides[side].ask()
     seconds = {side: [] for side in SIDES}
-    for _ in range(1 + epochs):
-        for side, process in sides.items():
-            seconds[side].append(process.ask("epoch")["seconds"])
+    for round_ in range(1 + epochs):
+        for side in turn_order(round_):
+            seconds[side].append(sides[side].ask("epoch")["seconds"])
     results = {}
     for side, process in sides.items():
         end = process.finish()
