@@ -10,8 +10,7 @@ included (user_id, item_id, recent items, titles, zip codes: 100k-bucket tables)
 speed, not quality. The three sides run at once, each in its own process (its own peak RSS), but take turns: one
 warm-up epoch each, then rounds of one timed epoch each, each round starting with the next side, so that the
 machine's drift (on these 2 shared cores an epoch's time varies by up to 2x from minute to minute) hits every side
-alike. Examples/s of each side's best timed
-epoch:
+alike. Examples/s of each side's best timed epoch:
   (a) product: models.inputs from the Delta table (shuffled across days, string ids hashed ahead) into the
       registry's id model, compiled as models.train compiles it, one dataset for all epochs: what a daily run
       does. Its first (warm-up) epoch streams from Delta, later ones come from memory when the pass fits in
