@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import DATA_DIR, DATASET_HELP, dataset_conf, write_overlay, write_result
-from bench.recall_tuning import _interactions, day_positives, paired, recall_at
+from bench.day_stats import paired_difference
+from bench.recall_tuning import _interactions, day_positives, recall_at
 from core.cli import parse_day
 from core.config import load_config
 from core.days import date_range, days_before
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             users[list_name] += recall_at(ranked, positives, [args.k])[args.k]
         print(f"{ds}: {len(positives)} users", flush=True)
     recall = {list_name: sum(values) / len(values) if values else 0.0 for list_name, values in users.items()}
-    gain, error = paired({"users": {args.k: users["popular"]}}, {"users": {args.k: users["category_mix"]}}, args.k)
+    gain, error = paired_difference(users["popular"], users["category_mix"])
     print(f"recall@{args.k}: popular {recall['popular']:.4f}, category_mix {recall['category_mix']:.4f} "
           f"({gain:+.4f} ± {error:.4f} paired over {len(users['popular'])} (day, user)s)")
     write_result(f"category_popularity_{name}", dataset=name, days=[args.first, args.last], rows=len(users["popular"]),

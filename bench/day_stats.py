@@ -6,16 +6,27 @@ from __future__ import annotations
 import statistics
 
 
+def paired_difference(reference: list[float], other: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sd / sqrt(n)) of other - reference, paired by position (the same day, or the same
+    (day, user)); NaN for both with fewer than two pairs."""
+    if len(reference) != len(other):
+        raise ValueError(f"unpaired lists: {len(reference)} and {len(other)} values")
+    differences = [b - a for a, b in zip(reference, other)]
+    if len(differences) < 2:
+        return float("nan"), float("nan")
+    return statistics.fmean(differences), statistics.stdev(differences) / len(differences) ** 0.5
+
+
 def paired_differences(records: list[dict], against: list[dict]) -> dict:
     """Mean over the days of (model - reference) per metric, with its standard error (sd of the daily differences /
     sqrt(days)): both are scored on the same rows each day, so the day-to-day noise they share cancels."""
     out = {}
     for metric in ("auc", "gauc", "conversion_auc"):
-        daily = [a[metric] - b[metric] for a, b in zip(records, against, strict=True)
-                 if a.get(metric) is not None and b.get(metric) is not None]
-        if len(daily) > 1:
-            out[metric] = {"mean": statistics.fmean(daily), "se": statistics.stdev(daily) / len(daily) ** 0.5,
-                           "days": len(daily)}
+        both = [(b[metric], a[metric]) for a, b in zip(records, against, strict=True)
+                if a.get(metric) is not None and b.get(metric) is not None]
+        if len(both) > 1:
+            mean, error = paired_difference(*map(list, zip(*both)))
+            out[metric] = {"mean": mean, "se": error, "days": len(both)}
     return out
 
 

@@ -11,13 +11,13 @@ Reads the lake, trains nothing.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.dataset as pads
 
 from bench.common import DATA_DIR, DATASET_HELP, comma_ints, dataset_conf, write_overlay, write_result
+from bench.day_stats import paired_difference
 from bench.recall_tuning import day_positives, recall_at
 from core.cli import parse_day
 from core.config import load_config
@@ -30,25 +30,13 @@ REFERENCE = "popular"
 MERGED = "merged"
 
 
-def paired_difference(reference: list[float], other: list[float]) -> tuple[float, float]:
-    """Mean and standard error of other - reference over the same (day, user)s, in the same order."""
-    if len(reference) != len(other):
-        raise ValueError(f"unpaired lists: {len(reference)} and {len(other)} (day, user)s")
-    differences = [b - a for a, b in zip(reference, other)]
-    if len(differences) < 2:
-        return float("nan"), float("nan")
-    mean = sum(differences) / len(differences)
-    variance = sum((d - mean) ** 2 for d in differences) / (len(differences) - 1)
-    return mean, math.sqrt(variance / len(differences))
-
-
-def comparisons(per_user: dict[str, list[float]], references: list[str]) -> list[tuple[str, str]]:
+def comparisons(sources: list[str], references: list[str]) -> list[tuple[str, str]]:
     """(reference, other) pairs to report: every other source against each reference (popular by default), then
     merged against every single source, each pair once."""
-    sources = sorted(per_user)
-    pairs = [(reference, source) for reference in references if reference in per_user
+    sources = sorted(sources)
+    pairs = [(reference, source) for reference in references if reference in sources
              for source in sources if source != reference]
-    pairs += [(source, MERGED) for source in sources if MERGED in per_user and source != MERGED]
+    pairs += [(source, MERGED) for source in sources if MERGED in sources and source != MERGED]
     kept: list[tuple[str, str]] = []
     for pair in pairs:
         if pair not in kept and pair[::-1] not in kept:
@@ -96,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs = {}
     for k in args.k:
         print(f"recall@{k}: " + ", ".join(f"{source} {recall[source][k]:.4f}" for source in sorted(recall)))
-        for reference, other in comparisons({source: by_k[k] for source, by_k in per_user.items()},
-                                            args.against.split(",")):
+        for reference, other in comparisons(list(per_user), args.against.split(",")):
             mean, error = paired_difference(per_user[reference][k], per_user[other][k])
             pairs[f"{other}-{reference}@{k}"] = {"mean": mean, "se": error}
             print(f"  {other} - {reference}: {mean:+.4f} ± {error:.4f}")

@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from bench.common import DATA_DIR, DATASET_HELP, comma_ints, dataset_conf, write_overlay, write_result
+from bench.day_stats import paired_difference
 from bench.quality import ROLLUP_JOBS
 from core.cli import parse_day
 from core.config import load_config
@@ -168,10 +169,7 @@ def score_setting(cfg: PipelineConfig, source: str, setting: Frozen, day_top: Da
 def paired(reference: dict, other: dict, k: int) -> tuple[float, float]:
     """Mean and standard error over the evaluated (day, user)s of other's recall@k minus reference's (both were
     scored on the same users in the same order)."""
-    differences = np.asarray(other["users"][k]) - np.asarray(reference["users"][k])
-    if len(differences) < 2:
-        return float("nan"), float("nan")
-    return float(differences.mean()), float(differences.std(ddof=1) / np.sqrt(len(differences)))
+    return paired_difference(reference["users"][k], other["users"][k])
 
 
 def main(argv: list[str] | None = None) -> None:

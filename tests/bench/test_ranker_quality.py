@@ -1,11 +1,12 @@
 import datetime as dt
+import math
 from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from bench.day_stats import paired_differences, seed_mean, seed_spread
+from bench.day_stats import paired_difference, paired_differences, seed_mean, seed_spread
 from bench.quality_diff import quality_diff
 from bench.ranker_quality import baseline_metrics
 
@@ -72,3 +73,12 @@ def test_the_popularity_baseline_ranks_clicks_and_conversions_by_rank_one_first(
     # Clicks: pairs (1,2) (1,4) (3,4) right, (3,2) wrong: 3/4. Per user: a (1 over 2) 1, b (3 over 4) 1.
     # Conversions: rank 2 is above ranks 3 and 4 and below 1: 2/3.
     assert got == {"auc": 0.75, "gauc": 1.0, "logloss": None, "conversion_auc": pytest.approx(2 / 3)}
+
+
+def test_the_paired_difference_is_the_mean_of_the_differences_and_its_standard_error():
+    # Differences 1, 0, 0, 3: mean 1, sample variance (0 + 1 + 1 + 4) / 3 = 2, standard error sqrt(2 / 4).
+    mean, error = paired_difference([0.0, 1.0, 0.5, 0.0], [1.0, 1.0, 0.5, 3.0])
+    assert mean == 1.0 and error == pytest.approx(math.sqrt(0.5))
+    assert all(math.isnan(value) for value in paired_difference([0.0], [1.0]))
+    with pytest.raises(ValueError, match="unpaired lists: 2 and 1"):
+        paired_difference([0.0, 1.0], [1.0])
