@@ -287,14 +287,15 @@ def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out
     def part(first: int) -> tuple[dict, dict]:
         rows = np.arange(first, first + 2)
         return ({"history": np.stack([rows * 10, rows * 10 + 1, rows * 10 + 2], axis=1).astype(np.int64),
-                 "item": rows.reshape(-1, 1).astype(np.int64), "price": (rows + 0.5).reshape(-1, 1).astype(np.float32)},
+                 "item": rows.reshape(-1, 1).astype(np.int64), "price": (rows + 0.5).reshape(-1, 1).astype(np.float32),
+                 "age": (rows * 2).astype(np.float32)},  # a scalar feature: shape () per row
                 {"ctr": (rows % 2).reshape(-1, 1).astype(np.float32)})
 
     packing = packing_of(*part(0))
-    # int64: history's 3 columns then item's; float32: price; the label apart.
+    # int64: history's 3 columns then item's; float32: price then age; the label apart.
     blocks, labels = packing.pack(*part(0))
     assert blocks["packed_int64"].tolist() == [[0, 1, 2, 0], [10, 11, 12, 1]]
-    assert blocks["packed_float32"].tolist() == [[0.5], [1.5]] and labels["ctr"].tolist() == [[0.0], [1.0]]
+    assert blocks["packed_float32"].tolist() == [[0.5, 0.0], [1.5, 2.0]] and labels["ctr"].tolist() == [[0.0], [1.0]]
     cache = PassCache(packing, limit_bytes=1 << 10)
     cache.start()
     for first in (0, 2):
@@ -308,10 +309,11 @@ def test_a_packing_puts_columns_side_by_side_by_dtype_and_a_pass_cache_hands_out
         item = x["item"].reshape(-1)
         assert x["history"].tolist() == [[i * 10, i * 10 + 1, i * 10 + 2] for i in item]
         assert x["price"].reshape(-1).tolist() == [i + 0.5 for i in item]
+        assert x["age"].tolist() == [i * 2.0 for i in item]
         assert y["ctr"].reshape(-1).tolist() == [float(i % 2) for i in item]
         assert {name: (v.dtype, v.shape[1:]) for name, v in {**x, **y}.items()} == {
             "history": (np.int64, (3,)), "item": (np.int64, (1,)), "price": (np.float32, (1,)),
-            "ctr": (np.float32, (1,))}
+            "age": (np.float32, ()), "ctr": (np.float32, (1,))}
 
 
 def test_a_model_on_blocks_scores_as_the_model_on_its_features_and_trains_the_models_weights():
