@@ -32,16 +32,16 @@ class Packing:
     def __init__(self, signature: tuple[Mapping[str, tf.TensorSpec], Mapping[str, tf.TensorSpec]]) -> None:
         features, labels = signature
         self.places: list[_Place] = []
-        widths: dict[str, int] = {}
+        self.block_places: dict[str, list[_Place]] = {}  # block -> its features' places, in column order
         for name, spec in features.items():
             shape = tuple(int(d) for d in spec.shape[1:])
             block = BLOCK_PREFIX + spec.dtype.name
-            start = widths.get(block, 0)
+            in_block = self.block_places.setdefault(block, [])
+            start = in_block[-1].stop if in_block else 0
             self.places.append(_Place(name, block, start, start + int(np.prod(shape, dtype=np.int64)), shape))
-            widths[block] = self.places[-1].stop
-        dtypes = {place.block: features[place.name].dtype for place in self.places}
-        self.element_spec = ({block: tf.TensorSpec((None, width), dtypes[block]) for block, width in widths.items()},
-                             dict(labels))
+            in_block.append(self.places[-1])
+        self.element_spec = ({block: tf.TensorSpec((None, places[-1].stop), features[places[0].name].dtype)
+                              for block, places in self.block_places.items()}, dict(labels))
 
     def pack(self, x: Arrays, y: Arrays) -> Packed:
         """New arrays holding the features' and labels' values (they share no memory with x or y)."""
@@ -60,19 +60,13 @@ class Packing:
         per batch, and with ~40 features those ops were a measurable part of a small batch's step (docs/models.md).
         A piece that already has its feature's shape is taken as it is."""
         features = {}
-        for block, places in self._places_by_block().items():
+        for block, places in self.block_places.items():
             cuts = [place.stop for place in places[:-1]]
             pieces = keras.ops.split(blocks[block], cuts, axis=1) if cuts else [blocks[block]]
             for place, piece in zip(places, pieces):
                 same_shape = place.shape == (place.stop - place.start,)
                 features[place.name] = piece if same_shape else keras.ops.reshape(piece, (-1, *place.shape))
         return {place.name: features[place.name] for place in self.places}
-
-    def _places_by_block(self) -> dict[str, list[_Place]]:
-        by_block: dict[str, list[_Place]] = {}
-        for place in self.places:  # in column order within each block
-            by_block.setdefault(place.block, []).append(place)
-        return by_block
 
     def columns(self, blocks: Blocks) -> Arrays:
         """The features of numpy blocks, as views of them."""
