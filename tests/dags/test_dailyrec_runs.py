@@ -38,13 +38,15 @@ EMPTY_DAY = dt.date(1997, 12, 11)  # inside MovieLens 100k's window, without a r
 # Orchestration is under test, not model quality: one ranker fit on D-3..D-2 and early-stopped on D-1, two epochs,
 # and a forest on D-2 with its LR stacked on D-1. The history to build first is those three days; the first of them
 # has no history of its own (empty profiles), hence three and not two.
-# A forest of 5 shallow trees and 3 ALS sweeps at rank 8: the jobs' code paths, at a fraction of the default cost.
+# A forest of 5 shallow trees, 3 ALS sweeps at rank 8, one tower pair fit for 2 epochs (MovieLens averages 3 for 10)
+# and 2 Word2Vec iterations: the jobs' code paths, at a fraction of the default cost.
 # 1000 id and category buckets (MovieLens has 943 users and 1682 items) keep each export ~1 MB instead of 42 MB of
 # embeddings (four category tables of 2**16 rows alone are 36 MB).
 SMALL_DAY = {"ranker": {"train_days": 3, "max_epochs": 2, "models": ["wide_deep"]},
              "features": {"id_buckets": 1000, "category_buckets": 1000},
              "gbdt": {"train_days": 2, "stack_days": 1, "num_trees": 5, "max_depth": 3},
-             "recall": {"als": {"rank": 8, "max_iter": 3}}}
+             "recall": {"als": {"rank": 8, "max_iter": 3}, "two_tower": {"ensemble": 1, "epochs": 2},
+                        "item2vec": {"max_iter": 2}}}
 # These tests are about orchestration; the gate's thresholds are set for 14 training days and full 30-day profiles
 # (make run), so here only its mechanics are held: checks run, export, serving parity, versions, registry.
 # (1997-12-10 has 40 samples, under the default floor of 100.)
