@@ -15,12 +15,16 @@ alike. Examples/s of each side's best timed epoch:
       registry's id model, compiled as models.train compiles it, one dataset for all epochs: what a daily run
       does. Its first (warm-up) epoch streams from Delta, later ones come from memory when the pass fits in
       ranker.input_cache_mib (1 GiB): both rates are reported (first_epoch_examples_per_second);
-  (b) memory: the same model and batches, converted once to tensors and cached;
+  (b) memory: the same model and batches, converted once to tensors and cached, replayed in one fixed order;
+  (b') memory_shuffled: the product's trained model (on the packed blocks) from the same rows held as tensors in
+      memory, reshuffled every epoch in tf.data (a seeded permutation per epoch, each batch gathered from the
+      tensors), as Keras shuffles arrays it is given: what shuffling in memory costs, which (b) does not pay;
   (c) floor (bench.training_floor): a plain Keras model with the same tables (embeddings, wide weights), MLP (its
       dropout too) and FM on the same rows' ids hashed to int buckets beforehand and numerics with their missing
       flags (the deep input's width), from memory, with sparse (lazy) Adam updates and tables read row by row
       (models.tables.SparseReadEmbedding): the fastest form of this model this machine runs.
-ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9). Peak RSS of each process.
+ratio: (a) / (c) per model and batch (goal >= 0.8); also (a) / (b) (goal >= 0.9) and (a) / (b'). Peak RSS of each
+process.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bench.common import DATA_DIR, quick, write_overlay, write_result
@@ -47,7 +52,7 @@ from models.train import model_params
 DAYS = 14
 FIRST_DAY = dt.date(1998, 4, 1)
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
-SIDES = ("product", "memory", "floor")
+SIDES = ("product", "memory", "memory_shuffled", "floor")
 CONF = ["conf/local.yaml", "conf/datasets/movielens_100k.yaml"]
 
 
@@ -107,6 +112,8 @@ def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache
     # One dataset for every epoch, as models.train's one fit: the first pass streams from Delta, later ones come
     # from memory when the pass fits in ranker.input_cache_mib.
     dataset = data.dataset(days.fit_first, days.fit_last)
+    if side == "memory_shuffled":
+        return model, shuffled_in_memory(list(dataset), batch), trained_rows
     if side == "memory":  # the id model itself, on its features as separate tensors, replayed by tf.data's cache
         packing = data.packing()
         cached = [(packing.unpack(x), y) for x, y in dataset]
@@ -115,6 +122,25 @@ def prepared_side(side: str, rows: int, batch: int, model_name: str, input_cache
         signature = tf.nest.map_structure(lambda t: tf.TensorSpec((None, *t.shape[1:]), t.dtype), cached[0])
         dataset = tf.data.Dataset.from_generator(lambda: iter(cached), output_signature=signature).cache()
     return model, dataset, trained_rows
+
+
+def shuffled_in_memory(packed_batches: list, batch: int, seed: int = 1) -> tf.data.Dataset:
+    """The rows of packed_batches joined into one tensor per block and label, in a new permutation each pass (drawn
+    once per pass from a seeded generator), cut into batches of `batch` rows, each gathered from the tensors."""
+    whole = tf.nest.map_structure(lambda *parts: tf.concat(parts, axis=0), *packed_batches)
+    count = int(tf.nest.flatten(whole)[0].shape[0])
+    rng = np.random.default_rng(seed)
+    permutations = tf.data.Dataset.from_generator(lambda: iter([rng.permutation(count)]),
+                                                  output_signature=tf.TensorSpec((count,), tf.int64))
+    full = count // batch * batch
+
+    def batches_of(order):
+        cut = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], (-1, batch)))
+        return cut.concatenate(tf.data.Dataset.from_tensors(order[full:])) if count > full else cut
+
+    return (permutations.flat_map(batches_of)
+            .map(lambda rows: tf.nest.map_structure(lambda values: tf.gather(values, rows), whole))
+            .prefetch(tf.data.AUTOTUNE))
 
 
 def serve_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None) -> None:
@@ -231,7 +257,8 @@ def main(argv: list[str] | None = None) -> None:
                                          "--models", model_name, *cache)
             rate = {side: results[key][side]["examples_per_second"] for side in SIDES}
             ratios[key] = {"product/floor": round(rate["product"] / rate["floor"], 3),
-                           "product/memory": round(rate["product"] / rate["memory"], 3)}
+                           "product/memory": round(rate["product"] / rate["memory"], 3),
+                           "product/memory_shuffled": round(rate["product"] / rate["memory_shuffled"], 3)}
             print(key, rate, ratios[key], "product's first epoch:",
                   results[key]["product"]["first_epoch_examples_per_second"], flush=True)
     daily = None
@@ -241,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     write_result("training_speed", dataset="synthetic samples, MovieLens feature spec with ids",
                  rows=args.rows, days=DAYS, sides=results, daily_training=daily, input_cache_mib=args.input_cache_mib,
                  seconds={key: {side: min(r[side]["seconds"]) for side in SIDES} for key, r in results.items()},
-                 compared="(a) product path streamed from Delta vs (b) same model from memory vs (c) plain Keras "
+                 compared="(a) product path streamed from Delta vs (b) same model from memory (one order) vs (b') "
+                          "the trained model from memory reshuffled each epoch vs (c) plain Keras "
                           "floor with sparse updates, examples/s per model and batch",
                  ratio=ratios)
 
