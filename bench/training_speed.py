@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from bench.common import DATA_DIR, quick, write_overlay, write_result
 from bench.training_floor import floor_data, floor_model
+from bench.turns import reply, run_in_turns
 from core.config import load_config
 from datasets.synthetic import synthetic_samples
 from features.spec import feature_spec
@@ -144,12 +145,12 @@ def shuffled_in_memory(packed_batches: list, batch: int, seed: int = 1) -> tf.da
 
 
 def serve_side(side: str, rows: int, batch: int, model_name: str, input_cache_mib: int | None) -> None:
-    """A child's loop: build the side, say so, then fit one epoch per `epoch` line read; at the end, its rows and
-    peak RSS. Replies are JSON lines on stdout."""
+    """A child's loop (bench.turns): build the side, say so, then fit one epoch per `round` line read; at the end, its
+    rows and peak RSS."""
     model, dataset, trained_rows = prepared_side(side, rows, batch, model_name, input_cache_mib)
     reply({"ready": side})
     for command in sys.stdin:
-        if command.strip() != "epoch":
+        if command.strip() != "round":
             break
         began = time.perf_counter()
         model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # the product shuffles in its input
@@ -157,56 +158,13 @@ def serve_side(side: str, rows: int, batch: int, model_name: str, input_cache_mi
     reply({"rows": trained_rows, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
 
 
-def reply(message: dict) -> None:
-    print(json.dumps(message), flush=True)
-
-
-class SideProcess:
-    """One side in a child process (`--side S`), driven a line at a time."""
-
-    def __init__(self, side: str, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.training_speed", "--side", side, *args],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def ask(self, command: str | None = None) -> dict:
-        if command:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"bench side exited with {self.process.wait()} (its stderr is above)")
-
-    def finish(self) -> dict:
-        result = self.ask("done")
-        self.process.stdin.close()
-        self.process.wait()
-        return result
-
-
-def turn_order(round_: int) -> tuple[str, ...]:
-    """The sides in the order they fit their epochs in round `round_`: each round starts with the next side, so that
-    whatever an epoch leaves behind (memory being freed, a busy core) does not always fall on the same side."""
-    shift = round_ % len(SIDES)
-    return SIDES[shift:] + SIDES[:shift]
-
-
 def compare_sides(epochs: int, *args: str) -> dict[str, dict]:
-    """Every side in its own process, built one after another, then in turns: a warm-up epoch each (it traces the
-    step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch each, each
-    round starting with the next side."""
-    sides = {}
-    for side in SIDES:  # built one at a time: two builds (a stats pass, a cache fill) never hold their peaks at once
-        sides[side] = SideProcess(side, *args)
-        sides[side].ask()
-    seconds = {side: [] for side in SIDES}
-    for round_ in range(1 + epochs):
-        for side in turn_order(round_):
-            seconds[side].append(sides[side].ask("epoch")["seconds"])
+    """Every side in its own process, built one after another, then in turns (bench.turns): a warm-up epoch each (it
+    traces the step and fills caches; for the product, the pass read from Delta), then `epochs` rounds of one epoch
+    each, each round starting with the next side."""
     results = {}
-    for side, process in sides.items():
-        end = process.finish()
-        first, *timed = seconds[side]
+    for side, end in run_in_turns("bench.training_speed", SIDES, 1 + epochs, *args).items():
+        first, *timed = end["seconds"]
         results[side] = {"examples_per_second": round(end["rows"] / min(timed)), "rows": end["rows"],
                          "first_epoch_examples_per_second": round(end["rows"] / first),
                          "seconds": [round(s, 2) for s in timed], "peak_rss_mib": end["peak_rss_mib"]}

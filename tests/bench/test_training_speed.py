@@ -1,15 +1,16 @@
-"""bench.training_speed's turns and its shuffled in-memory side, by hand."""
+"""bench.turns' order of the sides and bench.training_speed's shuffled in-memory side, by hand."""
 import numpy as np
 import tensorflow as tf
 
-from bench.training_speed import shuffled_in_memory, turn_order
+from bench.training_speed import SIDES, shuffled_in_memory
+from bench.turns import turn_order
 
 
 def test_each_round_starts_with_the_next_side_and_every_side_runs_once_a_round():
-    assert turn_order(0) == ("product", "memory", "memory_shuffled", "floor")
-    assert turn_order(1) == ("memory", "memory_shuffled", "floor", "product")
-    assert turn_order(3) == ("floor", "product", "memory", "memory_shuffled")
-    assert turn_order(4) == turn_order(0)
+    assert turn_order(SIDES, 0) == ("product", "memory", "memory_shuffled", "floor")
+    assert turn_order(SIDES, 1) == ("memory", "memory_shuffled", "floor", "product")
+    assert turn_order(SIDES, 3) == ("floor", "product", "memory", "memory_shuffled")
+    assert turn_order(SIDES, 4) == turn_order(SIDES, 0)
 
 
 def test_the_shuffled_side_gives_every_row_once_a_pass_in_a_new_order_each_pass():
