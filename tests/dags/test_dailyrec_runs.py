@@ -1,11 +1,11 @@
-"""The daily DAG for real on MovieLens 100k, as two tests on their own lakes:
+"""The daily DAG for real on MovieLens 100k, in one test on its own lake:
 - a backfill of 1997-12-10 through Airflow's scheduler (`ops.airflow_backfill`, as `make airflow-backfill` runs it)
-  runs every task, writes every table's partition and publishes model version 1; the range runner with models then
-  backfills that day, the empty day after it (1997-12-11, without a rating in the dump) and the next: Airflow's day
-  gets the very same rows and no new model version, the day after the empty one every partition and version 2, the
-  empty day only its ingest, and the rows agree with u.data;
-- `ops.dag_day` (`airflow dags test --use-executor`, as `make run` runs a day) of that empty day ingests it, skips
-  every later task but the report, and ends green.
+  runs every task, writes every table's partition and publishes model version 1;
+- `ops.dag_day` (`airflow dags test --use-executor`, as `make run` runs a day) of the empty day after it (1997-12-11,
+  without a rating in the dump) ingests it, skips every later task but the report, and ends green;
+- the range runner with models then backfills those two days and the next: Airflow's day gets the very same rows and
+  no new model version, the day after the empty one every partition and version 2, the empty day only its ingest,
+  and the rows agree with u.data.
 Airflow runs as subprocesses on its own SQLite DB; lake, artifacts and exports live under tmp_path. The Spark tasks
 are clients of a Spark Connect server that ops.airflow_backfill / ops.dag_day start (conf/local.yaml); spark-submit
 of a job is tested in tests/jobs/test_backfill.py. A DAG day costs minutes, so CI runs one through Airflow; the
@@ -125,7 +125,7 @@ def passed_versions(cfg, model: str) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.first
 @pytest.mark.timeout(3600)  # ~8 min next to the other tests (CI runs two at once on 2 cores)
-def test_an_airflow_backfill_of_a_day_then_a_3_day_range_with_models_around_an_empty_day_rewrites_it_identically(
+def test_airflow_backfills_a_day_runs_the_empty_day_after_and_the_range_runner_rewrites_them_identically(
         spark, tmp_path, capsys):
     conf, env = lake_conf_and_env(tmp_path)
     cfg = load_config(conf)
@@ -159,8 +159,17 @@ def test_an_airflow_backfill_of_a_day_then_a_3_day_range_with_models_around_an_e
                     for name, _, column in lake_tables(Path(cfg.lake_root))
                     if not column and name not in NOT_REPRODUCIBLE}
     assert "als_ids" in whole_tables
-    # Every task succeeded at its first attempt: a retry waits minutes (e.g. two recall sources that both created
-    # recall_candidates on this new lake, core.lake).
+    # A DAG run of the empty day, as `make run` runs a day: ingested, then every task but the report skipped.
+    run([sys.executable, "-m", "ops.dag_day", "--ds", str(EMPTY_DAY)], env)
+    states = task_states(EMPTY_DAY, env)
+    ran = {"raw_data_available", "ingest_attributes", "ingest_events", "report"}
+    assert {task: state for task, state in states.items() if task in ran} == dict.fromkeys(ran, "success")
+    assert set(state for task, state in states.items() if task not in ran) == {"skipped"}
+    assert len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 2  # every task has a state (+ watcher)
+    assert only_attributes_written(cfg, EMPTY_DAY)
+    assert (Path(cfg.artifact_root) / "reports" / f"report_{EMPTY_DAY}_{EMPTY_DAY}.html").is_file()
+    # Every task of both runs succeeded at its first attempt: a retry waits minutes (e.g. two recall sources that
+    # both created recall_candidates on this new lake, core.lake).
     assert sorted(path.parent.name for path in (tmp_path / "airflow" / "logs").rglob("attempt=2.log")) == []
 
     # The range runner with models, in one Spark session (the worker's), over the day Airflow ran, the empty day and
@@ -199,22 +208,6 @@ def test_an_airflow_backfill_of_a_day_then_a_3_day_range_with_models_around_an_e
     # The next day's training days are 12-10..12-12, all built: the logged empty day is not rebuilt as missing.
     out = run([sys.executable, "-m", "ops.history", "--ds", str(days[-1] + dt.timedelta(days=1)), "--conf", conf], env)
     assert "history for 1997-12-13: already in" in out
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)  # ~3 min alone on 2 cores: two spark-submits, the check and the report
-def test_a_dag_run_of_an_empty_day_ingests_it_then_skips_every_task_but_the_report_and_ends_green(tmp_path):
-    conf, env = lake_conf_and_env(tmp_path)
-    cfg = load_config(conf)
-    run([str(BIN / "airflow"), "db", "migrate"], env)
-    run([sys.executable, "-m", "ops.dag_day", "--ds", str(EMPTY_DAY)], env)  # as `make run` runs a day
-    states = task_states(EMPTY_DAY, env)
-    ran = {"raw_data_available", "ingest_attributes", "ingest_events", "report"}
-    assert {task: state for task, state in states.items() if task in ran} == dict.fromkeys(ran, "success")
-    assert set(state for task, state in states.items() if task not in ran) == {"skipped"}
-    assert len(states) == 1 + len(DAY_JOBS) + 1 + 2 * len(cfg.ranker.models) + 2  # every task has a state (+ watcher)
-    assert only_attributes_written(cfg, EMPTY_DAY)
-    assert (Path(cfg.artifact_root) / "reports" / f"report_{EMPTY_DAY}_{EMPTY_DAY}.html").is_file()
 
 
 def ratings_of_utc_days(inter_file: Path) -> tuple[collections.Counter, collections.Counter]:
