@@ -65,8 +65,10 @@ def overrides(dump) -> dict:
                  "attributes": {"items": {"path": str(dump)}}},
         run={"start": FIRST_DAY, "end": D}, profiles={"windows": [1, 2]}, gate=gate_without_named_features(TAOBAO),
         gbdt={"train_days": 3, "stack_days": 1, "num_trees": 3, "max_depth": 2, "min_instances_per_node": 2},
+        # One tower pair for 2 epochs (Taobao's config fits 3 pairs for 10): what D's candidates read is under test,
+        # which the count of towers and epochs does not change.
         recall={"history_days": 3, "popular_days": 2, "top_k": 10, "eval_k": [10], "merge": {"tune_k": 10},
-                "als": {"rank": 4, "max_iter": 3, "blocks": 1}},
+                "als": {"rank": 4, "max_iter": 3, "blocks": 1}, "two_tower": {"ensemble": 1, "epochs": 2}},
     )
 
 
